@@ -1,0 +1,319 @@
+//! Settings. Defaults here; the binary layers a TOML file and `USHER_*` environment variables
+//! on top (see `usher configtest`). Secrets are [`SecretString`]s, which never print.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use usher_delivery::notify::NotifyConfig;
+use usher_delivery::smtp::SmtpConfig;
+use usher_delivery::twilio::TwilioConfig;
+use usher_domain::duration::Span;
+use usher_domain::email::EmailAddress;
+use usher_domain::password::{HashCost, Profile};
+use usher_domain::secret::SecretString;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The name people see in page headers, emails and the browser title.
+    pub service_name: String,
+    /// The one web address Usher's emails link to, e.g. `https://signin.example.org`.
+    pub public_base_url: String,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Where the SQLite database, the secret key and other local state live.
+    pub data_dir: PathBuf,
+    /// `sqlite:///path/usher.db` or `postgres://user@host/db`. Empty: SQLite in `data_dir`.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// The key that encrypts secrets at rest: 32 random bytes in base64. Prefer
+    /// `secret_key_file` or `USHER_SECRET_KEY_FILE`.
+    pub secret_key: Option<SecretString>,
+    /// A file holding that key. When neither is set, `data_dir/secret.key` is used and created
+    /// on first start.
+    pub secret_key_file: String,
+    pub log: LogConfig,
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+    pub policy: PolicyConfig,
+    pub sessions: SessionConfig,
+    pub helpdesk: HelpdeskConfig,
+    pub password_hashing: HashCost,
+    /// Threads that may hash passwords at once (0: one per CPU).
+    pub hashing_threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `usher=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `dev` (the dev mailbox), `smtp` or `notify`.
+    pub provider: EmailProviderKind,
+    /// The one address every email comes from.
+    pub sender_address: String,
+    pub sender_name: String,
+    pub smtp: Option<SmtpConfig>,
+    pub notify: Option<NotifyConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailProviderKind {
+    Dev,
+    Smtp,
+    Notify,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// `dev` (the dev mailbox), `notify` or `twilio`.
+    pub provider: SmsProviderKind,
+    pub notify: Option<NotifyConfig>,
+    pub twilio: Option<TwilioConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProviderKind {
+    Dev,
+    Notify,
+    Twilio,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// `seed` (the rules of the seed documents) or `nist` (NIST SP 800-63B).
+    pub profile: Profile,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused for this long ends.
+    pub idle_timeout: Span,
+    /// A session ends this long after sign-in, however busy.
+    pub absolute_timeout: Span,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HelpdeskConfig {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub hours: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            service_name: "Usher".into(),
+            public_base_url: "http://localhost:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("usher-data"),
+            database_url: String::new(),
+            database_max_connections: 10,
+            secret_key: None,
+            secret_key_file: String::new(),
+            log: LogConfig::default(),
+            email: EmailConfig::default(),
+            sms: SmsConfig::default(),
+            policy: PolicyConfig::default(),
+            sessions: SessionConfig::default(),
+            helpdesk: HelpdeskConfig::default(),
+            password_hashing: HashCost::default(),
+            hashing_threads: 0,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            provider: EmailProviderKind::Dev,
+            sender_address: "noreply@usher.localhost".into(),
+            sender_name: "Usher".into(),
+            smtp: None,
+            notify: None,
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self { provider: SmsProviderKind::Dev, notify: None, twilio: None }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self { profile: Profile::Seed }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { idle_timeout: Span::minutes(30), absolute_timeout: Span::hours(12) }
+    }
+}
+
+impl Default for HelpdeskConfig {
+    fn default() -> Self {
+        Self {
+            name: "Usher helpdesk".into(),
+            email: "helpdesk@usher.localhost".into(),
+            phone: "020 7946 0000".into(),
+            hours: "Monday to Friday, 8am to 6pm".into(),
+        }
+    }
+}
+
+/// A setting that is wrong, named so the operator knows what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+fn bad(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.into(), problem: problem.into() }
+}
+
+impl Config {
+    /// Checks what serde cannot. Returns the first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.service_name.trim().is_empty() {
+            return Err(bad("service_name", "must not be empty"));
+        }
+        let base = self.public_base_url.trim_end_matches('/');
+        let scheme_ok = base.starts_with("https://") || base.starts_with("http://");
+        if !scheme_ok || base.contains(['?', '#', ' ']) || base.split("://").nth(1).is_none_or(str::is_empty) {
+            return Err(bad("public_base_url", "must be an http:// or https:// address such as https://signin.example.org"));
+        }
+        self.listen_addr()?;
+        if !self.database_url.is_empty() && usher_store::Engine::from_url(&self.database_url).is_none() {
+            return Err(bad("database_url", "must start with sqlite: or postgres://"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(bad("database_max_connections", "must be at least 1"));
+        }
+        EmailAddress::parse(&self.email.sender_address).map_err(|m| bad("email.sender_address", m))?;
+        if self.email.sender_name.trim().is_empty() || self.email.sender_name.contains(['<', '>', '"', '\r', '\n']) {
+            return Err(bad("email.sender_name", "must be a plain name without < > or quotes"));
+        }
+        match self.email.provider {
+            EmailProviderKind::Smtp if self.email.smtp.is_none() => {
+                return Err(bad("email.smtp", "email.provider is smtp, so set email.smtp.host (and port, tls, username, password)"));
+            }
+            EmailProviderKind::Notify if self.email.notify.is_none() => {
+                return Err(bad("email.notify", "email.provider is notify, so set email.notify.api_key and the template IDs"));
+            }
+            _ => {}
+        }
+        match self.sms.provider {
+            SmsProviderKind::Notify if self.sms.notify.is_none() => {
+                return Err(bad("sms.notify", "sms.provider is notify, so set sms.notify.api_key and the template IDs"));
+            }
+            SmsProviderKind::Twilio if self.sms.twilio.is_none() => {
+                return Err(bad("sms.twilio", "sms.provider is twilio, so set sms.twilio.account_sid, auth_token and from"));
+            }
+            _ => {}
+        }
+        if self.sessions.idle_timeout.seconds() < 60 || self.sessions.absolute_timeout < self.sessions.idle_timeout {
+            return Err(bad(
+                "sessions",
+                "idle_timeout must be at least 1m and no longer than absolute_timeout",
+            ));
+        }
+        self.password_hashing.validate().map_err(|m| bad("password_hashing", m))?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| bad("listen", format!("'{}' is not an address and port such as 127.0.0.1:8080", self.listen)))
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.public_base_url.trim_end_matches('/')
+    }
+
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("usher.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn effective_secret_key_file(&self) -> PathBuf {
+        if self.secret_key_file.is_empty() {
+            self.data_dir.join("secret.key")
+        } else {
+            PathBuf::from(&self.secret_key_file)
+        }
+    }
+
+    pub fn hashing_threads(&self) -> usize {
+        if self.hashing_threads == 0 {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        } else {
+            self.hashing_threads
+        }
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let cases: Vec<(Box<dyn Fn(&mut Config)>, &str)> = vec![
+            (Box::new(|c| c.public_base_url = "ftp://x".into()), "public_base_url"),
+            (Box::new(|c| c.listen = "nowhere".into()), "listen"),
+            (Box::new(|c| c.database_url = "mysql://x".into()), "database_url"),
+            (Box::new(|c| c.email.sender_address = "not an address".into()), "email.sender_address"),
+            (Box::new(|c| c.email.provider = EmailProviderKind::Smtp), "email.smtp"),
+            (Box::new(|c| c.sms.provider = SmsProviderKind::Twilio), "sms.twilio"),
+            (Box::new(|c| c.sessions.idle_timeout = Span::days(2)), "sessions"),
+            (Box::new(|c| c.password_hashing.iterations = 1), "password_hashing"),
+        ];
+        for (change, setting) in cases {
+            let mut c = Config::default();
+            change(&mut c);
+            assert_eq!(c.validate().unwrap_err().setting, setting);
+        }
+    }
+}

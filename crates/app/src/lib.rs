@@ -1,0 +1,75 @@
+//! Use cases. Each public method on [`App`] is one thing a person or a job does ("set up the
+//! first operator", "sign in"), run in one transaction that applies the domain's rules, changes
+//! the store, queues any message in the outbox and records the audit event.
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod hashing;
+pub mod keys;
+pub mod messages;
+pub mod operator;
+pub mod sessions;
+pub mod sign_in;
+pub mod test_clock;
+
+use std::sync::Arc;
+
+use usher_domain::Error;
+use usher_domain::audit::clean;
+use usher_store::{NewAuditEvent, Store, StoreError};
+
+pub use clock::Clock;
+pub use config::Config;
+pub use hashing::Hasher;
+pub use keys::SecretKey;
+
+/// Everything a use case needs, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: Store,
+    pub clock: Clock,
+    pub config: Arc<Config>,
+    pub hasher: Hasher,
+    pub secret_key: Arc<SecretKey>,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Clock, config: Config, secret_key: SecretKey) -> Self {
+        let hasher = Hasher::new(config.password_hashing, config.hashing_threads());
+        Self { store, clock, config: Arc::new(config), hasher, secret_key: Arc::new(secret_key) }
+    }
+}
+
+/// Where a request came from, for the audit trail. Text from the request is cleaned of
+/// control characters and bounded before it is stored.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl RequestContext {
+    /// A context for the command line and background jobs.
+    pub fn system(what: &str) -> Self {
+        Self { ip: None, user_agent: Some(what.to_owned()), request_id: None }
+    }
+
+    pub(crate) fn event(&self, action: &str, outcome: &str) -> NewAuditEvent {
+        NewAuditEvent {
+            action: action.to_owned(),
+            outcome: outcome.to_owned(),
+            ip: self.ip.as_deref().map(|s| clean(s, 64)),
+            user_agent: self.user_agent.as_deref().map(|s| clean(s, 256)),
+            request_id: self.request_id.as_deref().map(|s| clean(s, 64)),
+            ..NewAuditEvent::default()
+        }
+    }
+}
+
+/// Maps a storage failure to the one error type. Detail is kept for the log only.
+pub(crate) fn store_error(e: StoreError) -> Error {
+    if e.is_unavailable() { Error::unavailable(e) } else { Error::internal(e) }
+}

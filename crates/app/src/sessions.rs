@@ -1,0 +1,70 @@
+//! Sessions of our own: a 256-bit token in the cookie, only its hash stored, idle and absolute
+//! timeouts checked on the server against `now`.
+
+use usher_domain::account::AccountStatus;
+use usher_domain::ids::SessionId;
+use usher_domain::secret::Token;
+use usher_domain::{Error, Timestamp};
+use usher_store::{SessionRecord, Tx, User};
+
+use crate::{App, RequestContext, store_error};
+
+/// A signed-in person, as the web layer sees them after checking the cookie.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub session: SessionRecord,
+    pub user: User,
+}
+
+/// Touch `last_seen_at` at most this often, so reads do not all become writes.
+const TOUCH_EVERY_SECONDS: i64 = 60;
+
+/// Starts a session inside the caller's transaction; returns the token for the cookie.
+pub(crate) async fn start_session(tx: &mut Tx, user: &User, ctx: &RequestContext, now: Timestamp) -> Result<Token, Error> {
+    let token = Token::generate();
+    let record = SessionRecord {
+        id: SessionId::generate(),
+        user_id: user.id.clone(),
+        created_at: now,
+        last_seen_at: now,
+        ip: ctx.ip.clone(),
+        user_agent: ctx.user_agent.as_deref().map(|s| usher_domain::audit::clean(s, 256)),
+    };
+    tx.insert_session(&token.hash(), &record).await.map_err(store_error)?;
+    Ok(token)
+}
+
+impl App {
+    /// The person behind a session cookie, or `None` when the cookie is unknown, ended, past a
+    /// timeout, or the account can no longer be used.
+    pub async fn authenticate(&self, cookie: &str, now: Timestamp) -> Result<Option<Authenticated>, Error> {
+        let Some(token) = Token::parse(cookie) else { return Ok(None) };
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let Some(session) = tx.live_session(&token.hash()).await.map_err(store_error)? else { return Ok(None) };
+        let idle = now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
+        let too_old = now.seconds_since(session.created_at) > self.config.sessions.absolute_timeout.seconds();
+        let user = tx.user(&session.user_id).await.map_err(store_error)?;
+        let usable = user.as_ref().is_some_and(|u| u.status == AccountStatus::Active);
+        if idle || too_old || !usable {
+            tx.end_session(&session.id, now).await.map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+            return Ok(None);
+        }
+        if now.seconds_since(session.last_seen_at) >= TOUCH_EVERY_SECONDS {
+            tx.touch_session(&session.id, now).await.map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(user.map(|user| Authenticated { session, user }))
+    }
+
+    pub async fn sign_out(&self, who: &Authenticated, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        tx.end_session(&who.session.id, now).await.map_err(store_error)?;
+        let mut event = ctx.event("sign_out", "success");
+        event.actor_id = Some(who.user.id.to_string());
+        event.subject_id = Some(who.user.id.to_string());
+        event.organisation_id = who.user.organisation_id.as_ref().map(ToString::to_string);
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+}

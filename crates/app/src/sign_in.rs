@@ -1,0 +1,80 @@
+//! Signing in with email and password. Unknown, locked and deregistered accounts get the same
+//! answer as a wrong password, after the same work (a dummy hash is checked), so the answer
+//! does not tell a guesser which accounts exist.
+
+use usher_domain::account::AccountStatus;
+use usher_domain::email::EmailAddress;
+use usher_domain::secret::SecretString;
+use usher_domain::{Error, Timestamp};
+
+use crate::operator::SignedIn;
+use crate::sessions::start_session;
+use crate::{App, RequestContext, store_error};
+
+/// Consecutive wrong passwords that lock an account (seed rule: no more than 4 guesses).
+pub const LOCK_AFTER: i64 = 4;
+
+/// The one answer for a wrong email or password.
+pub fn wrong_email_or_password() -> Error {
+    Error::field("email", "Enter a correct email address and password. After 4 wrong passwords the account is locked.")
+}
+
+impl App {
+    pub async fn sign_in(&self, email: &str, password: &SecretString, ctx: &RequestContext, now: Timestamp) -> Result<SignedIn, Error> {
+        let email = EmailAddress::parse(email).ok();
+        let user = match &email {
+            Some(email) => {
+                let mut tx = self.store.begin().await.map_err(store_error)?;
+                tx.user_by_email(email).await.map_err(store_error)?
+            }
+            None => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
+        let password_ok = self.hasher.verify(stored, password.expose().to_owned()).await?;
+
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let Some(user) = user else {
+            let mut event = ctx.event("sign_in", "failure");
+            event.detail = Some("unknown account".into());
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+            return Err(wrong_email_or_password());
+        };
+        let mut event = ctx.event("sign_in", "failure");
+        event.subject_id = Some(user.id.to_string());
+        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+
+        if !password_ok || user.status != AccountStatus::Active {
+            if password_ok {
+                event.detail = Some(format!("account {}", user.status.as_str()));
+            } else if let Some((count, status)) = tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)? {
+                event.detail = Some(format!("wrong password ({count} in a row)"));
+                if status == AccountStatus::Locked {
+                    tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+                    let mut locked = ctx.event("account.locked", "success");
+                    locked.subject_id = Some(user.id.to_string());
+                    locked.organisation_id.clone_from(&event.organisation_id);
+                    tx.append_audit(&event, now).await.map_err(store_error)?;
+                    tx.append_audit(&locked, now).await.map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    return Err(wrong_email_or_password());
+                }
+            } else {
+                event.detail = Some(format!("wrong password, account {}", user.status.as_str()));
+            }
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+            return Err(wrong_email_or_password());
+        }
+        if !tx.record_sign_in_if_active(&user.id, now).await.map_err(store_error)? {
+            return Err(wrong_email_or_password());
+        }
+        let token = start_session(&mut tx, &user, ctx, now).await?;
+        event.outcome = "success".into();
+        event.actor_id = Some(user.id.to_string());
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(SignedIn { token, user })
+    }
+}
+

@@ -1,0 +1,16 @@
+//! Usher's domain: pure rules and types. No I/O and no clock reads: every function that
+//! depends on the moment takes `now` as a parameter.
+
+pub mod account;
+pub mod audit;
+pub mod duration;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod message;
+pub mod password;
+pub mod secret;
+pub mod time;
+
+pub use error::{Error, ErrorCode};
+pub use time::Timestamp;

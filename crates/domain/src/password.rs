@@ -1,0 +1,273 @@
+//! Password rules and password hashing.
+//!
+//! The default ("seed") profile follows the court platform's activation guide: 8 or more
+//! characters, upper and lower case, letters, digits and special characters, changed every
+//! 90 days, the last 5 not reused. The NIST SP 800-63B profile asks for length instead of
+//! composition and never expires passwords. Both refuse common passwords and the user's own
+//! name or email. Passwords are never truncated: anything up to 1,024 characters is accepted.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Span;
+use crate::secret::random_bytes;
+
+/// The longest password we hash; longer input is refused with a message, never cut short.
+pub const MAX_LENGTH: usize = 1024;
+
+static COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The rules of the seed documents (the default).
+    Seed,
+    /// NIST SP 800-63B: length, deny list, no composition rules and no expiry.
+    Nist,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::Nist => "nist",
+        }
+    }
+}
+
+/// The rules in force for one person at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub profile: Profile,
+    pub min_length: usize,
+    pub require_composition: bool,
+    /// How many earlier passwords may not be reused.
+    pub history: usize,
+    /// After this long a new password is required; `None` means never.
+    pub max_age: Option<Span>,
+}
+
+impl PasswordPolicy {
+    pub fn for_profile(profile: Profile, has_second_factor: bool) -> Self {
+        match profile {
+            Profile::Seed => Self {
+                profile,
+                min_length: 8,
+                require_composition: true,
+                history: 5,
+                max_age: Some(Span::days(90)),
+            },
+            Profile::Nist => Self {
+                profile,
+                min_length: if has_second_factor { 8 } else { 15 },
+                require_composition: false,
+                history: 0,
+                max_age: None,
+            },
+        }
+    }
+
+    /// Plain-language lines describing the rules, for the hint beside a new-password field.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("{} characters or more", self.min_length)];
+        if self.require_composition {
+            lines.push("a mix of uppercase and lowercase letters".to_owned());
+            lines.push("at least one number and one special character, such as ! ? # or %".to_owned());
+        }
+        lines.push("not a common password, and not your name or email address".to_owned());
+        lines
+    }
+
+    /// Every rule the password breaks, each with its own message. Empty means acceptable.
+    pub fn check(&self, password: &str, person: &PersonalWords<'_>) -> Vec<String> {
+        let mut problems = Vec::new();
+        if password.is_empty() {
+            problems.push("Enter a password".to_owned());
+            return problems;
+        }
+        let length = password.chars().count();
+        if length > MAX_LENGTH {
+            problems.push(format!("Password must be {MAX_LENGTH} characters or fewer"));
+            return problems;
+        }
+        if length < self.min_length {
+            problems.push(format!("Password must be {} characters or more", self.min_length));
+        }
+        if self.require_composition {
+            if !password.chars().any(char::is_uppercase) {
+                problems.push("Password must include an uppercase letter".to_owned());
+            }
+            if !password.chars().any(char::is_lowercase) {
+                problems.push("Password must include a lowercase letter".to_owned());
+            }
+            if !password.chars().any(|c| c.is_numeric()) {
+                problems.push("Password must include a number".to_owned());
+            }
+            if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+                problems.push("Password must include a special character, such as ! ? # or %".to_owned());
+            }
+        }
+        if is_common(password) {
+            problems.push("Password is too common and easy to guess. Choose a different one".to_owned());
+        }
+        if person.appears_in(password) {
+            problems.push("Password must not include your name or email address".to_owned());
+        }
+        problems
+    }
+}
+
+/// Words of the person's own that may not appear in their password.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PersonalWords<'a> {
+    pub full_name: &'a str,
+    pub email: &'a str,
+}
+
+impl PersonalWords<'_> {
+    fn appears_in(&self, password: &str) -> bool {
+        let lowered = password.to_lowercase();
+        let local_part = self.email.split('@').next().unwrap_or("");
+        self.full_name
+            .split(|c: char| !c.is_alphanumeric())
+            .chain(local_part.split(|c: char| !c.is_alphanumeric()))
+            .chain(std::iter::once(self.email))
+            .filter(|w| w.chars().count() >= 3)
+            .any(|w| lowered.contains(&w.to_lowercase()))
+    }
+}
+
+/// A password is common when it, or its letters before any trailing digits and symbols, is on
+/// the shipped deny list ("Sunshine2024!" is "sunshine" with decoration).
+fn is_common(password: &str) -> bool {
+    let lowered = password.to_lowercase();
+    let stem = lowered.trim_end_matches(|c: char| !c.is_alphabetic());
+    COMMON_PASSWORDS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .any(|common| common == lowered || (stem.chars().count() >= 4 && common == stem))
+}
+
+/// Argon2id cost. The defaults are OWASP's minimum (19 MiB, 2 passes, 1 lane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+impl HashCost {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.memory_kib < 19 * 1024 || self.iterations < 2 || self.parallelism < 1 {
+            return Err("password hashing cost must be at least memory_kib = 19456, iterations = 2, parallelism = 1".into());
+        }
+        self.argon2().map(|_| ()).map_err(|e| e.0)
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>, HashError> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| HashError(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// Hashes with a fresh random salt; the result is a PHC string that records the cost.
+    pub fn hash(&self, password: &str) -> Result<String, HashError> {
+        let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| HashError(e.to_string()))?;
+        self.argon2()?
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    /// True when a stored hash was made with a lower cost than this one.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else { return true };
+        let Ok(params) = Params::try_from(&parsed) else { return true };
+        parsed.algorithm.as_str() != "argon2id"
+            || params.m_cost() < self.memory_kib
+            || params.t_cost() < self.iterations
+            || params.p_cost() < self.parallelism
+    }
+}
+
+/// Checks a password against a stored PHC string, using the cost recorded in it.
+pub fn verify(stored: &str, password: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANN: PersonalWords<'static> = PersonalWords { full_name: "Ann Smith-Jones", email: "ann.smith@example.org" };
+
+    #[test]
+    fn seed_profile_table() {
+        let p = PasswordPolicy::for_profile(Profile::Seed, false);
+        let cases: &[(&str, &[&str])] = &[
+            ("Tr1ckyHorse!", &[]),
+            ("", &["Enter a password"]),
+            ("Ab1!", &["Password must be 8 characters or more"]),
+            ("alllowercase1!", &["Password must include an uppercase letter"]),
+            ("ALLUPPERCASE1!", &["Password must include a lowercase letter"]),
+            ("NoDigitsHere!", &["Password must include a number"]),
+            ("NoSpecials123", &["Password must include a special character, such as ! ? # or %"]),
+            ("Password1!", &["Password is too common and easy to guess. Choose a different one"]),
+            ("Sunshine2024!", &["Password is too common and easy to guess. Choose a different one"]),
+            ("Smith#Horse9", &["Password must not include your name or email address"]),
+            ("Ann.smith@example.org1", &["Password must not include your name or email address"]),
+        ];
+        for (password, expected) in cases {
+            assert_eq!(p.check(password, &ANN), *expected, "{password:?}");
+        }
+    }
+
+    #[test]
+    fn long_and_unicode_passwords_are_accepted_whole() {
+        let p = PasswordPolicy::for_profile(Profile::Seed, false);
+        let long = format!("Aa1!{}", "x".repeat(200));
+        assert!(p.check(&long, &ANN).is_empty());
+        assert!(p.check("Ünïcødé-Pässwörd-9", &ANN).is_empty());
+        let too_long = format!("Aa1!{}", "x".repeat(MAX_LENGTH));
+        assert_eq!(p.check(&too_long, &ANN), vec!["Password must be 1024 characters or fewer"]);
+    }
+
+    #[test]
+    fn nist_profile_wants_length_not_composition() {
+        let p = PasswordPolicy::for_profile(Profile::Nist, false);
+        assert!(p.check("correct horse battery staple", &ANN).is_empty());
+        assert_eq!(p.check("short one", &ANN), vec!["Password must be 15 characters or more"]);
+        assert_eq!(PasswordPolicy::for_profile(Profile::Nist, true).min_length, 8);
+        assert_eq!(p.max_age, None);
+    }
+
+    #[test]
+    fn hashes_are_salted_argon2id_and_verify() {
+        let cost = HashCost::default();
+        let a = cost.hash("Tr1ckyHorse!").unwrap();
+        let b = cost.hash("Tr1ckyHorse!").unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
+        assert!(verify(&a, "Tr1ckyHorse!"));
+        assert!(!verify(&a, "Tr1ckyHorse?"));
+        assert!(!verify("not a hash", "Tr1ckyHorse!"));
+        assert!(!cost.needs_rehash(&a));
+        let higher = HashCost { iterations: 3, ..cost };
+        assert!(higher.needs_rehash(&a));
+        assert!(HashCost { memory_kib: 1024, ..cost }.validate().is_err());
+    }
+}

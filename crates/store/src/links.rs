@@ -1,0 +1,102 @@
+//! One-time links (operator set-up, activation, password reset). Only the hash of each link's
+//! token is stored; a link is used by an update that succeeds only once.
+
+use sqlx::Row as _;
+use usher_domain::Timestamp;
+use usher_domain::ids::UserId;
+use usher_domain::secret::TokenHash;
+
+use crate::{Result, StoreError, Tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// The first operator's set-up, printed by `usher serve` while no operator exists.
+    OperatorSetup,
+    /// A locked-out operator's new password, printed by `usher operator recover`.
+    OperatorRecovery,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OperatorSetup => "operator_setup",
+            Self::OperatorRecovery => "operator_recovery",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "operator_setup" => Some(Self::OperatorSetup),
+            "operator_recovery" => Some(Self::OperatorRecovery),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OneTimeLink {
+    pub token_hash: TokenHash,
+    pub purpose: LinkPurpose,
+    pub user_id: Option<UserId>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+impl Tx {
+    /// Stores a new link and kills every unused earlier link of the same purpose for the same
+    /// person (or, for links without a person, of the same purpose).
+    pub async fn replace_link(&mut self, link: &OneTimeLink) -> Result<()> {
+        let user = link.user_id.as_ref().map(|u| u.as_str().to_owned());
+        sqlx::query(
+            "UPDATE one_time_links SET used_at = $1 WHERE purpose = $2 AND used_at IS NULL \
+             AND (user_id = $3 OR (user_id IS NULL AND $3 IS NULL))",
+        )
+        .bind(link.created_at.unix())
+        .bind(link.purpose.as_str())
+        .bind(user.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO one_time_links (token_hash, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(link.token_hash.as_str())
+        .bind(link.purpose.as_str())
+        .bind(user)
+        .bind(link.created_at.unix())
+        .bind(link.expires_at.unix())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn link(&mut self, hash: &TokenHash) -> Result<Option<OneTimeLink>> {
+        let row = sqlx::query(
+            "SELECT token_hash, purpose, user_id, created_at, expires_at, used_at FROM one_time_links WHERE token_hash = $1",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let purpose: String = row.try_get("purpose")?;
+        Ok(Some(OneTimeLink {
+            token_hash: TokenHash::from_stored(row.try_get("token_hash")?),
+            purpose: LinkPurpose::parse(&purpose)
+                .ok_or_else(|| StoreError::Query(sqlx::Error::Decode("unknown link purpose".into())))?,
+            user_id: row.try_get::<Option<String>, _>("user_id")?.map(UserId::from_trusted),
+            created_at: Timestamp::from_unix(row.try_get("created_at")?),
+            expires_at: Timestamp::from_unix(row.try_get("expires_at")?),
+            used_at: row.try_get::<Option<i64>, _>("used_at")?.map(Timestamp::from_unix),
+        }))
+    }
+
+    /// Marks a link used. Returns false when it was already used (by a concurrent request).
+    pub async fn use_link(&mut self, hash: &TokenHash, now: Timestamp) -> Result<bool> {
+        let done = sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now.unix())
+            .bind(hash.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,195 @@
+//! The outbox: messages written in the same transaction as the change that causes them, and
+//! claimed for delivery with a compare-and-set lease so two servers never send one message twice
+//! at the same time.
+
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use usher_domain::Timestamp;
+use usher_domain::ids::MessageId;
+use usher_domain::message::{Channel, OutgoingMessage};
+
+use crate::{Result, Store, StoreError, Tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    /// Not sent because what it carried had expired.
+    Dropped,
+    /// Given up after the last retry.
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Dropped => "dropped",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "sent" => Some(Self::Sent),
+            "dropped" => Some(Self::Dropped),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub id: MessageId,
+    pub message: OutgoingMessage,
+    pub created_at: Timestamp,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    /// Set while a worker holds the message; needed to record the outcome.
+    pub claim_token: Option<String>,
+    pub provider: Option<String>,
+    pub last_error: Option<String>,
+    pub finished_at: Option<Timestamp>,
+}
+
+const COLUMNS: &str = "id, channel, purpose, recipient, subject, body, created_at, expires_at, status, attempts, \
+     next_attempt_at, claim_token, provider, last_error, finished_at";
+
+fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
+    let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in outbox").into()));
+    let channel: String = row.try_get("channel")?;
+    let status: String = row.try_get("status")?;
+    Ok(OutboxMessage {
+        id: MessageId::from_trusted(row.try_get("id")?),
+        message: OutgoingMessage {
+            channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+            purpose: row.try_get("purpose")?,
+            recipient: row.try_get("recipient")?,
+            subject: row.try_get("subject")?,
+            body: row.try_get("body")?,
+            expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp::from_unix),
+        },
+        created_at: Timestamp::from_unix(row.try_get("created_at")?),
+        status: OutboxStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: Timestamp::from_unix(row.try_get("next_attempt_at")?),
+        claim_token: row.try_get("claim_token")?,
+        provider: row.try_get("provider")?,
+        last_error: row.try_get("last_error")?,
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp::from_unix),
+    })
+}
+
+impl Tx {
+    /// Queues a message; it is sent only if the surrounding transaction commits.
+    pub async fn enqueue(&mut self, m: &OutgoingMessage, now: Timestamp) -> Result<MessageId> {
+        let id = MessageId::generate();
+        sqlx::query(
+            "INSERT INTO outbox (id, channel, purpose, recipient, subject, body, created_at, expires_at, status, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7)",
+        )
+        .bind(id.as_str())
+        .bind(m.channel.as_str())
+        .bind(&m.purpose)
+        .bind(&m.recipient)
+        .bind(&m.subject)
+        .bind(&m.body)
+        .bind(now.unix())
+        .bind(m.expires_at.map(Timestamp::unix))
+        .bind(OutboxStatus::Pending.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+}
+
+impl Store {
+    /// Claims up to `limit` messages that are due, each for `lease_seconds`. A message whose
+    /// lease lapsed (its worker died) becomes claimable again.
+    pub async fn claim_due_messages(&self, now: Timestamp, lease_seconds: i64, limit: i64) -> Result<Vec<OutboxMessage>> {
+        let candidates = sqlx::query(
+            "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, created_at LIMIT $2",
+        )
+        .bind(now.unix())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::new();
+        for row in candidates {
+            let id: String = row.try_get("id")?;
+            let token = MessageId::generate().to_string();
+            let sql = format!(
+                "UPDATE outbox SET claim_token = $1, claimed_until = $2 WHERE id = $3 AND status = 'pending' \
+                 AND (claimed_until IS NULL OR claimed_until < $4) RETURNING {COLUMNS}"
+            );
+            let row = sqlx::query(&sql)
+                .bind(&token)
+                .bind(now.unix() + lease_seconds)
+                .bind(&id)
+                .bind(now.unix())
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = row {
+                claimed.push(from_row(&row)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records the outcome of a claimed message. `keep_body` is true only for the dev mailbox:
+    /// once a real provider has the message, the stored copy of a code or link is erased.
+    pub async fn finish_message(
+        &self,
+        m: &OutboxMessage,
+        status: OutboxStatus,
+        provider: &str,
+        error: Option<&str>,
+        keep_body: bool,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = $1, provider = $2, last_error = $3, finished_at = $4, attempts = attempts + 1, \
+             body = CASE WHEN $5 = 1 THEN body ELSE '' END, claim_token = NULL, claimed_until = NULL \
+             WHERE id = $6 AND claim_token = $7",
+        )
+        .bind(status.as_str())
+        .bind(provider)
+        .bind(error)
+        .bind(now.unix())
+        .bind(i64::from(keep_body))
+        .bind(m.id.as_str())
+        .bind(m.claim_token.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts a claimed message back for another try at `next_attempt_at`.
+    pub async fn retry_message(&self, m: &OutboxMessage, provider: &str, error: &str, next_attempt_at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, provider = $1, last_error = $2, next_attempt_at = $3, \
+             claim_token = NULL, claimed_until = NULL WHERE id = $4 AND claim_token = $5",
+        )
+        .bind(provider)
+        .bind(error)
+        .bind(next_attempt_at.unix())
+        .bind(m.id.as_str())
+        .bind(m.claim_token.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The newest messages first, for the dev mailbox and `usher outbox list`.
+    pub async fn recent_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+}

@@ -1,0 +1,85 @@
+//! Signed-in sessions. The cookie holds a 256-bit token; only its hash is stored here.
+
+use sqlx::Row as _;
+use usher_domain::Timestamp;
+use usher_domain::ids::{SessionId, UserId};
+use usher_domain::secret::TokenHash;
+
+use crate::{Result, Tx};
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Tx {
+    pub async fn insert_session(&mut self, hash: &TokenHash, s: &SessionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(hash.as_str())
+        .bind(s.id.as_str())
+        .bind(s.user_id.as_str())
+        .bind(s.created_at.unix())
+        .bind(s.last_seen_at.unix())
+        .bind(s.ip.clone())
+        .bind(s.user_agent.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A session that has not been ended, whatever its age: the caller applies the timeouts.
+    pub async fn live_session(&mut self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, created_at, last_seen_at, ip, user_agent FROM sessions \
+             WHERE token_hash = $1 AND ended_at IS NULL",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionRecord {
+            id: SessionId::from_trusted(row.try_get("id")?),
+            user_id: UserId::from_trusted(row.try_get("user_id")?),
+            created_at: Timestamp::from_unix(row.try_get("created_at")?),
+            last_seen_at: Timestamp::from_unix(row.try_get("last_seen_at")?),
+            ip: row.try_get("ip")?,
+            user_agent: row.try_get("user_agent")?,
+        }))
+    }
+
+    pub async fn touch_session(&mut self, id: &SessionId, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(now.unix())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn end_session(&mut self, id: &SessionId, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(now.unix())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a person; returns how many were live.
+    pub async fn end_all_sessions(&mut self, user: &UserId, now: Timestamp) -> Result<u64> {
+        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
+            .bind(now.unix())
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

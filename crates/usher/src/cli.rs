@@ -1,0 +1,320 @@
+//! The command line. Each subcommand loads the layered configuration and does one job; any
+//! failure comes back as one line naming what to change.
+
+// This module is the program's voice on the console: printing is its job.
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use usher_app::audit::ChainReport;
+use usher_app::clock::system_now;
+use usher_app::config::{EmailProviderKind, SmsProviderKind};
+use usher_app::delivery::Providers;
+use usher_app::{App, Clock, Config, SecretKey};
+use usher_delivery::DeliveryPolicy;
+use usher_domain::duration::Span;
+use usher_store::{Engine, Store};
+
+use crate::{config_loader, logging};
+
+#[derive(Debug, Parser)]
+#[command(name = "usher", version, about = "Usher: the sign-in and account service for organisations that share sensitive work")]
+pub struct Cli {
+    /// A TOML configuration file. Environment variables (USHER_*) override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server and the delivery worker (migrates the database first).
+    Serve {
+        /// Start a clock that only moves when told (for black-box tests). Refused unless
+        /// USHER_ALLOW_TEST_CLOCK=1 is also set.
+        #[arg(long)]
+        test_clock: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check the configuration and print it, with secrets redacted.
+    Configtest,
+    /// Operator accounts.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Move the test clock of the servers sharing this database.
+    TestClock {
+        #[command(subcommand)]
+        command: TestClockCommand,
+    },
+    /// The outbox of emails and text messages.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Print a one-time link (valid 1 hour) that lets a locked-out operator set a new password.
+    Recover {
+        /// Which operator, when there is more than one.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TestClockCommand {
+    /// Move the clock forward, e.g. `usher test-clock advance 28d`.
+    Advance {
+        /// A length of time: 90s, 15m, 12h, 28d, 1w.
+        by: Span,
+    },
+    /// Print the clock's current moment.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// List the newest messages (with their text, when the dev mailbox kept it).
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How many messages.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit trail and name the first broken event.
+    Verify,
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
+    config_loader::load(path, &|name| std::env::var(name).ok())
+}
+
+/// The database URL with any password hidden, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(start), Some(at)) if at > start => format!("{}://…{}", &url[..start], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Store, String> {
+    let url = config.effective_database_url();
+    if Engine::from_url(&url) == Some(Engine::Sqlite) && config.database_url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("data_dir: cannot create {}: {e}", config.data_dir.display()))?;
+    }
+    Store::connect(&url, config.database_max_connections)
+        .await
+        .map_err(|e| format!("database_url: cannot open {}: {e} (check USHER_DATABASE_URL)", redacted(&url)))
+}
+
+async fn open_migrated(config: &Config) -> Result<Store, String> {
+    let store = open_store(config).await?;
+    store.migrate(system_now().unix()).await.map_err(|e| format!("database_url: {e}"))?;
+    Ok(store)
+}
+
+pub async fn run(cli: Cli) -> Result<(), String> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Configtest => {
+            println!("# Effective configuration (defaults, then --config, then USHER_* variables). Secrets are redacted.");
+            print!("{}", config_loader::render(&config));
+            println!("# database: {}", redacted(&config.effective_database_url()));
+            println!("# The configuration is valid.");
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            let applied = store.migrate(system_now().unix()).await.map_err(|e| format!("database_url: {e}"))?;
+            if applied.is_empty() {
+                println!("The database is up to date.");
+            } else {
+                println!("Applied migrations: {applied:?}");
+            }
+            Ok(())
+        }
+        Command::Serve { test_clock } => serve(config, test_clock).await,
+        Command::Operator { command: OperatorCommand::Recover { email } } => {
+            let store = open_migrated(&config).await?;
+            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let app = App::new(store, Clock::System, config, key);
+            let (operator, link) = app.operator_recovery_link(email.as_deref(), system_now()).await.map_err(|e| e.message.to_string())?;
+            println!("A one-time link for {} ({}), valid for 1 hour:", operator.full_name, operator.email);
+            println!("{link}");
+            Ok(())
+        }
+        Command::TestClock { command } => {
+            let store = open_migrated(&config).await?;
+            let now = match command {
+                TestClockCommand::Advance { by } => {
+                    usher_app::test_clock::advance_in_store(&store, by).await.map_err(|e| e.to_string())?
+                }
+                TestClockCommand::Show => store.test_clock().await.map_err(|e| e.to_string())?.map(usher_domain::Timestamp::from_unix),
+            };
+            match now {
+                Some(now) => {
+                    println!("{}", now.rfc3339());
+                    Ok(())
+                }
+                None => Err("the test clock is not running: start a server with `usher serve --test-clock` first".into()),
+            }
+        }
+        Command::Outbox { command: OutboxCommand::List { json, limit } } => {
+            let store = open_migrated(&config).await?;
+            let messages = store.recent_messages(limit.clamp(1, 1000)).await.map_err(|e| e.to_string())?;
+            if json {
+                let rows: Vec<_> = messages
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "id": m.id.to_string(),
+                            "channel": m.message.channel.as_str(),
+                            "purpose": m.message.purpose,
+                            "recipient": m.message.recipient,
+                            "subject": m.message.subject,
+                            "body": m.message.body,
+                            "status": m.status.as_str(),
+                            "attempts": m.attempts,
+                            "created_at": m.created_at.rfc3339(),
+                            "finished_at": m.finished_at.map(|t| t.rfc3339()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else if messages.is_empty() {
+                println!("The outbox is empty.");
+            } else {
+                for m in &messages {
+                    println!(
+                        "{}  {:<5}  {:<8}  {}  {}",
+                        m.created_at.rfc3339(),
+                        m.message.channel.as_str(),
+                        m.status.as_str(),
+                        m.message.recipient,
+                        if m.message.subject.is_empty() { &m.message.purpose } else { &m.message.subject }
+                    );
+                    if !m.message.body.is_empty() {
+                        for line in m.message.body.lines() {
+                            println!("    {line}");
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = open_migrated(&config).await?;
+            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let app = App::new(store, Clock::System, config, key);
+            match app.verify_audit_chain().await.map_err(|e| e.to_string())? {
+                ChainReport::Intact { events } => {
+                    println!("The audit trail is intact: {events} events, each linked to the one before.");
+                    Ok(())
+                }
+                ChainReport::Broken { seq, reason } => Err(format!("the audit trail is broken at event {seq}: {reason}")),
+            }
+        }
+    }
+}
+
+async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
+    if test_clock && std::env::var("USHER_ALLOW_TEST_CLOCK").as_deref() != Ok("1") {
+        return Err("--test-clock is refused unless USHER_ALLOW_TEST_CLOCK=1 is also set: a test clock lets the server's time be moved, so never use it for real work".into());
+    }
+    logging::init(&config.log);
+    let addr = config.listen_addr().map_err(|e| e.to_string())?;
+    if config.database_url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("data_dir: cannot create {}: {e}", config.data_dir.display()))?;
+    }
+    let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("listen: cannot listen on {addr}: {e} (choose another with USHER_LISTEN)"))?;
+    let store = open_migrated(&config).await?;
+    let clock = if test_clock {
+        let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+        tx.start_test_clock(system_now().unix()).await.map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Clock::Test(store.clone())
+    } else {
+        Clock::System
+    };
+    let providers = Providers::from_config(&config, true).map_err(|e| e.to_string())?;
+    let dev_mailbox = config.email.provider == EmailProviderKind::Dev || config.sms.provider == SmsProviderKind::Dev;
+    let base_url = config.base_url().to_owned();
+    let app = App::new(store, clock, config, key);
+    tokio::spawn(app.clone().run_delivery_worker(providers, DeliveryPolicy::default(), Duration::from_secs(1)));
+
+    println!("Usher {} is running on {} ({} database).", env!("CARGO_PKG_VERSION"), addr, app.store.engine().as_str());
+    println!("Open {base_url} in your browser");
+    if test_clock {
+        println!("The test clock is on: time stands still until moved (usher test-clock advance 1d).");
+    }
+    let now = app.clock.now().await.map_err(|e| e.to_string())?;
+    if let Some(link) = app.operator_setup_link(now).await.map_err(|e| e.to_string())? {
+        println!("Set up the first operator: {link}");
+        println!("(This link works once, for 24 hours. Restart the server for a new one.)");
+    }
+    let state = usher_web::AppState::new(app, dev_mailbox);
+    usher_web::serve(listener, state, shutdown_signal()).await.map_err(|e| format!("the server stopped: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_hidden() {
+        assert_eq!(redacted("postgres://u:pw@db/usher"), "postgres://…@db/usher");
+        assert_eq!(redacted("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,145 @@
+//! Errors as responses. Handlers return [`PageError`] (HTML) or [`ApiError`] (RFC 9457 problem
+//! details); both leave a marker that the frame renders in one place, with the request ID. A
+//! 5xx body never says more than "something went wrong"; the detail goes to the log.
+
+use askama::Template;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderValue};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Serialize;
+use usher_domain::error::FieldError;
+use usher_domain::{Error, ErrorCode};
+
+use crate::AppState;
+use crate::frame::Frame;
+use crate::pages::{Layout, render};
+
+#[derive(Debug)]
+pub struct PageError(pub Error);
+
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+/// Left on a response for the frame to render.
+#[derive(Debug, Clone)]
+pub struct ErrorMarker {
+    pub api: bool,
+    pub code: ErrorCode,
+    pub message: String,
+    pub fields: Vec<FieldError>,
+}
+
+fn marker_response(e: Error, api: bool) -> Response {
+    if e.is_server_side() {
+        tracing::error!(code = e.code.as_str(), detail = e.detail.as_deref().unwrap_or(""), "request failed");
+    }
+    let mut response = status_of(e.code).into_response();
+    response.extensions_mut().insert(ErrorMarker { api, code: e.code, message: e.message.into_owned(), fields: e.fields });
+    response
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        marker_response(self.0, false)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        marker_response(self.0, true)
+    }
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound | ErrorCode::TestClockOff => StatusCode::NOT_FOUND,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden | ErrorCode::CsrfRejected => StatusCode::FORBIDDEN,
+        ErrorCode::LinkExpired | ErrorCode::LinkUsed => StatusCode::GONE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// RFC 9457 problem details, with our stable `code` and the request ID.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:usher:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// A stable code: invalid_input, not_found, unauthenticated, forbidden, csrf_rejected,
+    /// link_expired, link_used, rate_limited, conflict, test_clock_off, internal, unavailable.
+    pub code: String,
+    pub request_id: String,
+    /// Per-field messages for invalid input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout<'a>,
+    title: &'a str,
+    message: &'a str,
+    request_id: &'a str,
+    server_side: bool,
+}
+
+pub fn render_error(state: &AppState, frame: Option<&Frame>, m: ErrorMarker, nonce: &str, request_id: &str) -> Response {
+    let status = status_of(m.code);
+    if m.api {
+        let problem = Problem {
+            kind: format!("urn:usher:problem:{}", m.code.as_str()),
+            title: m.code.title().to_owned(),
+            status: status.as_u16(),
+            detail: m.message,
+            code: m.code.as_str().to_owned(),
+            request_id: request_id.to_owned(),
+            errors: m.fields.into_iter().map(|f| ProblemField { field: f.field.to_owned(), message: f.message }).collect(),
+        };
+        let mut response = (status, Json(problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        return response;
+    }
+    if m.code == ErrorCode::Unauthenticated {
+        return Redirect::to("/sign-in").into_response();
+    }
+    let layout = Layout::new(state, frame, nonce, m.code.title());
+    let page = ErrorPage {
+        layout,
+        title: m.code.title(),
+        message: &m.message,
+        request_id,
+        server_side: matches!(m.code, ErrorCode::Internal | ErrorCode::Unavailable),
+    };
+    match render(&page) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (status, "Sorry, there is a problem with the service.").into_response(),
+    }
+}

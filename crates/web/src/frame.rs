@@ -1,0 +1,130 @@
+//! The frame around every request: reads the clock once, loads the session, makes the CSP
+//! nonce and the anti-forgery token, and afterwards adds the security headers and turns error
+//! markers into pages or problem details. This is the one place errors become responses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use usher_app::RequestContext;
+
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use usher_app::sessions::Authenticated;
+use usher_domain::Timestamp;
+use usher_domain::secret::{Token, random_bytes};
+
+use crate::AppState;
+use crate::error::{ErrorMarker, render_error};
+use crate::metrics::RequestId;
+use crate::session::{CSRF_COOKIE, SESSION_COOKIE, cookie_value, set_cookie};
+
+/// What the frame learned about a request, available to every handler.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub now: Timestamp,
+    pub nonce: String,
+    pub csrf_token: String,
+    pub user: Option<Authenticated>,
+    pub request_id: String,
+    pub test_clock: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Frame {
+    /// Who is asking, for the audit trail.
+    pub fn context(&self) -> RequestContext {
+        RequestContext { ip: self.ip.clone(), user_agent: self.user_agent.clone(), request_id: Some(self.request_id.clone()) }
+    }
+}
+
+pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let nonce = base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>());
+    let is_api = req.uri().path().starts_with("/api/");
+    let existing_csrf = cookie_value(req.headers(), CSRF_COOKIE).and_then(|v| Token::parse(&v)).map(|t| t.expose().to_owned());
+    let new_csrf = existing_csrf.is_none().then(|| Token::generate().expose().to_owned());
+    let csrf_token = existing_csrf.or_else(|| new_csrf.clone()).unwrap_or_default();
+
+    let now = match state.app.clock.now().await {
+        Ok(now) => now,
+        Err(e) => return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, None),
+    };
+    let user = match cookie_value(req.headers(), SESSION_COOKIE) {
+        Some(cookie) => match state.app.authenticate(&cookie, now).await {
+            Ok(user) => user,
+            Err(e) => return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, None),
+        },
+        None => None,
+    };
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let frame = Arc::new(Frame {
+        now,
+        nonce: nonce.clone(),
+        csrf_token,
+        user,
+        request_id: request_id.clone(),
+        test_clock: state.app.clock.is_test(),
+        ip,
+        user_agent,
+    });
+    req.extensions_mut().insert(frame.clone());
+    let response = next.run(req).await;
+    finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf)
+}
+
+trait IntoMarker {
+    fn into_marker_response(self, api: bool) -> Response;
+}
+
+impl IntoMarker for usher_domain::Error {
+    fn into_marker_response(self, api: bool) -> Response {
+        if api { crate::error::ApiError(self).into_response() } else { crate::error::PageError(self).into_response() }
+    }
+}
+
+fn finish(
+    state: &AppState,
+    frame: Option<&Frame>,
+    mut response: Response,
+    nonce: &str,
+    request_id: &str,
+    new_csrf: Option<String>,
+) -> Response {
+    if let Some(marker) = response.extensions_mut().remove::<ErrorMarker>() {
+        response = render_error(state, frame, marker, nonce, request_id);
+    }
+    let authenticated = frame.is_some_and(|f| f.user.is_some());
+    let h = response.headers_mut();
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"));
+    if state.app.config.base_url().starts_with("https://") {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) || authenticated {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    if let Some(token) = new_csrf {
+        // Strict: the token is only ever needed by our own forms.
+        set_cookie(h, CSRF_COOKIE, &token, "Strict", None, state.secure_cookies);
+    }
+    response
+}

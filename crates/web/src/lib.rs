@@ -1,0 +1,81 @@
+//! The web layer: HTML pages (askama templates in the GOV.UK Design System's patterns), the
+//! JSON API under `/api/v1`, sessions, CSRF, security headers, request IDs and metrics.
+//! Handlers translate HTTP to use cases and back; the rules live in `usher_app`.
+
+mod api;
+mod assets;
+mod csrf;
+mod error;
+mod frame;
+mod metrics;
+mod pages;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use usher_app::App;
+
+pub use api::ApiDoc;
+pub use metrics::Metrics;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub app: App,
+    /// The dev mailbox page exists only when the dev mailbox delivers a channel.
+    pub dev_mailbox: bool,
+    pub metrics: Arc<Metrics>,
+    /// Cookies get `Secure` (and the `__Host-` prefix) unless the base URL is plain http on a
+    /// host other than localhost, where browsers would refuse them.
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    pub fn new(app: App, dev_mailbox: bool) -> Self {
+        let secure_cookies = true;
+        Self { app, dev_mailbox, metrics: Arc::new(Metrics::new()), secure_cookies }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(pages::start))
+        .route("/home", get(pages::home))
+        .route("/setup/{token}", get(pages::setup_form).post(pages::setup_submit))
+        .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in_submit))
+        .route("/sign-out", post(pages::sign_out))
+        .route("/dev/mailbox", get(pages::dev_mailbox));
+    let api = Router::new()
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/session", get(api::session))
+        .route("/api/v1/test-clock", get(api::test_clock_get).post(api::test_clock_post));
+    Router::new()
+        .merge(pages)
+        .merge(api)
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::render))
+        .route("/assets/{file}", get(assets::serve))
+        .fallback(pages::not_found)
+        .layer(from_fn_with_state(state.clone(), csrf::guard))
+        .layer(from_fn_with_state(state.clone(), frame::frame))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,340 @@
+//! HTML pages. Each handler reads the form, calls one use case and renders a template; forms
+//! with mistakes are shown again with a GOV.UK error summary and the answers kept.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Extension;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use usher_app::operator::{OperatorLink, SetupForm, SignedIn};
+use usher_domain::account::Role;
+use usher_domain::error::FieldError;
+use usher_domain::password::PasswordPolicy;
+use usher_domain::secret::SecretString;
+use usher_domain::{Error, ErrorCode};
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::frame::Frame;
+use crate::session::{SESSION_COOKIE, set_cookie};
+
+/// What the page layout shows around every page.
+#[derive(Debug)]
+pub struct Layout<'a> {
+    pub service_name: &'a str,
+    pub page_title: String,
+    pub nonce: &'a str,
+    pub csrf_token: &'a str,
+    pub user_name: Option<&'a str>,
+    pub test_clock_now: Option<String>,
+    pub sender: &'a str,
+    pub base_url: &'a str,
+    pub helpdesk_name: &'a str,
+    pub helpdesk_email: &'a str,
+    pub helpdesk_phone: &'a str,
+    pub helpdesk_hours: &'a str,
+    pub dev_mailbox: bool,
+    pub has_errors: bool,
+}
+
+impl<'a> Layout<'a> {
+    pub fn new(state: &'a AppState, frame: Option<&'a Frame>, nonce: &'a str, title: &str) -> Self {
+        let c = &state.app.config;
+        Self {
+            service_name: &c.service_name,
+            page_title: title.to_owned(),
+            nonce,
+            csrf_token: frame.map_or("", |f| f.csrf_token.as_str()),
+            user_name: frame.and_then(|f| f.user.as_ref()).map(|u| u.user.full_name.as_str()),
+            test_clock_now: frame.filter(|f| f.test_clock).map(|f| f.now.human()),
+            sender: &c.email.sender_address,
+            base_url: c.base_url(),
+            helpdesk_name: &c.helpdesk.name,
+            helpdesk_email: &c.helpdesk.email,
+            helpdesk_phone: &c.helpdesk.phone,
+            helpdesk_hours: &c.helpdesk.hours,
+            dev_mailbox: state.dev_mailbox,
+            has_errors: false,
+        }
+    }
+
+    fn with_errors(mut self, errors: &FormErrors) -> Self {
+        self.has_errors = !errors.is_empty();
+        self
+    }
+}
+
+/// Field messages for a form, in the order the fields appear.
+#[derive(Debug, Default)]
+pub struct FormErrors {
+    pub list: Vec<FieldError>,
+}
+
+impl FormErrors {
+    fn from_error(e: &Error) -> Self {
+        Self { list: e.fields.clone() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.list.iter().any(|e| e.field == field)
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.list.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+
+    pub fn all(&self, field: &str) -> Vec<&str> {
+        self.list.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect()
+    }
+}
+
+pub fn render<T: Template>(page: &T) -> Result<String, PageError> {
+    page.render().map_err(|e| PageError(Error::internal(format!("template: {e}"))))
+}
+
+fn html<T: Template>(status: StatusCode, page: &T) -> Result<Response, PageError> {
+    Ok((status, Html(render(page)?)).into_response())
+}
+
+
+/// Sets the session cookie and sends the person to their home page.
+fn signed_in(state: &AppState, s: &SignedIn) -> Response {
+    let mut response = Redirect::to("/home").into_response();
+    set_cookie(response.headers_mut(), SESSION_COOKIE, s.token.expose(), "Lax", None, state.secure_cookies);
+    response
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+struct StartPage<'a> {
+    layout: Layout<'a>,
+}
+
+pub async fn start(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
+    if frame.user.is_some() {
+        return Ok(Redirect::to("/home").into_response());
+    }
+    html(StatusCode::OK, &StartPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, &state.app.config.service_name) })
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    layout: Layout<'a>,
+    heading: &'a str,
+    full_name: &'a str,
+    email: &'a str,
+    role: &'a str,
+    signed_in_at: String,
+    is_operator: bool,
+    database: &'a str,
+    policy: String,
+}
+
+pub async fn home(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
+    let Some(who) = &frame.user else { return Ok(Redirect::to("/sign-in").into_response()) };
+    let u = &who.user;
+    let (heading, role) = match u.role {
+        Role::Operator => ("Operator home", "Operator"),
+        Role::OrganisationAdministrator => ("Administrator home", "Organisation administrator"),
+        Role::User => ("Your account", "User"),
+    };
+    let policy = PasswordPolicy::for_profile(state.app.config.policy.profile, false).describe().join("; ");
+    let page = HomePage {
+        layout: Layout::new(&state, Some(&frame), &frame.nonce, heading),
+        heading,
+        full_name: &u.full_name,
+        email: u.email.as_str(),
+        role,
+        signed_in_at: who.session.created_at.human(),
+        is_operator: u.role == Role::Operator,
+        database: state.app.store.engine().as_str(),
+        policy,
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    layout: Layout<'a>,
+    errors: FormErrors,
+    recovery_for: Option<String>,
+    full_name: String,
+    email: String,
+    password_rules: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SetupFormData {
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: SecretString,
+    #[serde(default)]
+    confirm_password: SecretString,
+}
+
+fn setup_page<'a>(state: &'a AppState, frame: &'a Frame, view: &OperatorLink, errors: FormErrors, full_name: String, email: String) -> SetupPage<'a> {
+    let (title, recovery_for) = match view {
+        OperatorLink::Setup => ("Set up your operator account", None),
+        OperatorLink::Recovery(u) => ("Choose a new password", Some(format!("{} ({})", u.full_name, u.email))),
+    };
+    SetupPage {
+        layout: Layout::new(state, Some(frame), &frame.nonce, title).with_errors(&errors),
+        errors,
+        recovery_for,
+        full_name,
+        email,
+        password_rules: PasswordPolicy::for_profile(state.app.config.policy.profile, false).describe(),
+    }
+}
+
+pub async fn setup_form(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let view = state.app.open_operator_link(&token, frame.now).await?;
+    html(StatusCode::OK, &setup_page(&state, &frame, &view, FormErrors::default(), String::new(), String::new()))
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(token): Path<String>,
+    Form(form): Form<SetupFormData>,
+) -> Result<Response, PageError> {
+    let ctx = frame.context();
+    let answers = SetupForm {
+        full_name: form.full_name.clone(),
+        email: form.email.clone(),
+        password: form.password,
+        confirm_password: form.confirm_password,
+    };
+    match state.app.complete_operator_link(&token, answers, &ctx, frame.now).await {
+        Ok(s) => Ok(signed_in(&state, &s)),
+        Err(e) if e.code == ErrorCode::InvalidInput => {
+            let view = state.app.open_operator_link(&token, frame.now).await?;
+            let page = setup_page(&state, &frame, &view, FormErrors::from_error(&e), form.full_name, form.email);
+            html(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    layout: Layout<'a>,
+    errors: FormErrors,
+    email: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInFormData {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: SecretString,
+}
+
+pub async fn sign_in_form(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
+    if frame.user.is_some() {
+        return Ok(Redirect::to("/home").into_response());
+    }
+    let page = SignInPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in"), errors: FormErrors::default(), email: String::new() };
+    html(StatusCode::OK, &page)
+}
+
+pub async fn sign_in_submit(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Form(form): Form<SignInFormData>,
+) -> Result<Response, PageError> {
+    let ctx = frame.context();
+    match state.app.sign_in(&form.email, &form.password, &ctx, frame.now).await {
+        Ok(s) => {
+            // Rotation: whatever session the browser had before is ended.
+            if let Some(old) = &frame.user {
+                state.app.sign_out(old, &ctx, frame.now).await?;
+            }
+            Ok(signed_in(&state, &s))
+        }
+        Err(e) if e.code == ErrorCode::InvalidInput => {
+            let errors = FormErrors::from_error(&e);
+            let page = SignInPage {
+                layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in").with_errors(&errors),
+                errors,
+                email: form.email.chars().take(254).collect(),
+            };
+            html(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+) -> Result<Response, PageError> {
+    if let Some(who) = &frame.user {
+        state.app.sign_out(who, &frame.context(), frame.now).await?;
+    }
+    let mut response = Redirect::to("/").into_response();
+    set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
+    Ok(response)
+}
+
+struct MailboxRow {
+    subject: String,
+    recipient: String,
+    channel: &'static str,
+    created_at: String,
+    status: &'static str,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "dev_mailbox.html")]
+struct MailboxPage<'a> {
+    layout: Layout<'a>,
+    messages: Vec<MailboxRow>,
+}
+
+pub async fn dev_mailbox(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
+    if !state.dev_mailbox {
+        return Err(PageError(Error::not_found()));
+    }
+    let messages = state
+        .app
+        .store
+        .recent_messages(100)
+        .await
+        .map_err(|e| PageError(Error::internal(e)))?
+        .into_iter()
+        .map(|m| MailboxRow {
+            subject: m.message.subject,
+            recipient: m.message.recipient,
+            channel: m.message.channel.as_str(),
+            created_at: m.created_at.human(),
+            status: m.status.as_str(),
+            body: m.message.body,
+        })
+        .collect();
+    html(StatusCode::OK, &MailboxPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Dev mailbox"), messages })
+}
+
+pub async fn not_found() -> PageError {
+    PageError(Error::not_found())
+}

@@ -1,0 +1,347 @@
+// Shared pieces of the browser tests: start an Usher server on a free port with a throwaway
+// data directory, launch Debian's chromium through playwright-core (never a downloaded
+// browser), and check pages with axe.
+//
+// Environment:
+//   USHER_BIN        the usher binary (default: target/debug/usher in the repository)
+//   USHER_CHROMIUM   the browser (default: /usr/bin/chromium)
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..');
+export const artifactsDir = path.join(here, 'artifacts');
+
+/** Generous limits: a debug build on a busy 2-core machine can be slow. */
+export const SERVER_START_TIMEOUT_MS = 60_000;
+export const ACTION_TIMEOUT_MS = 30_000;
+export const NAVIGATION_TIMEOUT_MS = 60_000;
+
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '');
+
+function usherBin() {
+  const configured = process.env.USHER_BIN;
+  const candidates = configured
+    ? [path.resolve(process.cwd(), configured), path.resolve(repoRoot, configured)]
+    : [path.join(repoRoot, 'target', 'debug', 'usher')];
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) {
+    throw new Error(
+      `The usher binary was not found (looked at ${candidates.join(', ')}). ` +
+        'Build it with `cargo build -p usher` and set USHER_BIN=target/debug/usher.',
+    );
+  }
+  return found;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `usher serve --test-clock` on a free port with a fresh data directory and waits until
+ * /healthz answers 200.
+ *
+ * Returns { baseUrl, dataDir, stdout(), stderr(), output(), waitForLine(regex, timeoutMs), stop() }.
+ * waitForLine resolves with the match of the first stdout line matching regex (lines already
+ * printed count).
+ */
+export async function startUsher({ extraEnv = {}, args = [] } = {}) {
+  const bin = usherBin();
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'usher-browser-'));
+
+  let out = '';
+  let err = '';
+  let exited = null; // { code, signal } once the process ends
+  const listeners = new Set();
+  const notify = () => listeners.forEach((fn) => fn());
+
+  const child = spawn(bin, ['serve', '--test-clock', ...args], {
+    cwd: dataDir,
+    env: {
+      ...process.env,
+      USHER_ALLOW_TEST_CLOCK: '1',
+      USHER_DATA_DIR: dataDir,
+      USHER_LISTEN: `127.0.0.1:${port}`,
+      USHER_PUBLIC_BASE_URL: baseUrl,
+      USHER_LOG_LEVEL: 'warn',
+      NO_COLOR: '1',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    out += stripAnsi(d);
+    notify();
+  });
+  child.stderr.on('data', (d) => {
+    err += stripAnsi(d);
+    notify();
+  });
+  child.on('error', (e) => {
+    exited = { code: null, signal: null, error: e };
+    notify();
+  });
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+    notify();
+  });
+  // Never leave a server behind, whatever happens to the test process.
+  const killOnExit = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+
+  const describeOutput = () =>
+    `--- usher stdout ---\n${out.trimEnd() || '(nothing)'}\n--- usher stderr ---\n${err.trimEnd() || '(nothing)'}`;
+  const describeExit = () =>
+    exited?.error
+      ? `could not be started: ${exited.error.message}`
+      : `exited (code ${exited?.code}, signal ${exited?.signal})`;
+
+  async function stop() {
+    process.off('exit', killOnExit);
+    if (!exited) {
+      child.kill('SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (!exited && Date.now() < deadline) await sleep(50);
+      if (!exited) {
+        child.kill('SIGKILL');
+        while (!exited) await sleep(20);
+      }
+    }
+    await fsp.rm(dataDir, { recursive: true, force: true });
+  }
+
+  // Wait for /healthz.
+  const started = Date.now();
+  let lastProblem = 'no answer yet';
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error(`usher ${describeExit()} before /healthz answered.\n${describeOutput()}`);
+    }
+    if (Date.now() - started > SERVER_START_TIMEOUT_MS) {
+      await stop();
+      throw new Error(
+        `usher did not answer 200 on ${baseUrl}/healthz within ${SERVER_START_TIMEOUT_MS / 1000} s ` +
+          `(last: ${lastProblem}).\n${describeOutput()}`,
+      );
+    }
+    try {
+      const res = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(5_000) });
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+      lastProblem = `HTTP ${res.status}`;
+    } catch (e) {
+      lastProblem = e.cause?.code ?? e.message;
+    }
+    await sleep(200);
+  }
+
+  function waitForLine(regex, timeoutMs = ACTION_TIMEOUT_MS) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        for (const line of out.split('\n')) {
+          const m = line.match(regex);
+          if (m) return finish(() => resolve(m));
+        }
+        if (exited) {
+          return finish(() =>
+            reject(new Error(`usher ${describeExit()} before printing a line matching ${regex}.\n${describeOutput()}`)),
+          );
+        }
+        return undefined;
+      };
+      const timer = setTimeout(() => {
+        const inStderr = err.split('\n').some((l) => regex.test(l));
+        finish(() =>
+          reject(
+            new Error(
+              `usher printed no stdout line matching ${regex} within ${timeoutMs / 1000} s` +
+                (inStderr ? ' (a matching line went to stderr instead of stdout)' : '') +
+                `.\n${describeOutput()}`,
+            ),
+          ),
+        );
+      }, timeoutMs);
+      function finish(fn) {
+        clearTimeout(timer);
+        listeners.delete(check);
+        fn();
+      }
+      listeners.add(check);
+      check();
+    });
+  }
+
+  return {
+    baseUrl,
+    dataDir,
+    stdout: () => out,
+    stderr: () => err,
+    output: describeOutput,
+    waitForLine,
+    stop,
+  };
+}
+
+/**
+ * Launches Debian's chromium headless. playwright-core's launch() gives the browser a fresh
+ * temporary profile (user-data-dir) and removes it on close; nothing is ever downloaded.
+ */
+export async function launchBrowser() {
+  const executablePath = process.env.USHER_CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(executablePath)) {
+    throw new Error(
+      `No browser at ${executablePath}. Install Debian's chromium (apt-get install chromium) ` +
+        'or run scripts/test, which installs it.',
+    );
+  }
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: SERVER_START_TIMEOUT_MS,
+  });
+}
+
+/** A new context and page with the base URL and generous timeouts. */
+export async function newPage(browser, baseUrl, contextOptions = {}) {
+  const context = await browser.newContext({ baseURL: baseUrl, ...contextOptions });
+  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+  const page = await context.newPage();
+  return { context, page };
+}
+
+function safeName(name) {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '-');
+}
+
+/** Saves a full-page screenshot to tests/browser/artifacts/<name>.png and returns its path. */
+export async function screenshot(page, name) {
+  await fsp.mkdir(artifactsDir, { recursive: true });
+  const file = path.join(artifactsDir, `${safeName(name)}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/**
+ * Screenshots the page to artifacts/<name>.png, then runs axe with the WCAG 2.2 AA tags and
+ * asserts there are no violations, listing each one when there are.
+ */
+export async function checkA11y(page, name) {
+  const shot = await screenshot(page, name);
+  const results = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
+  const violations = results.violations;
+  if (violations.length > 0) {
+    const report = violations
+      .map((v) => {
+        const nodes = v.nodes
+          .map((n) => `      - ${n.target.join(' ')}${n.failureSummary ? `\n        ${n.failureSummary.replace(/\n/g, '\n        ')}` : ''}`)
+          .join('\n');
+        return `  * ${v.id} (${v.impact ?? 'unknown impact'}): ${v.help}\n    ${v.helpUrl}\n${nodes}`;
+      })
+      .join('\n');
+    assert.fail(
+      `axe found ${violations.length} accessibility violation(s) on "${name}" (${page.url()}); ` +
+        `screenshot: ${shot}\n${report}`,
+    );
+  }
+  return results;
+}
+
+/**
+ * Runs action (a click or submit that loads a new document) and waits until the new document
+ * has loaded. Works with JavaScript disabled.
+ */
+export async function navigateBy(page, action, what = 'the action', timeout = NAVIGATION_TIMEOUT_MS) {
+  const navigated = page.waitForEvent('framenavigated', {
+    predicate: (frame) => frame === page.mainFrame(),
+    timeout,
+  });
+  await action();
+  try {
+    await navigated;
+  } catch (e) {
+    const summary = await describePage(page);
+    throw new Error(`${what} did not load a new page within ${timeout / 1000} s (${e.message.split('\n')[0]}).\n${summary}`);
+  }
+  await page.waitForLoadState('load', { timeout });
+}
+
+const normalise = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
+
+/** A short description of the page for failure messages. */
+export async function describePage(page) {
+  try {
+    const h1 = await page.locator('h1').allInnerTexts();
+    const errors = await page.locator('.govuk-error-summary').allInnerTexts();
+    const body = normalise(await page.locator('body').innerText({ timeout: 5_000 }));
+    return (
+      `  page: ${page.url()}\n  h1: ${JSON.stringify(h1.map(normalise))}\n` +
+      (errors.length ? `  error summary: ${JSON.stringify(errors.map(normalise))}\n` : '') +
+      `  text: ${body.slice(0, 600)}${body.length > 600 ? '…' : ''}`
+    );
+  } catch (e) {
+    return `  page: ${page.url()} (could not read it: ${e.message.split('\n')[0]})`;
+  }
+}
+
+/** Asserts the page's one h1 reads exactly `expected` (whitespace normalised). */
+export async function assertHeading(page, expected) {
+  const h1 = page.locator('h1');
+  try {
+    await h1.first().waitFor({ state: 'visible', timeout: ACTION_TIMEOUT_MS });
+  } catch {
+    assert.fail(`expected an h1 "${expected}" but the page has no visible h1.\n${await describePage(page)}`);
+  }
+  const texts = (await h1.allInnerTexts()).map(normalise);
+  if (texts.length !== 1 || texts[0] !== expected) {
+    assert.fail(`expected one h1 "${expected}", found ${JSON.stringify(texts)}.\n${await describePage(page)}`);
+  }
+}
+
+/** The whole visible text of the page, whitespace normalised. */
+export async function pageText(page) {
+  return normalise(await page.locator('body').innerText());
+}
