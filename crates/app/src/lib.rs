@@ -38,7 +38,13 @@ pub struct App {
 impl App {
     pub fn new(store: Store, clock: Clock, config: Config, secret_key: SecretKey) -> Self {
         let hasher = Hasher::new(config.password_hashing, config.hashing_threads());
-        Self { store, clock, config: Arc::new(config), hasher, secret_key: Arc::new(secret_key) }
+        Self {
+            store,
+            clock,
+            config: Arc::new(config),
+            hasher,
+            secret_key: Arc::new(secret_key),
+        }
     }
 }
 
@@ -54,7 +60,11 @@ pub struct RequestContext {
 impl RequestContext {
     /// A context for the command line and background jobs.
     pub fn system(what: &str) -> Self {
-        Self { ip: None, user_agent: Some(what.to_owned()), request_id: None }
+        Self {
+            ip: None,
+            user_agent: Some(what.to_owned()),
+            request_id: None,
+        }
     }
 
     pub(crate) fn event(&self, action: &str, outcome: &str) -> NewAuditEvent {
@@ -71,5 +81,9 @@ impl RequestContext {
 
 /// Maps a storage failure to the one error type. Detail is kept for the log only.
 pub(crate) fn store_error(e: StoreError) -> Error {
-    if e.is_unavailable() { Error::unavailable(e) } else { Error::internal(e) }
+    if e.is_unavailable() {
+        Error::unavailable(e)
+    } else {
+        Error::internal(e)
+    }
 }

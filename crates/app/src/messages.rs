@@ -22,7 +22,14 @@ pub fn footer(config: &Config) -> String {
     )
 }
 
-fn email(config: &Config, purpose: &str, to: &str, subject: String, body: String, expires_at: Option<Timestamp>) -> OutgoingMessage {
+fn email(
+    config: &Config,
+    purpose: &str,
+    to: &str,
+    subject: String,
+    body: String,
+    expires_at: Option<Timestamp>,
+) -> OutgoingMessage {
     OutgoingMessage {
         channel: Channel::Email,
         purpose: purpose.to_owned(),

@@ -16,11 +16,20 @@ pub const LOCK_AFTER: i64 = 4;
 
 /// The one answer for a wrong email or password.
 pub fn wrong_email_or_password() -> Error {
-    Error::field("email", "Enter a correct email address and password. After 4 wrong passwords the account is locked.")
+    Error::field(
+        "email",
+        "Enter a correct email address and password. After 4 wrong passwords the account is locked.",
+    )
 }
 
 impl App {
-    pub async fn sign_in(&self, email: &str, password: &SecretString, ctx: &RequestContext, now: Timestamp) -> Result<SignedIn, Error> {
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &SecretString,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<SignedIn, Error> {
         let email = EmailAddress::parse(email).ok();
         let user = match &email {
             Some(email) => {
@@ -29,8 +38,14 @@ impl App {
             }
             None => None,
         };
-        let stored = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
-        let password_ok = self.hasher.verify(stored, password.expose().to_owned()).await?;
+        let stored = user
+            .as_ref()
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
+        let password_ok = self
+            .hasher
+            .verify(stored, password.expose().to_owned())
+            .await?;
 
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let Some(user) = user else {
@@ -47,10 +62,16 @@ impl App {
         if !password_ok || user.status != AccountStatus::Active {
             if password_ok {
                 event.detail = Some(format!("account {}", user.status.as_str()));
-            } else if let Some((count, status)) = tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)? {
+            } else if let Some((count, status)) = tx
+                .count_failed_sign_in(&user.id, LOCK_AFTER, now)
+                .await
+                .map_err(store_error)?
+            {
                 event.detail = Some(format!("wrong password ({count} in a row)"));
                 if status == AccountStatus::Locked {
-                    tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+                    tx.end_all_sessions(&user.id, now)
+                        .await
+                        .map_err(store_error)?;
                     let mut locked = ctx.event("account.locked", "success");
                     locked.subject_id = Some(user.id.to_string());
                     locked.organisation_id.clone_from(&event.organisation_id);
@@ -66,7 +87,11 @@ impl App {
             tx.commit().await.map_err(store_error)?;
             return Err(wrong_email_or_password());
         }
-        if !tx.record_sign_in_if_active(&user.id, now).await.map_err(store_error)? {
+        if !tx
+            .record_sign_in_if_active(&user.id, now)
+            .await
+            .map_err(store_error)?
+        {
             return Err(wrong_email_or_password());
         }
         let token = start_session(&mut tx, &user, ctx, now).await?;
@@ -77,4 +102,3 @@ impl App {
         Ok(SignedIn { token, user })
     }
 }
-

@@ -13,18 +13,28 @@ pub enum ClockMove {
 }
 
 pub fn test_clock_off() -> Error {
-    Error::new(ErrorCode::TestClockOff, "This server was not started with the test clock (usher serve --test-clock).")
+    Error::new(
+        ErrorCode::TestClockOff,
+        "This server was not started with the test clock (usher serve --test-clock).",
+    )
 }
 
 impl App {
-    pub async fn move_test_clock(&self, how: ClockMove, ctx: &RequestContext) -> Result<Timestamp, Error> {
+    pub async fn move_test_clock(
+        &self,
+        how: ClockMove,
+        ctx: &RequestContext,
+    ) -> Result<Timestamp, Error> {
         if !self.clock.is_test() {
             return Err(test_clock_off());
         }
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let moved = match how {
             ClockMove::Advance(span) if span.seconds() < 0 => None,
-            ClockMove::Advance(span) => tx.advance_test_clock(span.seconds()).await.map_err(store_error)?,
+            ClockMove::Advance(span) => tx
+                .advance_test_clock(span.seconds())
+                .await
+                .map_err(store_error)?,
             ClockMove::SetTo(at) => tx.set_test_clock(at.unix()).await.map_err(store_error)?,
         };
         let Some(now) = moved.map(Timestamp::from_unix) else {
@@ -40,9 +50,15 @@ impl App {
 
 /// `usher test-clock advance 28d` works on the database directly, so it moves the clock of every
 /// server sharing it, whether or not one is running.
-pub async fn advance_in_store(store: &usher_store::Store, span: Span) -> Result<Option<Timestamp>, Error> {
+pub async fn advance_in_store(
+    store: &usher_store::Store,
+    span: Span,
+) -> Result<Option<Timestamp>, Error> {
     let mut tx = store.begin().await.map_err(store_error)?;
-    let now = tx.advance_test_clock(span.seconds()).await.map_err(store_error)?;
+    let now = tx
+        .advance_test_clock(span.seconds())
+        .await
+        .map_err(store_error)?;
     tx.commit().await.map_err(store_error)?;
     Ok(now.map(Timestamp::from_unix))
 }

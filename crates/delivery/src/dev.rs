@@ -26,7 +26,10 @@ impl DevMailbox {
                 "── dev mailbox: email ──\nFrom: {}\nTo: {}\nSubject: {}\n\n{}\n────────────────────────\n",
                 self.sender, m.recipient, m.subject, m.body
             ),
-            Channel::Sms => format!("── dev mailbox: text message ──\nTo: {}\n\n{}\n────────────────────────\n", m.recipient, m.body),
+            Channel::Sms => format!(
+                "── dev mailbox: text message ──\nTo: {}\n\n{}\n────────────────────────\n",
+                m.recipient, m.body
+            ),
         }
     }
 }

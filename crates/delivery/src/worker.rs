@@ -23,7 +23,13 @@ pub struct DeliveryPolicy {
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 8, first_retry_seconds: 30, max_retry_seconds: 3600, lease_seconds: 120, batch: 20 }
+        Self {
+            max_attempts: 8,
+            first_retry_seconds: 30,
+            max_retry_seconds: 3600,
+            lease_seconds: 120,
+            batch: 20,
+        }
     }
 }
 
@@ -31,7 +37,9 @@ impl DeliveryPolicy {
     /// Delay before attempt number `attempts + 1`, given `attempts` failures so far (at least 1).
     pub fn backoff(&self, attempts: i64) -> i64 {
         let exponent = u32::try_from((attempts - 1).clamp(0, 30)).unwrap_or(30);
-        self.first_retry_seconds.saturating_mul(1_i64 << exponent).min(self.max_retry_seconds)
+        self.first_retry_seconds
+            .saturating_mul(1_i64 << exponent)
+            .min(self.max_retry_seconds)
     }
 }
 
@@ -53,7 +61,10 @@ pub async fn deliver_due(
     now: Timestamp,
 ) -> Result<Outcome, StoreError> {
     let mut outcome = Outcome::default();
-    for m in store.claim_due_messages(now, policy.lease_seconds, policy.batch).await? {
+    for m in store
+        .claim_due_messages(now, policy.lease_seconds, policy.batch)
+        .await?
+    {
         let provider = match m.message.channel {
             Channel::Email => email,
             Channel::Sms => sms,
@@ -74,25 +85,59 @@ async fn deliver_one(
     let purpose = m.message.purpose.as_str();
     if m.message.expires_at.is_some_and(|at| at <= now) {
         tracing::info!(message_id = %m.id, purpose, "dropping a message whose code or link has expired");
-        store.finish_message(m, OutboxStatus::Dropped, provider.name(), Some("expired before it could be sent"), false, now).await?;
+        store
+            .finish_message(
+                m,
+                OutboxStatus::Dropped,
+                provider.name(),
+                Some("expired before it could be sent"),
+                false,
+                now,
+            )
+            .await?;
         outcome.dropped += 1;
         return Ok(());
     }
     match provider.send(&m.message).await {
         Ok(()) => {
             tracing::info!(message_id = %m.id, purpose, provider = provider.name(), "message sent");
-            store.finish_message(m, OutboxStatus::Sent, provider.name(), None, provider.keeps_messages(), now).await?;
+            store
+                .finish_message(
+                    m,
+                    OutboxStatus::Sent,
+                    provider.name(),
+                    None,
+                    provider.keeps_messages(),
+                    now,
+                )
+                .await?;
             outcome.sent += 1;
         }
         Err(SendError::Transient(why)) if m.attempts + 1 < policy.max_attempts => {
             let delay = policy.backoff(m.attempts + 1);
             tracing::warn!(message_id = %m.id, purpose, provider = provider.name(), error = %why, retry_in_seconds = delay, "message not sent; will retry");
-            store.retry_message(m, provider.name(), &why, now.plus(usher_domain::duration::Span::seconds_(delay))).await?;
+            store
+                .retry_message(
+                    m,
+                    provider.name(),
+                    &why,
+                    now.plus(usher_domain::duration::Span::seconds_(delay)),
+                )
+                .await?;
             outcome.retried += 1;
         }
         Err(e) => {
             tracing::error!(message_id = %m.id, purpose, provider = provider.name(), error = %e, "message could not be sent; giving up");
-            store.finish_message(m, OutboxStatus::Failed, provider.name(), Some(&e.to_string()), false, now).await?;
+            store
+                .finish_message(
+                    m,
+                    OutboxStatus::Failed,
+                    provider.name(),
+                    Some(&e.to_string()),
+                    false,
+                    now,
+                )
+                .await?;
             outcome.failed += 1;
         }
     }

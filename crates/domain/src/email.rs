@@ -38,7 +38,9 @@ impl EmailAddress {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         if !domain_ok || !local_ok {
             return Err("Enter an email address in the correct format, like name@example.com");
         }
@@ -76,11 +78,26 @@ mod tests {
 
     #[test]
     fn normalises_and_refuses() {
-        assert_eq!(EmailAddress::parse("  Ann.Smith@Example.ORG ").unwrap().as_str(), "ann.smith@example.org");
+        assert_eq!(
+            EmailAddress::parse("  Ann.Smith@Example.ORG ")
+                .unwrap()
+                .as_str(),
+            "ann.smith@example.org"
+        );
         assert_eq!(EmailAddress::parse("a@b.co").unwrap().domain(), "b.co");
         for bad in [
-            "", "a", "a@", "@b.co", "a@b", "a@.b.co", "a@b..co", "a b@c.co", "a@b.co\r\nBcc: x@y.z",
-            ".a@b.co", "a..b@c.co", "a@-b.co",
+            "",
+            "a",
+            "a@",
+            "@b.co",
+            "a@b",
+            "a@.b.co",
+            "a@b..co",
+            "a b@c.co",
+            "a@b.co\r\nBcc: x@y.z",
+            ".a@b.co",
+            "a..b@c.co",
+            "a@-b.co",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }

@@ -109,7 +109,12 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, message: message.into(), fields: Vec::new(), detail: None }
+        Self {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+            detail: None,
+        }
     }
 
     pub fn invalid(fields: Vec<FieldError>) -> Self {
@@ -117,11 +122,19 @@ impl Error {
             [only] => only.message.clone(),
             _ => "Check the highlighted answers and try again.".to_owned(),
         };
-        Self { code: ErrorCode::InvalidInput, message: message.into(), fields, detail: None }
+        Self {
+            code: ErrorCode::InvalidInput,
+            message: message.into(),
+            fields,
+            detail: None,
+        }
     }
 
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self::invalid(vec![FieldError { field, message: message.into() }])
+        Self::invalid(vec![FieldError {
+            field,
+            message: message.into(),
+        }])
     }
 
     pub fn not_found() -> Self {

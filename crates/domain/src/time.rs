@@ -42,7 +42,10 @@ impl Timestamp {
     /// RFC 3339, for APIs and logs: `2026-11-23T12:00:00Z`.
     pub fn rfc3339(self) -> String {
         self.to_datetime()
-            .and_then(|t| t.format(&::time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&::time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_else(|| self.0.to_string())
     }
 
@@ -78,9 +81,12 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2026-11-23T12:00:00Z`).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        ::time::OffsetDateTime::parse(text.trim(), &::time::format_description::well_known::Rfc3339)
-            .ok()
-            .map(|t| Self(t.unix_timestamp()))
+        ::time::OffsetDateTime::parse(
+            text.trim(),
+            &::time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+        .map(|t| Self(t.unix_timestamp()))
     }
 }
 
@@ -114,6 +120,9 @@ mod tests {
     fn arithmetic_saturates() {
         let t = Timestamp::from_unix(i64::MAX - 1);
         assert_eq!(t.plus(Span::days(1)).unix(), i64::MAX);
-        assert_eq!(Timestamp::from_unix(10).seconds_since(Timestamp::from_unix(4)), 6);
+        assert_eq!(
+            Timestamp::from_unix(10).seconds_since(Timestamp::from_unix(4)),
+            6
+        );
     }
 }

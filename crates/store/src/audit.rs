@@ -54,12 +54,20 @@ impl StoredAuditEvent {
 
 impl Tx {
     pub async fn append_audit(&mut self, e: &NewAuditEvent, now: Timestamp) -> Result<i64> {
-        let head = sqlx::query("UPDATE audit_chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let head = sqlx::query(
+            "UPDATE audit_chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
         let seq: i64 = head.try_get("seq")?;
         let prev_hash: String = head.try_get("hash")?;
-        let stored = StoredAuditEvent { seq, at: now, event: e.clone(), prev_hash, hash: String::new() };
+        let stored = StoredAuditEvent {
+            seq,
+            at: now,
+            event: e.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
         let hash = chain_hash(&stored.prev_hash, &stored.fields());
         sqlx::query("UPDATE audit_chain_head SET hash = $1 WHERE id = 1")
             .bind(&hash)
@@ -90,7 +98,11 @@ impl Tx {
 
 impl Store {
     /// Events with `seq` greater than `after`, oldest first, at most `limit` of them.
-    pub async fn audit_events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredAuditEvent>> {
+    pub async fn audit_events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredAuditEvent>> {
         let rows = sqlx::query(
             "SELECT seq, at, actor_id, subject_id, organisation_id, action, outcome, ip, user_agent, request_id, detail, \
              prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",

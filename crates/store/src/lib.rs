@@ -60,8 +60,14 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
     #[error("migration {version} ({name}) failed: {source}")]
-    Migration { version: i64, name: &'static str, source: sqlx::Error },
-    #[error("the database has migration {0}, which this version of Usher does not know: upgrade Usher")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error(
+        "the database has migration {0}, which this version of Usher does not know: upgrade Usher"
+    )]
     FutureSchema(i64),
 }
 
@@ -78,7 +84,10 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Connect(_) | Self::Query(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+            Self::Connect(_)
+                | Self::Query(
+                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+                )
         )
     }
 }
@@ -125,7 +134,10 @@ impl Store {
             Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { tx, engine: self.engine })
+        Ok(Tx {
+            tx,
+            engine: self.engine,
+        })
     }
 
     /// Checks that the database answers, for `/healthz`.

@@ -81,22 +81,29 @@ impl Tx {
         let purpose: String = row.try_get("purpose")?;
         Ok(Some(OneTimeLink {
             token_hash: TokenHash::from_stored(row.try_get("token_hash")?),
-            purpose: LinkPurpose::parse(&purpose)
-                .ok_or_else(|| StoreError::Query(sqlx::Error::Decode("unknown link purpose".into())))?,
-            user_id: row.try_get::<Option<String>, _>("user_id")?.map(UserId::from_trusted),
+            purpose: LinkPurpose::parse(&purpose).ok_or_else(|| {
+                StoreError::Query(sqlx::Error::Decode("unknown link purpose".into()))
+            })?,
+            user_id: row
+                .try_get::<Option<String>, _>("user_id")?
+                .map(UserId::from_trusted),
             created_at: Timestamp::from_unix(row.try_get("created_at")?),
             expires_at: Timestamp::from_unix(row.try_get("expires_at")?),
-            used_at: row.try_get::<Option<i64>, _>("used_at")?.map(Timestamp::from_unix),
+            used_at: row
+                .try_get::<Option<i64>, _>("used_at")?
+                .map(Timestamp::from_unix),
         }))
     }
 
     /// Marks a link used. Returns false when it was already used (by a concurrent request).
     pub async fn use_link(&mut self, hash: &TokenHash, now: Timestamp) -> Result<bool> {
-        let done = sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
-            .bind(now.unix())
-            .bind(hash.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE one_time_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now.unix())
+        .bind(hash.as_str())
+        .execute(&mut *self.tx)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

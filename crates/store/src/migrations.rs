@@ -41,23 +41,33 @@ impl Store {
                     .await?;
             }
             tx.tx.execute(CREATE_LEDGER).await?;
-            let done: i64 = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = $1")
-                .bind(m.version)
-                .fetch_one(&mut *tx.tx)
-                .await?
-                .try_get("n")?;
+            let done: i64 =
+                sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_one(&mut *tx.tx)
+                    .await?
+                    .try_get("n")?;
             if done > 0 {
                 continue;
             }
-            let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
-            sqlx::raw_sql(m.sql).execute(&mut *tx.tx).await.map_err(fail)?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(m.version)
-                .bind(m.name)
-                .bind(now_unix)
+            let fail = |source| StoreError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            };
+            sqlx::raw_sql(m.sql)
                 .execute(&mut *tx.tx)
                 .await
                 .map_err(fail)?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_unix)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(fail)?;
             tx.commit().await?;
             applied.push(m.version);
         }
@@ -76,7 +86,11 @@ impl Store {
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         conn.execute(CREATE_LEDGER).await?;
-        let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&mut *conn).await?;
-        rows.iter().map(|r| r.try_get("version").map_err(StoreError::from)).collect()
+        let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("version").map_err(StoreError::from))
+            .collect()
     }
 }

@@ -61,7 +61,11 @@ const COLUMNS: &str = "id, channel, purpose, recipient, subject, body, created_a
      next_attempt_at, claim_token, provider, last_error, finished_at";
 
 fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
-    let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in outbox").into()));
+    let corrupt = |what: &str| {
+        StoreError::Query(sqlx::Error::Decode(
+            format!("unknown {what} in outbox").into(),
+        ))
+    };
     let channel: String = row.try_get("channel")?;
     let status: String = row.try_get("status")?;
     Ok(OutboxMessage {
@@ -72,7 +76,9 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
             recipient: row.try_get("recipient")?,
             subject: row.try_get("subject")?,
             body: row.try_get("body")?,
-            expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp::from_unix),
+            expires_at: row
+                .try_get::<Option<i64>, _>("expires_at")?
+                .map(Timestamp::from_unix),
         },
         created_at: Timestamp::from_unix(row.try_get("created_at")?),
         status: OutboxStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
@@ -81,7 +87,9 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
         claim_token: row.try_get("claim_token")?,
         provider: row.try_get("provider")?,
         last_error: row.try_get("last_error")?,
-        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp::from_unix),
+        finished_at: row
+            .try_get::<Option<i64>, _>("finished_at")?
+            .map(Timestamp::from_unix),
     })
 }
 
@@ -111,7 +119,12 @@ impl Tx {
 impl Store {
     /// Claims up to `limit` messages that are due, each for `lease_seconds`. A message whose
     /// lease lapsed (its worker died) becomes claimable again.
-    pub async fn claim_due_messages(&self, now: Timestamp, lease_seconds: i64, limit: i64) -> Result<Vec<OutboxMessage>> {
+    pub async fn claim_due_messages(
+        &self,
+        now: Timestamp,
+        lease_seconds: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
         let candidates = sqlx::query(
             "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
              AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, created_at LIMIT $2",
@@ -171,7 +184,13 @@ impl Store {
     }
 
     /// Puts a claimed message back for another try at `next_attempt_at`.
-    pub async fn retry_message(&self, m: &OutboxMessage, provider: &str, error: &str, next_attempt_at: Timestamp) -> Result<bool> {
+    pub async fn retry_message(
+        &self,
+        m: &OutboxMessage,
+        provider: &str,
+        error: &str,
+        next_attempt_at: Timestamp,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, provider = $1, last_error = $2, next_attempt_at = $3, \
              claim_token = NULL, claimed_until = NULL WHERE id = $4 AND claim_token = $5",
@@ -188,7 +207,8 @@ impl Store {
 
     /// The newest messages first, for the dev mailbox and `usher outbox list`.
     pub async fn recent_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
-        let sql = format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");
+        let sql =
+            format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");
         let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }

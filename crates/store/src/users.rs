@@ -41,21 +41,31 @@ const COLUMNS: &str = "id, role, organisation_id, full_name, email, phone, statu
      password_changed_at, failed_sign_ins, last_sign_in_at, created_at";
 
 fn from_row(row: &AnyRow) -> Result<User> {
-    let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in users").into()));
+    let corrupt = |what: &str| {
+        StoreError::Query(sqlx::Error::Decode(
+            format!("unknown {what} in users").into(),
+        ))
+    };
     let role: String = row.try_get("role")?;
     let status: String = row.try_get("status")?;
     Ok(User {
         id: UserId::from_trusted(row.try_get("id")?),
         role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
-        organisation_id: row.try_get::<Option<String>, _>("organisation_id")?.map(OrganisationId::from_trusted),
+        organisation_id: row
+            .try_get::<Option<String>, _>("organisation_id")?
+            .map(OrganisationId::from_trusted),
         full_name: row.try_get("full_name")?,
         email: EmailAddress::from_trusted(row.try_get("email")?),
         phone: row.try_get("phone")?,
         status: AccountStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
         password_hash: row.try_get("password_hash")?,
-        password_changed_at: row.try_get::<Option<i64>, _>("password_changed_at")?.map(Timestamp::from_unix),
+        password_changed_at: row
+            .try_get::<Option<i64>, _>("password_changed_at")?
+            .map(Timestamp::from_unix),
         failed_sign_ins: row.try_get("failed_sign_ins")?,
-        last_sign_in_at: row.try_get::<Option<i64>, _>("last_sign_in_at")?.map(Timestamp::from_unix),
+        last_sign_in_at: row
+            .try_get::<Option<i64>, _>("last_sign_in_at")?
+            .map(Timestamp::from_unix),
         created_at: Timestamp::from_unix(row.try_get("created_at")?),
     })
 }
@@ -81,13 +91,19 @@ impl Tx {
 
     pub async fn user(&mut self, id: &UserId) -> Result<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 
     pub async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-        let row = sqlx::query(&sql).bind(email.as_str()).fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(&sql)
+            .bind(email.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -101,12 +117,20 @@ impl Tx {
 
     pub async fn users_with_role(&mut self, role: Role) -> Result<Vec<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE role = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(role.as_str()).fetch_all(&mut *self.tx).await?;
+        let rows = sqlx::query(&sql)
+            .bind(role.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
     /// Sets a new password, activates the account and clears the failure count.
-    pub async fn set_password(&mut self, id: &UserId, password_hash: &str, now: Timestamp) -> Result<()> {
+    pub async fn set_password(
+        &mut self,
+        id: &UserId,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, status = $3, \
              failed_sign_ins = 0, updated_at = $2 WHERE id = $4",
@@ -120,7 +144,13 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn update_user_identity(&mut self, id: &UserId, full_name: &str, email: &EmailAddress, now: Timestamp) -> Result<()> {
+    pub async fn update_user_identity(
+        &mut self,
+        id: &UserId,
+        full_name: &str,
+        email: &EmailAddress,
+        now: Timestamp,
+    ) -> Result<()> {
         sqlx::query("UPDATE users SET full_name = $1, email = $2, updated_at = $3 WHERE id = $4")
             .bind(full_name)
             .bind(email.as_str())
@@ -145,7 +175,12 @@ impl Tx {
     /// Counts a wrong password for an active account, locking it when the count reaches
     /// `limit`. One statement, so concurrent attempts on any node cannot count past the limit.
     /// Returns the new count, or `None` when the account was not active.
-    pub async fn count_failed_sign_in(&mut self, id: &UserId, limit: i64, now: Timestamp) -> Result<Option<(i64, AccountStatus)>> {
+    pub async fn count_failed_sign_in(
+        &mut self,
+        id: &UserId,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<Option<(i64, AccountStatus)>> {
         let row = sqlx::query(
             "UPDATE users SET failed_sign_ins = failed_sign_ins + 1, \
              status = CASE WHEN failed_sign_ins + 1 >= $1 THEN 'locked' ELSE status END, updated_at = $2 \
@@ -158,7 +193,10 @@ impl Tx {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let status: String = row.try_get("status")?;
-        Ok(Some((row.try_get("failed_sign_ins")?, AccountStatus::parse(&status).unwrap_or(AccountStatus::Locked))))
+        Ok(Some((
+            row.try_get("failed_sign_ins")?,
+            AccountStatus::parse(&status).unwrap_or(AccountStatus::Locked),
+        )))
     }
 
     /// Records a successful sign-in if the account is still active; false otherwise.

@@ -71,8 +71,15 @@ pub fn env_name(path: &str) -> String {
 pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
     let mut table = Table::new();
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("--config: cannot read {}: {e}", path.display()))?;
-        table = text.parse::<Table>().map_err(|e| format!("--config: {} is not valid TOML: {}", path.display(), one_line(&e.to_string())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--config: cannot read {}: {e}", path.display()))?;
+        table = text.parse::<Table>().map_err(|e| {
+            format!(
+                "--config: {} is not valid TOML: {}",
+                path.display(),
+                one_line(&e.to_string())
+            )
+        })?;
     }
     for (path, kind) in SETTINGS {
         let name = env_name(path);
@@ -91,17 +98,31 @@ pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result
         };
         if let Some(value) = value {
             let value = match kind {
-                Kind::Integer => Value::Integer(value.trim().parse().map_err(|_| format!("{name}: '{value}' is not a whole number"))?),
+                Kind::Integer => Value::Integer(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("{name}: '{value}' is not a whole number"))?,
+                ),
                 Kind::Text | Kind::Secret => Value::String(value),
             };
             insert(&mut table, path, value);
         }
     }
-    let config: Config = Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-        let source = file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
-        format!("{source}: {}", one_line(&e.to_string()))
+    let config: Config = Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            let source =
+                file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+            format!("{source}: {}", one_line(&e.to_string()))
+        })?;
+    config.validate().map_err(|e| {
+        format!(
+            "{} (set it in the config file or {})",
+            e,
+            env_name(&e.setting)
+        )
     })?;
-    config.validate().map_err(|e| format!("{} (set it in the config file or {})", e, env_name(&e.setting)))?;
     Ok(config)
 }
 
@@ -110,7 +131,9 @@ fn insert(table: &mut Table, path: &str, value: Value) {
     let Some(last) = parts.pop() else { return };
     let mut current = table;
     for part in parts {
-        let entry = current.entry(part.to_owned()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = current
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Table(Table::new()));
         if !entry.is_table() {
             *entry = Value::Table(Table::new());
         }
@@ -126,7 +149,8 @@ fn one_line(text: &str) -> String {
 
 /// The effective configuration as TOML, secrets shown as `[redacted]`.
 pub fn render(config: &Config) -> String {
-    toml::to_string_pretty(config).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    toml::to_string_pretty(config)
+        .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
 }
 
 #[cfg(test)]
@@ -136,8 +160,11 @@ mod tests {
 
     use super::*;
 
-    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -163,7 +190,7 @@ mod tests {
         assert_eq!(c.sessions.idle_timeout.to_string(), "20m");
         let smtp = c.email.smtp.clone().unwrap();
         assert_eq!(smtp.host, "mail.example.org");
-        assert_eq!(smtp.port, 2525);
+        assert_eq!(smtp.port(), 2525);
         assert_eq!(smtp.password.as_ref().unwrap().expose(), "s3cret");
         let shown = render(&c);
         assert!(!shown.contains("s3cret"), "{shown}");
@@ -180,13 +207,26 @@ mod tests {
         assert!(err.contains("lisen") && !err.contains('\n'), "{err}");
         std::fs::write(&file, "service_name = \n").unwrap();
         let err = load(Some(&file), &env_of(&[])).unwrap_err();
-        assert!(err.contains("not valid TOML") && !err.contains('\n'), "{err}");
+        assert!(
+            err.contains("not valid TOML") && !err.contains('\n'),
+            "{err}"
+        );
         let err = load(None, &env_of(&[("USHER_LISTEN", "nowhere")])).unwrap_err();
-        assert!(err.starts_with("listen:") && err.contains("USHER_LISTEN"), "{err}");
+        assert!(
+            err.starts_with("listen:") && err.contains("USHER_LISTEN"),
+            "{err}"
+        );
         let err = load(None, &env_of(&[("USHER_DATABASE_MAX_CONNECTIONS", "many")])).unwrap_err();
         assert!(err.contains("USHER_DATABASE_MAX_CONNECTIONS"), "{err}");
-        let err = load(None, &env_of(&[("USHER_SECRET_KEY_FILE", "/nonexistent/key")])).unwrap_err();
-        assert!(err.starts_with("USHER_SECRET_KEY_FILE: cannot read /nonexistent/key"), "{err}");
+        let err = load(
+            None,
+            &env_of(&[("USHER_SECRET_KEY_FILE", "/nonexistent/key")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("USHER_SECRET_KEY_FILE: cannot read /nonexistent/key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -31,7 +31,13 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let api = req.uri().path().starts_with("/api/");
-    let reject = || if api { ApiError(rejected()).into_response() } else { PageError(rejected()).into_response() };
+    let reject = || {
+        if api {
+            ApiError(rejected()).into_response()
+        } else {
+            PageError(rejected()).into_response()
+        }
+    };
     if !same_origin(&req, state.app.config.base_url()) {
         tracing::warn!("refused a cross-site state-changing request");
         return reject();
@@ -41,26 +47,43 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
         return if json { next.run(req).await } else { reject() };
     }
-    let Some(cookie) = cookie_value(req.headers(), CSRF_COOKIE) else { return reject() };
+    let Some(cookie) = cookie_value(req.headers(), CSRF_COOKIE) else {
+        return reject();
+    };
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else { return reject() };
+    let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
+        return reject();
+    };
     let sent = form_urlencoded_field(&bytes, "csrf_token");
     if !sent.is_some_and(|t| constant_time_eq(t.as_bytes(), cookie.as_bytes())) {
         tracing::warn!("refused a form without a valid anti-forgery token");
         return reject();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// False when the browser says the request comes from another site.
 fn same_origin(req: &Request, base_url: &str) -> bool {
-    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+    if let Some(site) = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
         return matches!(site, "same-origin" | "none");
     }
-    match req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
         None => true,
         Some(origin) => origin == base_url || origin_matches_host(origin, req),
     }
@@ -69,19 +92,27 @@ fn same_origin(req: &Request, base_url: &str) -> bool {
 /// Accepts an Origin that names the host the request was sent to (a deployment reached by
 /// more than one name, such as localhost and 127.0.0.1 in development).
 fn origin_matches_host(origin: &str, req: &Request) -> bool {
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, h)| h);
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
 fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
-    serde_urlencoded_pairs(body).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    serde_urlencoded_pairs(body)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
     let decode = |s: &str| {
         let replaced = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&replaced).decode_utf8_lossy().into_owned()
+        percent_encoding::percent_decode_str(&replaced)
+            .decode_utf8_lossy()
+            .into_owned()
     };
     std::str::from_utf8(body)
         .unwrap_or("")

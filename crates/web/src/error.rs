@@ -44,10 +44,19 @@ pub struct ErrorMarker {
 
 fn marker_response(e: Error, api: bool) -> Response {
     if e.is_server_side() {
-        tracing::error!(code = e.code.as_str(), detail = e.detail.as_deref().unwrap_or(""), "request failed");
+        tracing::error!(
+            code = e.code.as_str(),
+            detail = e.detail.as_deref().unwrap_or(""),
+            "request failed"
+        );
     }
     let mut response = status_of(e.code).into_response();
-    response.extensions_mut().insert(ErrorMarker { api, code: e.code, message: e.message.into_owned(), fields: e.fields });
+    response.extensions_mut().insert(ErrorMarker {
+        api,
+        code: e.code,
+        message: e.message.into_owned(),
+        fields: e.fields,
+    });
     response
 }
 
@@ -111,7 +120,13 @@ struct ErrorPage<'a> {
     server_side: bool,
 }
 
-pub fn render_error(state: &AppState, frame: Option<&Frame>, m: ErrorMarker, nonce: &str, request_id: &str) -> Response {
+pub fn render_error(
+    state: &AppState,
+    frame: Option<&Frame>,
+    m: ErrorMarker,
+    nonce: &str,
+    request_id: &str,
+) -> Response {
     let status = status_of(m.code);
     if m.api {
         let problem = Problem {
@@ -121,10 +136,20 @@ pub fn render_error(state: &AppState, frame: Option<&Frame>, m: ErrorMarker, non
             detail: m.message,
             code: m.code.as_str().to_owned(),
             request_id: request_id.to_owned(),
-            errors: m.fields.into_iter().map(|f| ProblemField { field: f.field.to_owned(), message: f.message }).collect(),
+            errors: m
+                .fields
+                .into_iter()
+                .map(|f| ProblemField {
+                    field: f.field.to_owned(),
+                    message: f.message,
+                })
+                .collect(),
         };
         let mut response = (status, Json(problem)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         return response;
     }
     if m.code == ErrorCode::Unauthenticated {

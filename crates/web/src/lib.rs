@@ -39,7 +39,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: App, dev_mailbox: bool) -> Self {
         let secure_cookies = true;
-        Self { app, dev_mailbox, metrics: Arc::new(Metrics::new()), secure_cookies }
+        Self {
+            app,
+            dev_mailbox,
+            metrics: Arc::new(Metrics::new()),
+            secure_cookies,
+        }
     }
 }
 
@@ -47,14 +52,23 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::start))
         .route("/home", get(pages::home))
-        .route("/setup/{token}", get(pages::setup_form).post(pages::setup_submit))
-        .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in_submit))
+        .route(
+            "/setup/{token}",
+            get(pages::setup_form).post(pages::setup_submit),
+        )
+        .route(
+            "/sign-in",
+            get(pages::sign_in_form).post(pages::sign_in_submit),
+        )
         .route("/sign-out", post(pages::sign_out))
         .route("/dev/mailbox", get(pages::dev_mailbox));
     let api = Router::new()
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/session", get(api::session))
-        .route("/api/v1/test-clock", get(api::test_clock_get).post(api::test_clock_post));
+        .route(
+            "/api/v1/test-clock",
+            get(api::test_clock_get).post(api::test_clock_post),
+        );
     Router::new()
         .merge(pages)
         .merge(api)
@@ -75,7 +89,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -49,7 +49,9 @@ impl<'a> Layout<'a> {
             page_title: title.to_owned(),
             nonce,
             csrf_token: frame.map_or("", |f| f.csrf_token.as_str()),
-            user_name: frame.and_then(|f| f.user.as_ref()).map(|u| u.user.full_name.as_str()),
+            user_name: frame
+                .and_then(|f| f.user.as_ref())
+                .map(|u| u.user.full_name.as_str()),
             test_clock_now: frame.filter(|f| f.test_clock).map(|f| f.now.human()),
             sender: &c.email.sender_address,
             base_url: c.base_url(),
@@ -76,7 +78,9 @@ pub struct FormErrors {
 
 impl FormErrors {
     fn from_error(e: &Error) -> Self {
-        Self { list: e.fields.clone() }
+        Self {
+            list: e.fields.clone(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -88,27 +92,41 @@ impl FormErrors {
     }
 
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.list.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        self.list
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
     }
 
     pub fn all(&self, field: &str) -> Vec<&str> {
-        self.list.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect()
+        self.list
+            .iter()
+            .filter(|e| e.field == field)
+            .map(|e| e.message.as_str())
+            .collect()
     }
 }
 
 pub fn render<T: Template>(page: &T) -> Result<String, PageError> {
-    page.render().map_err(|e| PageError(Error::internal(format!("template: {e}"))))
+    page.render()
+        .map_err(|e| PageError(Error::internal(format!("template: {e}"))))
 }
 
 fn html<T: Template>(status: StatusCode, page: &T) -> Result<Response, PageError> {
     Ok((status, Html(render(page)?)).into_response())
 }
 
-
 /// Sets the session cookie and sends the person to their home page.
 fn signed_in(state: &AppState, s: &SignedIn) -> Response {
     let mut response = Redirect::to("/home").into_response();
-    set_cookie(response.headers_mut(), SESSION_COOKIE, s.token.expose(), "Lax", None, state.secure_cookies);
+    set_cookie(
+        response.headers_mut(),
+        SESSION_COOKIE,
+        s.token.expose(),
+        "Lax",
+        None,
+        state.secure_cookies,
+    );
     response
 }
 
@@ -118,11 +136,24 @@ struct StartPage<'a> {
     layout: Layout<'a>,
 }
 
-pub async fn start(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
+pub async fn start(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+) -> Result<Response, PageError> {
     if frame.user.is_some() {
         return Ok(Redirect::to("/home").into_response());
     }
-    html(StatusCode::OK, &StartPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, &state.app.config.service_name) })
+    html(
+        StatusCode::OK,
+        &StartPage {
+            layout: Layout::new(
+                &state,
+                Some(&frame),
+                &frame.nonce,
+                &state.app.config.service_name,
+            ),
+        },
+    )
 }
 
 #[derive(Template)]
@@ -139,15 +170,22 @@ struct HomePage<'a> {
     policy: String,
 }
 
-pub async fn home(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
-    let Some(who) = &frame.user else { return Ok(Redirect::to("/sign-in").into_response()) };
+pub async fn home(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+) -> Result<Response, PageError> {
+    let Some(who) = &frame.user else {
+        return Ok(Redirect::to("/sign-in").into_response());
+    };
     let u = &who.user;
     let (heading, role) = match u.role {
         Role::Operator => ("Operator home", "Operator"),
         Role::OrganisationAdministrator => ("Administrator home", "Organisation administrator"),
         Role::User => ("Your account", "User"),
     };
-    let policy = PasswordPolicy::for_profile(state.app.config.policy.profile, false).describe().join("; ");
+    let policy = PasswordPolicy::for_profile(state.app.config.policy.profile, false)
+        .describe()
+        .join("; ");
     let page = HomePage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, heading),
         heading,
@@ -185,10 +223,20 @@ pub struct SetupFormData {
     confirm_password: SecretString,
 }
 
-fn setup_page<'a>(state: &'a AppState, frame: &'a Frame, view: &OperatorLink, errors: FormErrors, full_name: String, email: String) -> SetupPage<'a> {
+fn setup_page<'a>(
+    state: &'a AppState,
+    frame: &'a Frame,
+    view: &OperatorLink,
+    errors: FormErrors,
+    full_name: String,
+    email: String,
+) -> SetupPage<'a> {
     let (title, recovery_for) = match view {
         OperatorLink::Setup => ("Set up your operator account", None),
-        OperatorLink::Recovery(u) => ("Choose a new password", Some(format!("{} ({})", u.full_name, u.email))),
+        OperatorLink::Recovery(u) => (
+            "Choose a new password",
+            Some(format!("{} ({})", u.full_name, u.email)),
+        ),
     };
     SetupPage {
         layout: Layout::new(state, Some(frame), &frame.nonce, title).with_errors(&errors),
@@ -196,7 +244,8 @@ fn setup_page<'a>(state: &'a AppState, frame: &'a Frame, view: &OperatorLink, er
         recovery_for,
         full_name,
         email,
-        password_rules: PasswordPolicy::for_profile(state.app.config.policy.profile, false).describe(),
+        password_rules: PasswordPolicy::for_profile(state.app.config.policy.profile, false)
+            .describe(),
     }
 }
 
@@ -206,7 +255,17 @@ pub async fn setup_form(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let view = state.app.open_operator_link(&token, frame.now).await?;
-    html(StatusCode::OK, &setup_page(&state, &frame, &view, FormErrors::default(), String::new(), String::new()))
+    html(
+        StatusCode::OK,
+        &setup_page(
+            &state,
+            &frame,
+            &view,
+            FormErrors::default(),
+            String::new(),
+            String::new(),
+        ),
+    )
 }
 
 pub async fn setup_submit(
@@ -222,11 +281,22 @@ pub async fn setup_submit(
         password: form.password,
         confirm_password: form.confirm_password,
     };
-    match state.app.complete_operator_link(&token, answers, &ctx, frame.now).await {
+    match state
+        .app
+        .complete_operator_link(&token, answers, &ctx, frame.now)
+        .await
+    {
         Ok(s) => Ok(signed_in(&state, &s)),
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let view = state.app.open_operator_link(&token, frame.now).await?;
-            let page = setup_page(&state, &frame, &view, FormErrors::from_error(&e), form.full_name, form.email);
+            let page = setup_page(
+                &state,
+                &frame,
+                &view,
+                FormErrors::from_error(&e),
+                form.full_name,
+                form.email,
+            );
             html(StatusCode::BAD_REQUEST, &page)
         }
         Err(e) => Err(e.into()),
@@ -249,11 +319,18 @@ pub struct SignInFormData {
     password: SecretString,
 }
 
-pub async fn sign_in_form(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
+pub async fn sign_in_form(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+) -> Result<Response, PageError> {
     if frame.user.is_some() {
         return Ok(Redirect::to("/home").into_response());
     }
-    let page = SignInPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in"), errors: FormErrors::default(), email: String::new() };
+    let page = SignInPage {
+        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in"),
+        errors: FormErrors::default(),
+        email: String::new(),
+    };
     html(StatusCode::OK, &page)
 }
 
@@ -263,7 +340,11 @@ pub async fn sign_in_submit(
     Form(form): Form<SignInFormData>,
 ) -> Result<Response, PageError> {
     let ctx = frame.context();
-    match state.app.sign_in(&form.email, &form.password, &ctx, frame.now).await {
+    match state
+        .app
+        .sign_in(&form.email, &form.password, &ctx, frame.now)
+        .await
+    {
         Ok(s) => {
             // Rotation: whatever session the browser had before is ended.
             if let Some(old) = &frame.user {
@@ -274,7 +355,8 @@ pub async fn sign_in_submit(
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let errors = FormErrors::from_error(&e);
             let page = SignInPage {
-                layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in").with_errors(&errors),
+                layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in")
+                    .with_errors(&errors),
                 errors,
                 email: form.email.chars().take(254).collect(),
             };
@@ -292,7 +374,14 @@ pub async fn sign_out(
         state.app.sign_out(who, &frame.context(), frame.now).await?;
     }
     let mut response = Redirect::to("/").into_response();
-    set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
+    set_cookie(
+        response.headers_mut(),
+        SESSION_COOKIE,
+        "",
+        "Lax",
+        Some(0),
+        state.secure_cookies,
+    );
     Ok(response)
 }
 
@@ -312,7 +401,10 @@ struct MailboxPage<'a> {
     messages: Vec<MailboxRow>,
 }
 
-pub async fn dev_mailbox(State(state): State<AppState>, Extension(frame): Extension<Arc<Frame>>) -> Result<Response, PageError> {
+pub async fn dev_mailbox(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+) -> Result<Response, PageError> {
     if !state.dev_mailbox {
         return Err(PageError(Error::not_found()));
     }
@@ -332,7 +424,13 @@ pub async fn dev_mailbox(State(state): State<AppState>, Extension(frame): Extens
             body: m.message.body,
         })
         .collect();
-    html(StatusCode::OK, &MailboxPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Dev mailbox"), messages })
+    html(
+        StatusCode::OK,
+        &MailboxPage {
+            layout: Layout::new(&state, Some(&frame), &frame.nonce, "Dev mailbox"),
+            messages,
+        },
+    )
 }
 
 pub async fn not_found() -> PageError {

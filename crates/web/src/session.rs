@@ -20,7 +20,14 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Appends a Set-Cookie header. `max_age` of `Some(0)` deletes the cookie.
-pub fn set_cookie(headers: &mut HeaderMap, name: &str, value: &str, same_site: &str, max_age: Option<i64>, secure: bool) {
+pub fn set_cookie(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+    same_site: &str,
+    max_age: Option<i64>,
+    secure: bool,
+) {
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
     if secure {
         cookie.push_str("; Secure");

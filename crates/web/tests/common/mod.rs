@@ -1,0 +1,418 @@
+//! The in-process test server: the whole app on a random port with the test clock, against
+//! SQLite or PostgreSQL (`USHER_TEST_DATABASE=sqlite` or a postgres:// URL), with a
+//! cookie-aware client that drives the real HTML forms.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use usher_app::config::Config;
+use usher_app::delivery::Providers;
+use usher_app::{App, Clock, RequestContext, SecretKey};
+use usher_delivery::DeliveryPolicy;
+use usher_domain::Timestamp;
+use usher_domain::duration::Span;
+use usher_store::{OutboxMessage, Store};
+
+/// A fixed start for the test clock: 2026-01-05T09:00:00Z.
+pub const T0: i64 = 1_767_603_600;
+
+pub struct TestApp {
+    pub base: String,
+    pub app: App,
+    pub database_url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+static CLEANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The database URL for one test: a fresh SQLite file or a fresh PostgreSQL database.
+pub async fn fresh_database_url() -> String {
+    let choice = std::env::var("USHER_TEST_DATABASE").unwrap_or_else(|_| "sqlite".into());
+    let unique = format!(
+        "usher_t_{}_{}",
+        std::process::id(),
+        usher_domain::ids::UserId::generate()
+            .as_str()
+            .get(..12)
+            .unwrap_or("x")
+    );
+    if choice == "sqlite" {
+        let dir = std::env::temp_dir().join("usher-tests");
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        return format!(
+            "sqlite://{}?mode=rwc",
+            dir.join(format!("{unique}.db")).display()
+        );
+    }
+    assert!(
+        choice.starts_with("postgres"),
+        "USHER_TEST_DATABASE must be `sqlite` or a postgres:// URL, not {choice}"
+    );
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&choice).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {choice} is not reachable ({e}). The suite runs on PostgreSQL too; start it, or run with USHER_TEST_DATABASE=sqlite for a local SQLite-only run.")
+    });
+    if !CLEANED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        // Databases left by earlier test processes (test binaries run one after another).
+        let mine = format!("usher_t_{}_%", std::process::id());
+        let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'usher\\_t\\_%' AND datname NOT LIKE $1")
+            .bind(mine)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+        for name in old {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+    sqlx::query(&format!("CREATE DATABASE {unique}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let (server, _) = choice
+        .rsplit_once('/')
+        .expect("postgres URL with a database name");
+    format!("{server}/{unique}")
+}
+
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_owned(),
+        secret_key: Some(usher_domain::secret::SecretString::new(
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )),
+        hashing_threads: 2,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let database_url = fresh_database_url().await;
+        Self::start_on(&database_url, adjust).await
+    }
+
+    /// Starts another server on an existing database (a second node).
+    pub async fn start_on(database_url: &str, adjust: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let mut config = test_config(database_url);
+        config.public_base_url = format!("http://{addr}");
+        config.listen = addr.to_string();
+        adjust(&mut config);
+        let store = Store::connect(database_url, 5).await.expect("connect");
+        store.migrate(T0).await.expect("migrate");
+        let mut tx = store.begin().await.expect("begin");
+        tx.start_test_clock(T0).await.expect("clock");
+        tx.commit().await.expect("commit");
+        let key = SecretKey::load(&config).expect("key");
+        let app = App::new(store.clone(), Clock::Test(store), config, key);
+        let state = usher_web::AppState::new(app.clone(), true);
+        let server = tokio::spawn(async move {
+            let _ = usher_web::serve(listener, state, std::future::pending()).await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            app,
+            database_url: database_url.to_owned(),
+            server,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    pub async fn now(&self) -> Timestamp {
+        self.app.clock.now().await.expect("now")
+    }
+
+    pub async fn advance(&self, span: Span) {
+        usher_app::test_clock::advance_in_store(&self.app.store, span)
+            .await
+            .expect("advance")
+            .expect("clock running");
+    }
+
+    /// Runs a delivery pass with the dev mailbox (not printing) and returns every message, newest first.
+    pub async fn deliver(&self) -> Vec<OutboxMessage> {
+        let providers = Providers::from_config(&self.app.config, false).expect("providers");
+        self.app
+            .deliver_outbox(&providers, &DeliveryPolicy::default())
+            .await
+            .expect("deliver");
+        self.app
+            .store
+            .recent_messages(1000)
+            .await
+            .expect("messages")
+    }
+
+    /// The first operator's set-up link, as `usher serve` would print it.
+    pub async fn setup_link(&self) -> String {
+        let now = self.now().await;
+        let link = self
+            .app
+            .operator_setup_link(now)
+            .await
+            .expect("link")
+            .expect("no operator yet");
+        link.strip_prefix(&self.base)
+            .expect("link on base URL")
+            .to_owned()
+    }
+
+    /// Sets up the first operator and returns a client signed in as them.
+    pub async fn operator(&self) -> Client {
+        let link = self.setup_link().await;
+        let c = self.client();
+        c.get(&link).await;
+        let page = c
+            .post_form(
+                &link,
+                &[
+                    ("full_name", "Olive Operator"),
+                    ("email", "olive@example.org"),
+                    ("password", PASSWORD),
+                    ("confirm_password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        c
+    }
+
+    pub fn system() -> RequestContext {
+        RequestContext::system("test")
+    }
+}
+
+pub const PASSWORD: &str = "Tr1cky-Horse-42";
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn h1(&self) -> String {
+        let start = self
+            .body
+            .find("<h1")
+            .and_then(|i| self.body[i..].find('>').map(|j| i + j + 1));
+        let Some(start) = start else {
+            return String::new();
+        };
+        let end = self.body[start..]
+            .find("</h1>")
+            .map_or(self.body.len(), |e| start + e);
+        self.body[start..end].trim().to_owned()
+    }
+
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A browser stand-in: keeps cookies (whatever their Secure flag, as browsers do on localhost)
+/// and sends the anti-forgery token with every form.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    pub cookies: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            base: base.to_owned(),
+            http,
+            cookies: Arc::default(),
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().expect("cookies").get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn read(&self, response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for c in headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            let first = c.split(';').next().unwrap_or("");
+            if let Some((k, v)) = first.split_once('=') {
+                let mut jar = self.cookies.lock().expect("cookies");
+                if c.contains("Max-Age=0") {
+                    jar.remove(k);
+                } else {
+                    jar.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let body = response.text().await.unwrap_or_default();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<(String, &str)>,
+    ) -> Page {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header());
+        for (k, v) in extra {
+            rb = rb.header(*k, *v);
+        }
+        if let Some((text, content_type)) = body {
+            rb = rb.header("content-type", content_type).body(text);
+        }
+        let response = rb.send().await.expect("request");
+        self.read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.request(reqwest::Method::GET, path, &[], None).await
+    }
+
+    /// Submits a form as a browser would: same-origin, with the anti-forgery token.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.cookie("__Host-usher-csrf").unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all, &[("sec-fetch-site", "same-origin")])
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.request(
+            reqwest::Method::POST,
+            path,
+            headers,
+            Some((body, "application/x-www-form-urlencoded")),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, json: serde_json::Value) -> Page {
+        self.request(
+            reqwest::Method::POST,
+            path,
+            &[],
+            Some((json.to_string(), "application/json")),
+        )
+        .await
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A page with its per-request values (anti-forgery token, CSP nonce, typed-back email) blanked,
+/// so two answers can be compared for sameness.
+pub fn masked(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let next = ["value=\"", "nonce=\""]
+            .iter()
+            .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
+            .min();
+        let Some((i, len)) = next else { break };
+        out.push_str(&rest[..i + len]);
+        rest = &rest[i + len..];
+        let end = rest.find('"').unwrap_or(rest.len());
+        out.push_str("MASKED");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
