@@ -399,10 +399,15 @@ fn encode(s: &str) -> String {
 /// A page with its per-request values (anti-forgery token, CSP nonce, typed-back email) blanked,
 /// so two answers can be compared for sameness.
 pub fn masked(body: &str) -> String {
+    masked_after(body, &["value=\"", "nonce=\""])
+}
+
+/// Blanks the quoted value that follows each of `markers`.
+pub fn masked_after(body: &str, markers: &[&str]) -> String {
     let mut out = String::new();
     let mut rest = body;
     loop {
-        let next = ["value=\"", "nonce=\""]
+        let next = markers
             .iter()
             .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
             .min();

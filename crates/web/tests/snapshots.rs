@@ -1,0 +1,77 @@
+//! Snapshots of our GOV.UK component HTML (written in our own templates, since the Nunjucks
+//! macros cannot run in Rust). Per-request values are masked so the snapshots are stable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{PASSWORD, TestApp};
+
+fn stable(body: &str) -> String {
+    let masked = common::masked_after(body, &["nonce=\"", "name=\"csrf_token\" value=\""]);
+    let mut out = String::new();
+    let mut rest = masked.as_str();
+    // Ports of the test server change from run to run.
+    while let Some(i) = rest.find("127.0.0.1:") {
+        out.push_str(&rest[..i + 10]);
+        rest = rest[i + 10..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push_str("PORT");
+    }
+    out.push_str(rest);
+    out.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn main_of(body: &str) -> String {
+    let start = body.find("<main").expect("a main element");
+    let end = body.find("</main>").expect("end of main") + "</main>".len();
+    stable(&body[start..end])
+}
+
+#[tokio::test]
+async fn page_components() {
+    let t = TestApp::start().await;
+    let link = t.setup_link().await;
+    let c = t.client();
+    let start = c.get("/").await;
+    insta::assert_snapshot!("layout", stable(&start.body));
+    insta::assert_snapshot!("start", main_of(&start.body));
+    insta::assert_snapshot!("setup_form", main_of(&c.get(&link).await.body));
+    let errors = c
+        .post_form(
+            &link,
+            &[
+                ("full_name", "Olive <b>Operator</b>"),
+                ("email", "olive"),
+                ("password", "password"),
+                ("confirm_password", ""),
+            ],
+        )
+        .await;
+    insta::assert_snapshot!("setup_form_with_errors", main_of(&errors.body));
+    c.post_form(
+        &link,
+        &[
+            ("full_name", "Olive Operator"),
+            ("email", "olive@example.org"),
+            ("password", PASSWORD),
+            ("confirm_password", PASSWORD),
+        ],
+    )
+    .await;
+    insta::assert_snapshot!("operator_home", main_of(&c.get("/home").await.body));
+    insta::assert_snapshot!("link_used", main_of(&c.get(&link).await.body));
+    insta::assert_snapshot!("not_found", main_of(&c.get("/nowhere").await.body));
+    let other = t.client();
+    other.get("/sign-in").await;
+    let wrong = other
+        .post_form(
+            "/sign-in",
+            &[("email", "olive@example.org"), ("password", "nope")],
+        )
+        .await;
+    insta::assert_snapshot!("sign_in_with_error", main_of(&wrong.body));
+}
