@@ -16,6 +16,7 @@ pub enum ChainReport {
 
 impl App {
     pub async fn verify_audit_chain(&self) -> Result<ChainReport, Error> {
+        let (head_seq, head_hash) = self.store.audit_chain_head().await.map_err(store_error)?;
         let mut previous = GENESIS.to_owned();
         let mut expected_seq = 1;
         loop {
@@ -25,9 +26,15 @@ impl App {
                 .await
                 .map_err(store_error)?;
             if batch.is_empty() {
-                return Ok(ChainReport::Intact {
-                    events: expected_seq - 1,
-                });
+                let count = expected_seq - 1;
+                // Events removed from the end leave the chain head pointing past them.
+                if count != head_seq || previous != head_hash {
+                    return Ok(ChainReport::Broken {
+                        seq: count + 1,
+                        reason: "events are missing from the end of the trail",
+                    });
+                }
+                return Ok(ChainReport::Intact { events: count });
             }
             for e in &batch {
                 if e.seq != expected_seq {

@@ -25,6 +25,8 @@ pub struct Config {
     /// Where the SQLite database, the secret key and other local state live.
     pub data_dir: PathBuf,
     /// `sqlite:///path/usher.db` or `postgres://user@host/db`. Empty: SQLite in `data_dir`.
+    /// May hold a password, so it is shown with the credentials hidden.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub database_url: String,
     pub database_max_connections: u32,
     /// The key that encrypts secrets at rest: 32 random bytes in base64. Prefer
@@ -202,6 +204,18 @@ impl Default for HelpdeskConfig {
             hours: "Monday to Friday, 8am to 6pm".into(),
         }
     }
+}
+
+/// A URL with any user name and password replaced by `…`, for messages and `configtest`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(start), Some(at)) if at > start => format!("{}://…{}", &url[..start], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(url))
 }
 
 /// A setting that is wrong, named so the operator knows what to change.

@@ -98,8 +98,9 @@ impl App {
     ) {
         loop {
             match self.deliver_outbox(&providers, &policy).await {
-                Ok(outcome) if outcome == Outcome::default() => {}
-                Ok(outcome) => tracing::debug!(?outcome, "delivery pass"),
+                // Something was handled: look for the next message at once.
+                Ok(outcome) if outcome != Outcome::default() => continue,
+                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "delivery pass failed"),
             }
             tokio::time::sleep(interval).await;

@@ -79,6 +79,26 @@ impl RequestContext {
     }
 }
 
+impl App {
+    /// Records a refused request (a forged form, a call the caller may not make), so that
+    /// authorisation failures are answerable from the audit trail.
+    pub async fn audit_refusal(
+        &self,
+        action: &str,
+        detail: &str,
+        actor: Option<&usher_domain::ids::UserId>,
+        ctx: &RequestContext,
+        now: usher_domain::Timestamp,
+    ) -> Result<(), Error> {
+        let mut event = ctx.event(action, "refused");
+        event.actor_id = actor.map(ToString::to_string);
+        event.detail = Some(clean(detail, 200));
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+}
+
 /// Maps a storage failure to the one error type. Detail is kept for the log only.
 pub(crate) fn store_error(e: StoreError) -> Error {
     if e.is_unavailable() {

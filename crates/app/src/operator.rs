@@ -49,6 +49,7 @@ impl App {
     /// makes a new link and kills the previous one.
     pub async fn operator_setup_link(&self, now: Timestamp) -> Result<Option<String>, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
+        tx.lock("operator_setup").await.map_err(store_error)?;
         if tx
             .count_users_with_role(Role::Operator)
             .await
@@ -175,6 +176,7 @@ impl App {
         let hash = self.hasher.hash(form.password.expose().to_owned()).await?;
 
         let mut tx = self.store.begin().await.map_err(store_error)?;
+        tx.lock("operator_setup").await.map_err(store_error)?;
         let (link, view) = live_link(&mut tx, token, now).await?;
         if !tx
             .use_link(&link.token_hash, now)

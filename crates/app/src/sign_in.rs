@@ -33,7 +33,7 @@ impl App {
         let email = EmailAddress::parse(email).ok();
         let user = match &email {
             Some(email) => {
-                let mut tx = self.store.begin().await.map_err(store_error)?;
+                let mut tx = self.store.begin_read().await.map_err(store_error)?;
                 tx.user_by_email(email).await.map_err(store_error)?
             }
             None => None,
@@ -46,6 +46,16 @@ impl App {
             .hasher
             .verify(stored, password.expose().to_owned())
             .await?;
+        // S1: a hash made at a lower cost than configured is replaced at this sign-in.
+        let verified = user
+            .as_ref()
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_default();
+        let rehashed = if password_ok && self.hasher.cost().needs_rehash(&verified) {
+            Some(self.hasher.hash(password.expose().to_owned()).await?)
+        } else {
+            None
+        };
 
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let Some(user) = user else {
@@ -88,7 +98,7 @@ impl App {
             return Err(wrong_email_or_password());
         }
         if !tx
-            .record_sign_in_if_active(&user.id, now)
+            .record_sign_in_if_active(&user.id, &verified, rehashed.as_deref(), now)
             .await
             .map_err(store_error)?
         {

@@ -12,6 +12,11 @@ pub enum ClockMove {
     SetTo(Timestamp),
 }
 
+/// The furthest one move may take the clock, and the latest moment it may show: bounds that keep
+/// every later sum of times far from overflow on both database engines.
+pub const MAX_MOVE: Span = Span::days(36_500);
+const MAX_MOMENT: i64 = 32_503_680_000; // 3000-01-01T00:00:00Z
+
 pub fn test_clock_off() -> Error {
     Error::new(
         ErrorCode::TestClockOff,
@@ -30,6 +35,15 @@ impl App {
         }
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let moved = match how {
+            ClockMove::Advance(span) if span.seconds() > MAX_MOVE.seconds() => {
+                return Err(Error::field(
+                    "advance",
+                    "The test clock moves at most 100 years at a time",
+                ));
+            }
+            ClockMove::SetTo(at) if at.unix() > MAX_MOMENT => {
+                return Err(Error::field("to", "Choose a moment before the year 3000"));
+            }
             ClockMove::Advance(span) if span.seconds() < 0 => None,
             ClockMove::Advance(span) => tx
                 .advance_test_clock(span.seconds())
@@ -54,6 +68,12 @@ pub async fn advance_in_store(
     store: &usher_store::Store,
     span: Span,
 ) -> Result<Option<Timestamp>, Error> {
+    if span.seconds() > MAX_MOVE.seconds() {
+        return Err(Error::field(
+            "advance",
+            "The test clock moves at most 100 years at a time",
+        ));
+    }
     let mut tx = store.begin().await.map_err(store_error)?;
     let now = tx
         .advance_test_clock(span.seconds())

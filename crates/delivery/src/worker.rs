@@ -23,12 +23,15 @@ pub struct DeliveryPolicy {
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
+        // One message per pass: the caller reads the clock before each, so a code that expires
+        // while earlier messages are being sent is dropped, and the lease (far longer than a
+        // provider's timeout) cannot lapse while the message is in hand.
         Self {
             max_attempts: 8,
             first_retry_seconds: 30,
             max_retry_seconds: 3600,
-            lease_seconds: 120,
-            batch: 20,
+            lease_seconds: 300,
+            batch: 1,
         }
     }
 }

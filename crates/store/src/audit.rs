@@ -97,6 +97,14 @@ impl Tx {
 }
 
 impl Store {
+    /// The chain head: the number of events appended and the last one's hash.
+    pub async fn audit_chain_head(&self) -> Result<(i64, String)> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get("seq")?, row.try_get("hash")?))
+    }
+
     /// Events with `seq` greater than `after`, oldest first, at most `limit` of them.
     pub async fn audit_events_after(
         &self,

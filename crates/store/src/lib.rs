@@ -140,6 +140,14 @@ impl Store {
         })
     }
 
+    /// Starts a transaction for reading only (on SQLite it does not take the write lock).
+    pub async fn begin_read(&self) -> Result<Tx> {
+        Ok(Tx {
+            tx: self.pool.begin().await?,
+            engine: self.engine,
+        })
+    }
+
     /// Checks that the database answers, for `/healthz`.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -166,5 +174,17 @@ impl Tx {
 
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// Serialises this transaction with every other one that takes the same named lock, on any
+    /// node, until it ends. SQLite transactions are already serialised by `BEGIN IMMEDIATE`.
+    pub async fn lock(&mut self, name: &str) -> Result<()> {
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(name)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -143,7 +143,7 @@ impl Store {
             );
             let row = sqlx::query(&sql)
                 .bind(&token)
-                .bind(now.unix() + lease_seconds)
+                .bind(now.unix().saturating_add(lease_seconds))
                 .bind(&id)
                 .bind(now.unix())
                 .fetch_optional(&self.pool)
@@ -205,7 +205,16 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The newest messages first, for the dev mailbox and `usher outbox list`.
+    /// The newest messages the dev mailbox delivered (and so kept), newest first.
+    pub async fn dev_mailbox_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE provider = 'dev' AND status = 'sent' ORDER BY created_at DESC, id DESC LIMIT $1"
+        );
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The newest messages first, for `usher outbox list`.
     pub async fn recent_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
         let sql =
             format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");

@@ -199,13 +199,25 @@ impl Tx {
         )))
     }
 
-    /// Records a successful sign-in if the account is still active; false otherwise.
-    pub async fn record_sign_in_if_active(&mut self, id: &UserId, now: Timestamp) -> Result<bool> {
+    /// Records a successful sign-in if the account is still active and its password is still
+    /// the one just checked (a change on another node in between wins); false otherwise.
+    /// `new_hash` replaces the stored hash when the configured cost has risen.
+    pub async fn record_sign_in_if_active(
+        &mut self,
+        id: &UserId,
+        verified_hash: &str,
+        new_hash: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE users SET last_sign_in_at = $1, failed_sign_ins = 0, updated_at = $1 WHERE id = $2 AND status = 'active'",
+            "UPDATE users SET last_sign_in_at = $1, failed_sign_ins = 0, updated_at = $1, \
+             password_hash = COALESCE($4, password_hash) \
+             WHERE id = $2 AND status = 'active' AND password_hash = $3",
         )
         .bind(now.unix())
         .bind(id.as_str())
+        .bind(verified_hash)
+        .bind(new_hash)
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -29,8 +29,9 @@ pub struct Cli {
     /// A TOML configuration file. Environment variables (USHER_*) override it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// What to do; without one, `serve`.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,14 +113,6 @@ fn load_config(path: Option<&std::path::Path>) -> Result<Config, String> {
     config_loader::load(path, &|name| std::env::var(name).ok())
 }
 
-/// The database URL with any password hidden, for messages.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(start), Some(at)) if at > start => format!("{}://…{}", &url[..start], &url[at..]),
-        _ => url.to_owned(),
-    }
-}
-
 async fn open_store(config: &Config) -> Result<Store, String> {
     let url = config.effective_database_url();
     if Engine::from_url(&url) == Some(Engine::Sqlite) && config.database_url.is_empty() {
@@ -131,7 +124,7 @@ async fn open_store(config: &Config) -> Result<Store, String> {
         .map_err(|e| {
             format!(
                 "database_url: cannot open {}: {e} (check USHER_DATABASE_URL)",
-                redacted(&url)
+                usher_app::config::redact_url(&url)
             )
         })
 }
@@ -147,13 +140,16 @@ async fn open_migrated(config: &Config) -> Result<Store, String> {
 
 pub async fn run(cli: Cli) -> Result<(), String> {
     let config = load_config(cli.config.as_deref())?;
-    match cli.command {
+    match cli.command.unwrap_or(Command::Serve { test_clock: false }) {
         Command::Configtest => {
             println!(
                 "# Effective configuration (defaults, then --config, then USHER_* variables). Secrets are redacted."
             );
             print!("{}", config_loader::render(&config));
-            println!("# database: {}", redacted(&config.effective_database_url()));
+            println!(
+                "# database: {}",
+                usher_app::config::redact_url(&config.effective_database_url())
+            );
             println!("# The configuration is valid.");
             Ok(())
         }
@@ -309,8 +305,9 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
         Clock::System
     };
     let providers = Providers::from_config(&config, true).map_err(|e| e.to_string())?;
+    // The dev mailbox page exists only on a development server, where nothing is delivered.
     let dev_mailbox = config.email.provider == EmailProviderKind::Dev
-        || config.sms.provider == SmsProviderKind::Dev;
+        && config.sms.provider == SmsProviderKind::Dev;
     let base_url = config.base_url().to_owned();
     let app = App::new(store, clock, config, key);
     tokio::spawn(app.clone().run_delivery_worker(
@@ -381,9 +378,12 @@ mod tests {
     #[test]
     fn passwords_in_database_urls_are_hidden() {
         assert_eq!(
-            redacted("postgres://u:pw@db/usher"),
+            usher_app::config::redact_url("postgres://u:pw@db/usher"),
             "postgres://…@db/usher"
         );
-        assert_eq!(redacted("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            usher_app::config::redact_url("sqlite://x.db"),
+            "sqlite://x.db"
+        );
     }
 }

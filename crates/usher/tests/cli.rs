@@ -205,6 +205,10 @@ fn configtest_prints_the_effective_configuration_without_secrets() {
         .env("USHER_EMAIL_SMTP_USERNAME", "usher")
         .env("USHER_EMAIL_SMTP_PASSWORD", "planted-secret-value")
         .env(
+            "USHER_DATABASE_URL",
+            "postgres://usher:planted-db-password@db.internal/usher",
+        )
+        .env(
             "USHER_SECRET_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         )
@@ -219,6 +223,8 @@ fn configtest_prints_the_effective_configuration_without_secrets() {
     assert!(text.contains("mail.example.org"));
     assert!(text.contains("[redacted]"));
     assert!(!text.contains("planted-secret-value"));
+    assert!(!text.contains("planted-db-password"), "{text}");
+    assert!(text.contains("postgres://…@db.internal/usher"), "{text}");
     assert!(!text.contains("AAAAAAAAAAAA"));
     assert!(text.contains("The configuration is valid."));
 }

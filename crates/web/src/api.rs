@@ -139,7 +139,21 @@ pub async fn test_clock_post(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<TestClockMove>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<TestClock>, ApiError> {
-    if !state.app.clock.is_test() || !may_use_test_clock(&frame, peer) {
+    if !state.app.clock.is_test() {
+        return Err(ApiError(test_clock_off()));
+    }
+    if !may_use_test_clock(&frame, peer) {
+        let actor = frame.user.as_ref().map(|u| &u.user.id);
+        state
+            .app
+            .audit_refusal(
+                "test_clock.refused",
+                "not loopback and not an operator",
+                actor,
+                &frame.context(),
+                frame.now,
+            )
+            .await?;
         return Err(ApiError(test_clock_off()));
     }
     let Json(body) = body.map_err(|e| {

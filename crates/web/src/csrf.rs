@@ -3,7 +3,10 @@
 //! Two checks, both required: the browser's own `Sec-Fetch-Site` / `Origin` must not name
 //! another site, and forms must carry the token from our `__Host-` anti-forgery cookie
 //! (`csrf_token` field). JSON API calls must be `application/json`, which a foreign page cannot
-//! send without a CORS preflight that we never grant. No GET changes state.
+//! send without a CORS preflight that we never grant, and when they carry a session cookie, the
+//! token in `X-CSRF-Token`. No GET changes state. Every refusal is audited.
+
+use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -15,7 +18,8 @@ use usher_domain::{Error, ErrorCode};
 
 use crate::AppState;
 use crate::error::{ApiError, PageError};
-use crate::session::{CSRF_COOKIE, cookie_value};
+use crate::frame::Frame;
+use crate::session::{CSRF_COOKIE, SESSION_COOKIE, cookie_value};
 
 const FORM_LIMIT: usize = 64 * 1024;
 
@@ -31,43 +35,82 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let api = req.uri().path().starts_with("/api/");
-    let reject = || {
-        if api {
-            ApiError(rejected()).into_response()
-        } else {
-            PageError(rejected()).into_response()
-        }
+    let frame = req.extensions().get::<Arc<Frame>>().cloned();
+    let why = if !same_origin(&req, state.app.config.base_url()) {
+        Some("cross-site request")
+    } else if api {
+        api_problem(&req)
+    } else {
+        None
     };
-    if !same_origin(&req, state.app.config.base_url()) {
-        tracing::warn!("refused a cross-site state-changing request");
-        return reject();
+    if let Some(why) = why {
+        return refuse(&state, frame, api, why).await;
     }
     if api {
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-            });
-        return if json { next.run(req).await } else { reject() };
+        return next.run(req).await;
     }
     let Some(cookie) = cookie_value(req.headers(), CSRF_COOKIE) else {
-        return reject();
+        return refuse(&state, frame, false, "no anti-forgery cookie").await;
     };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
-        return reject();
+        return refuse(&state, frame, false, "form too large").await;
     };
     let sent = form_urlencoded_field(&bytes, "csrf_token");
     if !sent.is_some_and(|t| constant_time_eq(t.as_bytes(), cookie.as_bytes())) {
-        tracing::warn!("refused a form without a valid anti-forgery token");
-        return reject();
+        return refuse(&state, frame, false, "missing or wrong anti-forgery token").await;
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// An API write must be JSON; one made with a session cookie must also carry the anti-forgery
+/// token in `X-CSRF-Token`, as our own pages' scripts would.
+fn api_problem(req: &Request) -> Option<&'static str> {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json {
+        return Some("API write that is not application/json");
+    }
+    if cookie_value(req.headers(), SESSION_COOKIE).is_some() {
+        let cookie = cookie_value(req.headers(), CSRF_COOKIE).unwrap_or_default();
+        let sent = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if cookie.is_empty() || !constant_time_eq(sent.as_bytes(), cookie.as_bytes()) {
+            return Some("API write with a session cookie but without X-CSRF-Token");
+        }
+    }
+    None
+}
+
+/// Answers 403, logs and audits the refusal.
+async fn refuse(state: &AppState, frame: Option<Arc<Frame>>, api: bool, why: &str) -> Response {
+    tracing::warn!(reason = why, "refused a state-changing request");
+    if let Some(frame) = frame {
+        let actor = frame.user.as_ref().map(|u| &u.user.id);
+        if let Err(e) = state
+            .app
+            .audit_refusal("csrf.rejected", why, actor, &frame.context(), frame.now)
+            .await
+        {
+            tracing::warn!(error = %e, "could not audit a refused request");
+        }
+    }
+    if api {
+        ApiError(rejected()).into_response()
+    } else {
+        PageError(rejected()).into_response()
+    }
 }
 
 /// False when the browser says the request comes from another site.

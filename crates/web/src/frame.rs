@@ -187,9 +187,17 @@ fn finish(
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
-    if let Some(token) = new_csrf {
-        // Strict: the token is only ever needed by our own forms.
+    let is_page = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if let (Some(token), true) = (new_csrf, is_page) {
+        // Strict: the token is only ever needed by our own forms. Only pages carry it, and
+        // nothing that sets a cookie may be stored by a shared cache.
         set_cookie(h, CSRF_COOKIE, &token, "Strict", None, state.secure_cookies);
+    }
+    if h.contains_key(header::SET_COOKIE) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Extension;
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -105,6 +106,18 @@ impl FormErrors {
             .map(|e| e.message.as_str())
             .collect()
     }
+}
+
+/// A form that could not be read (wrong content type, a field sent twice, bad encoding) gets
+/// the same error page as any other bad input.
+fn read_form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
+    form.map(|Form(f)| f).map_err(|e| {
+        tracing::info!(error = %e.body_text(), "unreadable form");
+        PageError(Error::field(
+            "form",
+            "The form could not be read. Go back, reload the page and try again.",
+        ))
+    })
 }
 
 pub fn render<T: Template>(page: &T) -> Result<String, PageError> {
@@ -272,8 +285,9 @@ pub async fn setup_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     Path(token): Path<String>,
-    Form(form): Form<SetupFormData>,
+    form: Result<Form<SetupFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
+    let form = read_form(form)?;
     let ctx = frame.context();
     let answers = SetupForm {
         full_name: form.full_name.clone(),
@@ -286,7 +300,13 @@ pub async fn setup_submit(
         .complete_operator_link(&token, answers, &ctx, frame.now)
         .await
     {
-        Ok(s) => Ok(signed_in(&state, &s)),
+        Ok(s) => {
+            // Rotation: whatever session this browser had before is ended.
+            if let Some(old) = &frame.user {
+                state.app.sign_out(old, &ctx, frame.now).await?;
+            }
+            Ok(signed_in(&state, &s))
+        }
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let view = state.app.open_operator_link(&token, frame.now).await?;
             let page = setup_page(
@@ -337,8 +357,9 @@ pub async fn sign_in_form(
 pub async fn sign_in_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Form(form): Form<SignInFormData>,
+    form: Result<Form<SignInFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
+    let form = read_form(form)?;
     let ctx = frame.context();
     match state
         .app
@@ -411,7 +432,7 @@ pub async fn dev_mailbox(
     let messages = state
         .app
         .store
-        .recent_messages(100)
+        .dev_mailbox_messages(100)
         .await
         .map_err(|e| PageError(Error::internal(e)))?
         .into_iter()

@@ -130,6 +130,19 @@ async fn operator_sets_up_an_account_and_lands_on_the_home_page() {
     );
     assert!(mail.message.body.contains(&t.base));
     assert_eq!(mail.status.as_str(), "sent");
+    for m in &messages {
+        for word in m
+            .message
+            .body
+            .split_whitespace()
+            .filter(|w| w.contains("://"))
+        {
+            assert!(
+                word.starts_with(&t.base),
+                "emails link only to the base URL: {word}"
+            );
+        }
+    }
 
     // The stored password is an Argon2id hash with its parameters.
     let mut tx = t.app.store.begin().await.unwrap();
@@ -639,5 +652,91 @@ async fn two_servers_on_one_database_share_the_clock_and_the_sessions() {
         on_b.get("/api/v1/session").await.status,
         401,
         "both nodes apply the timeout"
+    );
+}
+
+#[tokio::test]
+async fn deleting_events_from_the_end_of_the_trail_is_found_too() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    use sqlx::Connection as _;
+    let mut db = sqlx::AnyConnection::connect(&t.database_url).await.unwrap();
+    let (last, _) = t.app.store.audit_chain_head().await.unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE seq = $1")
+        .bind(last)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.app.verify_audit_chain().await.unwrap(),
+        usher_app::audit::ChainReport::Broken {
+            seq: last,
+            reason: "events are missing from the end of the trail"
+        }
+    );
+}
+
+#[tokio::test]
+async fn api_writes_with_a_session_need_the_anti_forgery_header_and_refusals_are_audited() {
+    let t = TestApp::start().await;
+    let c = t.operator().await;
+    c.get("/home").await;
+    let without = c
+        .post_json("/api/v1/test-clock", serde_json::json!({"advance": "1h"}))
+        .await;
+    assert_eq!(without.status, 403);
+    let token = c.cookie("__Host-usher-csrf").unwrap();
+    let with = c
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/test-clock",
+            &[("x-csrf-token", token.as_str())],
+            Some((
+                serde_json::json!({"advance": "1h"}).to_string(),
+                "application/json",
+            )),
+        )
+        .await;
+    assert_eq!(with.status, 200, "{}", with.body);
+    let events = t.app.store.audit_events_after(0, 1000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "csrf.rejected"
+        && e.event.outcome == "refused"
+        && e.event.actor_id.is_some()));
+    let too_far = t
+        .client()
+        .post_json(
+            "/api/v1/test-clock",
+            serde_json::json!({"advance": "36501d"}),
+        )
+        .await;
+    assert_eq!(too_far.status, 400);
+}
+
+#[tokio::test]
+async fn a_hash_made_at_a_lower_cost_is_replaced_at_sign_in() {
+    let a = TestApp::start().await;
+    a.operator().await;
+    let b = TestApp::start_on(&a.database_url, |c| c.password_hashing.iterations = 3).await;
+    let c = b.client();
+    c.get("/sign-in").await;
+    assert_eq!(
+        c.post_form(
+            "/sign-in",
+            &[("email", "olive@example.org"), ("password", PASSWORD)]
+        )
+        .await
+        .status,
+        303
+    );
+    let mut tx = b.app.store.begin().await.unwrap();
+    let user = tx
+        .user_by_email(&usher_domain::email::EmailAddress::parse("olive@example.org").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        user.password_hash
+            .unwrap()
+            .starts_with("$argon2id$v=19$m=19456,t=3,p=1$")
     );
 }

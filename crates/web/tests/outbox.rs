@@ -78,7 +78,10 @@ async fn only_committed_messages_are_sent_and_expired_codes_are_dropped() {
     )
     .await;
     let p = Recorder::default();
-    let policy = DeliveryPolicy::default();
+    let policy = DeliveryPolicy {
+        batch: 20,
+        ..DeliveryPolicy::default()
+    };
 
     // The provider is down: both are retried, not lost.
     *p.answer.lock().unwrap() = Some(SendError::Transient("connection refused".into()));

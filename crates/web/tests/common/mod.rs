@@ -155,10 +155,13 @@ impl TestApp {
     /// Runs a delivery pass with the dev mailbox (not printing) and returns every message, newest first.
     pub async fn deliver(&self) -> Vec<OutboxMessage> {
         let providers = Providers::from_config(&self.app.config, false).expect("providers");
-        self.app
+        while self
+            .app
             .deliver_outbox(&providers, &DeliveryPolicy::default())
             .await
-            .expect("deliver");
+            .expect("deliver")
+            != usher_delivery::Outcome::default()
+        {}
         self.app
             .store
             .recent_messages(1000)
