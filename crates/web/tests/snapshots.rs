@@ -19,7 +19,9 @@ fn stable(body: &str) -> String {
     }
     out.push_str(rest);
     // The database engine shown on the operator home page depends on the run.
-    let out = out.replace(">sqlite<", ">ENGINE<").replace(">postgres<", ">ENGINE<");
+    let out = out
+        .replace(">sqlite<", ">ENGINE<")
+        .replace(">postgres<", ">ENGINE<");
     out.lines()
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
