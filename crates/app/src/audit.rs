@@ -20,11 +20,7 @@ impl App {
         let mut previous = GENESIS.to_owned();
         let mut expected_seq = 1;
         loop {
-            let batch = self
-                .store
-                .audit_events_after(expected_seq - 1, 1000)
-                .await
-                .map_err(store_error)?;
+            let batch = self.store.audit_events_after(expected_seq - 1, 1000).await.map_err(store_error)?;
             if batch.is_empty() {
                 let count = expected_seq - 1;
                 // Events removed from the end leave the chain head pointing past them.
@@ -38,22 +34,13 @@ impl App {
             }
             for e in &batch {
                 if e.seq != expected_seq {
-                    return Ok(ChainReport::Broken {
-                        seq: expected_seq,
-                        reason: "missing event",
-                    });
+                    return Ok(ChainReport::Broken { seq: expected_seq, reason: "missing event" });
                 }
                 if e.prev_hash != previous {
-                    return Ok(ChainReport::Broken {
-                        seq: e.seq,
-                        reason: "does not link to the event before it",
-                    });
+                    return Ok(ChainReport::Broken { seq: e.seq, reason: "does not link to the event before it" });
                 }
                 if chain_hash(&previous, &e.fields()) != e.hash {
-                    return Ok(ChainReport::Broken {
-                        seq: e.seq,
-                        reason: "its content does not match its hash",
-                    });
+                    return Ok(ChainReport::Broken { seq: e.seq, reason: "its content does not match its hash" });
                 }
                 previous.clone_from(&e.hash);
                 expected_seq += 1;

@@ -149,10 +149,7 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".into(),
-        }
+        Self { format: LogFormat::Text, level: "info".into() }
     }
 }
 
@@ -170,28 +167,19 @@ impl Default for EmailConfig {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        Self {
-            provider: SmsProviderKind::Dev,
-            notify: None,
-            twilio: None,
-        }
+        Self { provider: SmsProviderKind::Dev, notify: None, twilio: None }
     }
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self {
-            profile: Profile::Seed,
-        }
+        Self { profile: Profile::Seed }
     }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            idle_timeout: Span::minutes(30),
-            absolute_timeout: Span::hours(12),
-        }
+        Self { idle_timeout: Span::minutes(30), absolute_timeout: Span::hours(12) }
     }
 }
 
@@ -227,10 +215,7 @@ pub struct ConfigError {
 }
 
 fn bad(setting: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting: setting.into(),
-        problem: problem.into(),
-    }
+    ConfigError { setting: setting.into(), problem: problem.into() }
 }
 
 impl Config {
@@ -241,36 +226,22 @@ impl Config {
         }
         let base = self.public_base_url.trim_end_matches('/');
         let scheme_ok = base.starts_with("https://") || base.starts_with("http://");
-        if !scheme_ok
-            || base.contains(['?', '#', ' '])
-            || base.split("://").nth(1).is_none_or(str::is_empty)
-        {
+        if !scheme_ok || base.contains(['?', '#', ' ']) || base.split("://").nth(1).is_none_or(str::is_empty) {
             return Err(bad(
                 "public_base_url",
                 "must be an http:// or https:// address such as https://signin.example.org",
             ));
         }
         self.listen_addr()?;
-        if !self.database_url.is_empty()
-            && usher_store::Engine::from_url(&self.database_url).is_none()
-        {
-            return Err(bad(
-                "database_url",
-                "must start with sqlite: or postgres://",
-            ));
+        if !self.database_url.is_empty() && usher_store::Engine::from_url(&self.database_url).is_none() {
+            return Err(bad("database_url", "must start with sqlite: or postgres://"));
         }
         if self.database_max_connections == 0 {
             return Err(bad("database_max_connections", "must be at least 1"));
         }
-        EmailAddress::parse(&self.email.sender_address)
-            .map_err(|m| bad("email.sender_address", m))?;
-        if self.email.sender_name.trim().is_empty()
-            || self.email.sender_name.contains(['<', '>', '"', '\r', '\n'])
-        {
-            return Err(bad(
-                "email.sender_name",
-                "must be a plain name without < > or quotes",
-            ));
+        EmailAddress::parse(&self.email.sender_address).map_err(|m| bad("email.sender_address", m))?;
+        if self.email.sender_name.trim().is_empty() || self.email.sender_name.contains(['<', '>', '"', '\r', '\n']) {
+            return Err(bad("email.sender_name", "must be a plain name without < > or quotes"));
         }
         match self.email.provider {
             EmailProviderKind::Smtp if self.email.smtp.is_none() => {
@@ -302,30 +273,17 @@ impl Config {
             }
             _ => {}
         }
-        if self.sessions.idle_timeout.seconds() < 60
-            || self.sessions.absolute_timeout < self.sessions.idle_timeout
-        {
-            return Err(bad(
-                "sessions",
-                "idle_timeout must be at least 1m and no longer than absolute_timeout",
-            ));
+        if self.sessions.idle_timeout.seconds() < 60 || self.sessions.absolute_timeout < self.sessions.idle_timeout {
+            return Err(bad("sessions", "idle_timeout must be at least 1m and no longer than absolute_timeout"));
         }
-        self.password_hashing
-            .validate()
-            .map_err(|m| bad("password_hashing", m))?;
+        self.password_hashing.validate().map_err(|m| bad("password_hashing", m))?;
         Ok(())
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen.parse().map_err(|_| {
-            bad(
-                "listen",
-                format!(
-                    "'{}' is not an address and port such as 127.0.0.1:8080",
-                    self.listen
-                ),
-            )
-        })
+        self.listen
+            .parse()
+            .map_err(|_| bad("listen", format!("'{}' is not an address and port such as 127.0.0.1:8080", self.listen)))
     }
 
     /// The base URL without a trailing slash.
@@ -335,10 +293,7 @@ impl Config {
 
     pub fn effective_database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("usher.db").display()
-            )
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("usher.db").display())
         } else {
             self.database_url.clone()
         }
@@ -374,35 +329,14 @@ mod tests {
     fn each_bad_setting_is_named() {
         type Change = Box<dyn Fn(&mut Config)>;
         let cases: Vec<(Change, &str)> = vec![
-            (
-                Box::new(|c| c.public_base_url = "ftp://x".into()),
-                "public_base_url",
-            ),
+            (Box::new(|c| c.public_base_url = "ftp://x".into()), "public_base_url"),
             (Box::new(|c| c.listen = "nowhere".into()), "listen"),
-            (
-                Box::new(|c| c.database_url = "mysql://x".into()),
-                "database_url",
-            ),
-            (
-                Box::new(|c| c.email.sender_address = "not an address".into()),
-                "email.sender_address",
-            ),
-            (
-                Box::new(|c| c.email.provider = EmailProviderKind::Smtp),
-                "email.smtp",
-            ),
-            (
-                Box::new(|c| c.sms.provider = SmsProviderKind::Twilio),
-                "sms.twilio",
-            ),
-            (
-                Box::new(|c| c.sessions.idle_timeout = Span::days(2)),
-                "sessions",
-            ),
-            (
-                Box::new(|c| c.password_hashing.iterations = 1),
-                "password_hashing",
-            ),
+            (Box::new(|c| c.database_url = "mysql://x".into()), "database_url"),
+            (Box::new(|c| c.email.sender_address = "not an address".into()), "email.sender_address"),
+            (Box::new(|c| c.email.provider = EmailProviderKind::Smtp), "email.smtp"),
+            (Box::new(|c| c.sms.provider = SmsProviderKind::Twilio), "sms.twilio"),
+            (Box::new(|c| c.sessions.idle_timeout = Span::days(2)), "sessions"),
+            (Box::new(|c| c.password_hashing.iterations = 1), "password_hashing"),
         ];
         for (change, setting) in cases {
             let mut c = Config::default();

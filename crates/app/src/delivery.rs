@@ -22,30 +22,20 @@ pub struct Providers {
 }
 
 fn bad(setting: &str, problem: String) -> ConfigError {
-    ConfigError {
-        setting: setting.into(),
-        problem,
-    }
+    ConfigError { setting: setting.into(), problem }
 }
 
 impl Providers {
     /// Builds the providers the configuration names. `print_dev` prints dev-mailbox messages.
     pub fn from_config(config: &Config, print_dev: bool) -> Result<Self, ConfigError> {
-        let sender = Sender {
-            name: config.email.sender_name.clone(),
-            address: config.email.sender_address.clone(),
-        };
+        let sender = Sender { name: config.email.sender_name.clone(), address: config.email.sender_address.clone() };
         let dev = Arc::new(DevMailbox::new(sender.clone(), print_dev));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| bad("email", format!("cannot start the HTTP client: {e}")))?;
         let unix_now: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(|| clock::system_now().unix());
-        let email: Arc<dyn Provider> = match (
-            config.email.provider,
-            &config.email.smtp,
-            &config.email.notify,
-        ) {
+        let email: Arc<dyn Provider> = match (config.email.provider, &config.email.smtp, &config.email.notify) {
             (EmailProviderKind::Smtp, Some(smtp), _) => {
                 Arc::new(SmtpProvider::new(smtp.clone(), sender).map_err(|e| bad("email.smtp", e))?)
             }
@@ -55,47 +45,30 @@ impl Providers {
             ),
             _ => dev.clone(),
         };
-        let sms: Arc<dyn Provider> =
-            match (config.sms.provider, &config.sms.notify, &config.sms.twilio) {
-                (SmsProviderKind::Notify, Some(notify), _) => Arc::new(
-                    NotifyProvider::new(notify.clone(), http.clone(), unix_now)
-                        .map_err(|e| bad("sms.notify", e))?,
-                ),
-                (SmsProviderKind::Twilio, _, Some(twilio)) => Arc::new(
-                    TwilioProvider::new(twilio.clone(), http).map_err(|e| bad("sms.twilio", e))?,
-                ),
-                _ => dev,
-            };
+        let sms: Arc<dyn Provider> = match (config.sms.provider, &config.sms.notify, &config.sms.twilio) {
+            (SmsProviderKind::Notify, Some(notify), _) => {
+                Arc::new(NotifyProvider::new(notify.clone(), http.clone(), unix_now).map_err(|e| bad("sms.notify", e))?)
+            }
+            (SmsProviderKind::Twilio, _, Some(twilio)) => {
+                Arc::new(TwilioProvider::new(twilio.clone(), http).map_err(|e| bad("sms.twilio", e))?)
+            }
+            _ => dev,
+        };
         Ok(Self { email, sms })
     }
 }
 
 impl App {
     /// One delivery pass at the current moment.
-    pub async fn deliver_outbox(
-        &self,
-        providers: &Providers,
-        policy: &DeliveryPolicy,
-    ) -> Result<Outcome, Error> {
+    pub async fn deliver_outbox(&self, providers: &Providers, policy: &DeliveryPolicy) -> Result<Outcome, Error> {
         let now = self.clock.now().await?;
-        deliver_due(
-            &self.store,
-            providers.email.as_ref(),
-            providers.sms.as_ref(),
-            policy,
-            now,
-        )
-        .await
-        .map_err(store_error)
+        deliver_due(&self.store, providers.email.as_ref(), providers.sms.as_ref(), policy, now)
+            .await
+            .map_err(store_error)
     }
 
     /// Runs delivery passes until the process ends. Errors are logged and the loop goes on.
-    pub async fn run_delivery_worker(
-        self,
-        providers: Providers,
-        policy: DeliveryPolicy,
-        interval: Duration,
-    ) {
+    pub async fn run_delivery_worker(self, providers: Providers, policy: DeliveryPolicy, interval: Duration) {
         loop {
             match self.deliver_outbox(&providers, &policy).await {
                 // Something was handled: look for the next message at once.

@@ -18,11 +18,7 @@ pub struct Hasher {
 impl Hasher {
     pub fn new(cost: HashCost, threads: usize) -> Self {
         let dummy_hash = cost.hash("usher-dummy-password").unwrap_or_default().into();
-        Self {
-            cost,
-            permits: Arc::new(Semaphore::new(threads.max(1))),
-            dummy_hash,
-        }
+        Self { cost, permits: Arc::new(Semaphore::new(threads.max(1))), dummy_hash }
     }
 
     pub fn dummy_hash(&self) -> &str {
@@ -33,21 +29,14 @@ impl Hasher {
         self.cost
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Error> {
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
         let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(Error::internal)
+        tokio::task::spawn_blocking(job).await.map_err(Error::internal)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, Error> {
         let cost = self.cost;
-        self.run(move || cost.hash(&password))
-            .await?
-            .map_err(Error::internal)
+        self.run(move || cost.hash(&password)).await?.map_err(Error::internal)
     }
 
     pub async fn verify(&self, stored: String, password: String) -> Result<bool, Error> {

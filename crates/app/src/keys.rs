@@ -18,10 +18,7 @@ impl std::fmt::Debug for SecretKey {
 }
 
 fn bad(setting: &str, problem: String) -> ConfigError {
-    ConfigError {
-        setting: setting.into(),
-        problem,
-    }
+    ConfigError { setting: setting.into(), problem }
 }
 
 impl SecretKey {
@@ -30,18 +27,11 @@ impl SecretKey {
     }
 
     fn decode(setting: &str, text: &str) -> Result<Self, ConfigError> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| {
-            bad(
-                setting,
-                "is not base64; make one with: head -c 32 /dev/urandom | base64".into(),
-            )
-        })?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| bad(setting, "is not base64; make one with: head -c 32 /dev/urandom | base64".into()))?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| {
-            bad(
-                setting,
-                "must be 32 bytes in base64; make one with: head -c 32 /dev/urandom | base64"
-                    .into(),
-            )
+            bad(setting, "must be 32 bytes in base64; make one with: head -c 32 /dev/urandom | base64".into())
         })?;
         Ok(Self(key))
     }
@@ -54,12 +44,8 @@ impl SecretKey {
         }
         let path = config.effective_secret_key_file();
         if !config.secret_key_file.is_empty() || path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                bad(
-                    "secret_key_file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad("secret_key_file", format!("cannot read {}: {e}", path.display())))?;
             return Self::decode("secret_key_file", &text);
         }
         let key = random_bytes::<32>();

@@ -2,14 +2,18 @@
 //! first operator", "sign in"), run in one transaction that applies the domain's rules, changes
 //! the store, queues any message in the outbox and records the audit event.
 
+pub mod activation;
 pub mod audit;
+pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod hashing;
 pub mod keys;
+pub mod members;
 pub mod messages;
 pub mod operator;
+pub mod organisations;
 pub mod sessions;
 pub mod sign_in;
 pub mod test_clock;
@@ -24,6 +28,8 @@ pub use clock::Clock;
 pub use config::Config;
 pub use hashing::Hasher;
 pub use keys::SecretKey;
+/// The records use cases return, for the layers above.
+pub use usher_store::{Organisation, OutboxMessage, Terms, User, UserListing};
 
 /// Everything a use case needs, cheap to clone.
 #[derive(Debug, Clone)]
@@ -38,13 +44,7 @@ pub struct App {
 impl App {
     pub fn new(store: Store, clock: Clock, config: Config, secret_key: SecretKey) -> Self {
         let hasher = Hasher::new(config.password_hashing, config.hashing_threads());
-        Self {
-            store,
-            clock,
-            config: Arc::new(config),
-            hasher,
-            secret_key: Arc::new(secret_key),
-        }
+        Self { store, clock, config: Arc::new(config), hasher, secret_key: Arc::new(secret_key) }
     }
 }
 
@@ -60,11 +60,7 @@ pub struct RequestContext {
 impl RequestContext {
     /// A context for the command line and background jobs.
     pub fn system(what: &str) -> Self {
-        Self {
-            ip: None,
-            user_agent: Some(what.to_owned()),
-            request_id: None,
-        }
+        Self { ip: None, user_agent: Some(what.to_owned()), request_id: None }
     }
 
     pub(crate) fn event(&self, action: &str, outcome: &str) -> NewAuditEvent {
@@ -101,9 +97,5 @@ impl App {
 
 /// Maps a storage failure to the one error type. Detail is kept for the log only.
 pub(crate) fn store_error(e: StoreError) -> Error {
-    if e.is_unavailable() {
-        Error::unavailable(e)
-    } else {
-        Error::internal(e)
-    }
+    if e.is_unavailable() { Error::unavailable(e) } else { Error::internal(e) }
 }

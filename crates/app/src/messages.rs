@@ -72,3 +72,77 @@ pub fn password_changed(config: &Config, to: &str, name: &str, when: Timestamp) 
         None,
     )
 }
+
+/// The activation email: who added them, by when to activate, and not to share the link.
+pub fn activation(
+    config: &Config,
+    to: &str,
+    name: &str,
+    added_by: &str,
+    organisation: &str,
+    link: &str,
+    expires_at: Timestamp,
+) -> OutgoingMessage {
+    email(
+        config,
+        "activation",
+        to,
+        format!("Activate your {} account", config.service_name),
+        format!(
+            "Dear {name},\n\n{added_by} of {organisation} has given you an account on {service}.\n\n\
+             Activate it by {deadline} with this link:\n\n{link}\n\n\
+             Allow about 10 minutes and have your mobile phone with you: we will text a code to it.\n\n\
+             The link works once and is for you alone. Do not share it or forward this email.\n\
+             If it expires, ask {added_by} to send you a new one.",
+            service = config.service_name,
+            deadline = expires_at.human(),
+        ),
+        Some(expires_at),
+    )
+}
+
+/// The text message with a code that proves the mobile number.
+pub fn mobile_code(config: &Config, to: &str, code: &str, expires_at: Timestamp, minutes: i64) -> OutgoingMessage {
+    OutgoingMessage {
+        channel: Channel::Sms,
+        purpose: "mobile_code".to_owned(),
+        recipient: to.to_owned(),
+        subject: String::new(),
+        body: format!(
+            "{code} is your {service} code. It works for {minutes} minutes. Never share it: {service} staff will never ask for it.",
+            service = config.service_name
+        ),
+        expires_at: Some(expires_at),
+    }
+}
+
+pub fn account_activated(config: &Config, to: &str, name: &str) -> OutgoingMessage {
+    email(
+        config,
+        "account_activated",
+        to,
+        format!("Your {} account is active", config.service_name),
+        format!(
+            "Dear {name},\n\nYour {service} account is active. Sign in at {base}/sign-in.\n\n\
+             If you did not activate it, contact your organisation administrator at once.",
+            service = config.service_name,
+            base = config.base_url(),
+        ),
+        None,
+    )
+}
+
+pub fn mobile_changed(config: &Config, to: &str, name: &str, last_four: &str, by: &str) -> OutgoingMessage {
+    email(
+        config,
+        "mobile_changed",
+        to,
+        format!("Your mobile number on {} has been changed", config.service_name),
+        format!(
+            "Dear {name},\n\n{by} changed the mobile number on your {service} account to one ending {last_four}.\n\n\
+             If this is wrong, contact your organisation administrator.",
+            service = config.service_name,
+        ),
+        None,
+    )
+}

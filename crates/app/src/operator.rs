@@ -25,7 +25,7 @@ pub enum OperatorLink {
     /// Set up the first operator account.
     Setup,
     /// Choose a new password for this operator.
-    Recovery(User),
+    Recovery(Box<User>),
 }
 
 /// The answers on the set-up form.
@@ -50,12 +50,7 @@ impl App {
     pub async fn operator_setup_link(&self, now: Timestamp) -> Result<Option<String>, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock("operator_setup").await.map_err(store_error)?;
-        if tx
-            .count_users_with_role(Role::Operator)
-            .await
-            .map_err(store_error)?
-            > 0
-        {
+        if tx.count_users_with_role(Role::Operator).await.map_err(store_error)? > 0 {
             return Ok(None);
         }
         let token = Token::generate();
@@ -66,33 +61,21 @@ impl App {
             created_at: now,
             expires_at: now.plus(SETUP_LINK_LIFETIME),
             used_at: None,
+            terms_version: None,
+            phone_confirmed_at: None,
         };
         tx.replace_link(&link).await.map_err(store_error)?;
-        tx.append_audit(
-            &RequestContext::system("usher serve").event("operator.setup_link_issued", "success"),
-            now,
-        )
-        .await
-        .map_err(store_error)?;
+        tx.append_audit(&RequestContext::system("usher serve").event("operator.setup_link_issued", "success"), now)
+            .await
+            .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Some(format!(
-            "{}/setup/{}",
-            self.config.base_url(),
-            token.expose()
-        )))
+        Ok(Some(format!("{}/setup/{}", self.config.base_url(), token.expose())))
     }
 
     /// A recovery link for a locked-out operator. With several operators, `email` says which.
-    pub async fn operator_recovery_link(
-        &self,
-        email: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(User, String), Error> {
+    pub async fn operator_recovery_link(&self, email: Option<&str>, now: Timestamp) -> Result<(User, String), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let operators = tx
-            .users_with_role(Role::Operator)
-            .await
-            .map_err(store_error)?;
+        let operators = tx.users_with_role(Role::Operator).await.map_err(store_error)?;
         let operator = match (email, operators.as_slice()) {
             (_, []) => {
                 return Err(Error::new(
@@ -102,10 +85,7 @@ impl App {
             }
             (None, [only]) => only.clone(),
             (None, _) => {
-                return Err(Error::field(
-                    "email",
-                    "There is more than one operator: say which with --email",
-                ));
+                return Err(Error::field("email", "There is more than one operator: say which with --email"));
             }
             (Some(wanted), all) => {
                 let wanted = EmailAddress::parse(wanted).map_err(|m| Error::field("email", m))?;
@@ -123,25 +103,20 @@ impl App {
             created_at: now,
             expires_at: now.plus(RECOVERY_LINK_LIFETIME),
             used_at: None,
+            terms_version: None,
+            phone_confirmed_at: None,
         };
         tx.replace_link(&link).await.map_err(store_error)?;
-        let mut event = RequestContext::system("usher operator recover")
-            .event("operator.recovery_link_issued", "success");
+        let mut event =
+            RequestContext::system("usher operator recover").event("operator.recovery_link_issued", "success");
         event.subject_id = Some(operator.id.to_string());
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok((
-            operator,
-            format!("{}/setup/{}", self.config.base_url(), token.expose()),
-        ))
+        Ok((operator, format!("{}/setup/{}", self.config.base_url(), token.expose())))
     }
 
     /// What a one-time operator link is for, or why it cannot be used.
-    pub async fn open_operator_link(
-        &self,
-        token: &str,
-        now: Timestamp,
-    ) -> Result<OperatorLink, Error> {
+    pub async fn open_operator_link(&self, token: &str, now: Timestamp) -> Result<OperatorLink, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let (_, view) = live_link(&mut tx, token, now).await?;
         Ok(view)
@@ -161,10 +136,9 @@ impl App {
                 Ok(identity) => identity,
                 // Show every mistake at once: the identity's and the password's.
                 Err(mut e) => {
-                    let partial = EmailAddress::parse(&form.email)
-                        .unwrap_or_else(|_| EmailAddress::from_trusted(String::new()));
-                    if let Err(p) = self.check_new_password(&form, form.full_name.trim(), &partial)
-                    {
+                    let partial =
+                        EmailAddress::parse(&form.email).unwrap_or_else(|_| EmailAddress::from_trusted(String::new()));
+                    if let Err(p) = self.check_new_password(&form, form.full_name.trim(), &partial) {
                         e.fields.extend(p.fields);
                     }
                     return Err(Error::invalid(e.fields));
@@ -178,21 +152,12 @@ impl App {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock("operator_setup").await.map_err(store_error)?;
         let (link, view) = live_link(&mut tx, token, now).await?;
-        if !tx
-            .use_link(&link.token_hash, now)
-            .await
-            .map_err(store_error)?
-        {
+        if !tx.use_link(&link.token_hash, now).await.map_err(store_error)? {
             return Err(link_used());
         }
         let user = match view {
             OperatorLink::Setup => {
-                if tx
-                    .count_users_with_role(Role::Operator)
-                    .await
-                    .map_err(store_error)?
-                    > 0
-                {
+                if tx.count_users_with_role(Role::Operator).await.map_err(store_error)? > 0 {
                     return Err(link_used());
                 }
                 let new = NewUser {
@@ -203,52 +168,27 @@ impl App {
                     email: email.clone(),
                     phone: None,
                     status: AccountStatus::Active,
+                    added_by: None,
                 };
                 tx.insert_user(&new, now).await.map_err(store_error)?;
-                tx.set_password(&new.id, &hash, now)
+                tx.set_password(&new.id, &hash, now).await.map_err(store_error)?;
+                tx.enqueue(&messages::operator_account_created(&self.config, email.as_str(), &new.full_name), now)
                     .await
                     .map_err(store_error)?;
-                tx.enqueue(
-                    &messages::operator_account_created(
-                        &self.config,
-                        email.as_str(),
-                        &new.full_name,
-                    ),
-                    now,
-                )
-                .await
-                .map_err(store_error)?;
                 audit(&mut tx, ctx, "operator.setup_completed", &new.id, now).await?;
-                tx.user(&new.id)
-                    .await
-                    .map_err(store_error)?
-                    .ok_or_else(|| Error::internal("new operator vanished"))?
+                tx.user(&new.id).await.map_err(store_error)?.ok_or_else(|| Error::internal("new operator vanished"))?
             }
             OperatorLink::Recovery(user) => {
-                tx.set_password(&user.id, &hash, now)
+                tx.set_password(&user.id, &hash, now).await.map_err(store_error)?;
+                tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+                tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
                     .await
                     .map_err(store_error)?;
-                tx.end_all_sessions(&user.id, now)
-                    .await
-                    .map_err(store_error)?;
-                tx.enqueue(
-                    &messages::password_changed(
-                        &self.config,
-                        user.email.as_str(),
-                        &user.full_name,
-                        now,
-                    ),
-                    now,
-                )
-                .await
-                .map_err(store_error)?;
                 audit(&mut tx, ctx, "operator.recovery_completed", &user.id, now).await?;
-                user
+                *user
             }
         };
-        tx.record_sign_in(&user.id, now)
-            .await
-            .map_err(store_error)?;
+        tx.record_sign_in(&user.id, now).await.map_err(store_error)?;
         let token = start_session(&mut tx, &user, ctx, now).await?;
         audit(&mut tx, ctx, "sign_in", &user.id, now).await?;
         tx.commit().await.map_err(store_error)?;
@@ -256,24 +196,13 @@ impl App {
     }
 
     /// Applies the active password policy and the "typed twice" check, with a message per rule.
-    pub fn check_new_password(
-        &self,
-        form: &SetupForm,
-        full_name: &str,
-        email: &EmailAddress,
-    ) -> Result<(), Error> {
+    pub fn check_new_password(&self, form: &SetupForm, full_name: &str, email: &EmailAddress) -> Result<(), Error> {
         let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
-        let words = PersonalWords {
-            full_name,
-            email: email.as_str(),
-        };
+        let words = PersonalWords { full_name, email: email.as_str() };
         let mut fields: Vec<FieldError> = policy
             .check(form.password.expose(), &words)
             .into_iter()
-            .map(|message| FieldError {
-                field: "password",
-                message,
-            })
+            .map(|message| FieldError { field: "password", message })
             .collect();
         if fields.is_empty() && form.password != form.confirm_password {
             fields.push(FieldError {
@@ -281,11 +210,7 @@ impl App {
                 message: "Passwords do not match. Type the same password twice".into(),
             });
         }
-        if fields.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::invalid(fields))
-        }
+        if fields.is_empty() { Ok(()) } else { Err(Error::invalid(fields)) }
     }
 }
 
@@ -293,10 +218,7 @@ fn validate_identity(form: &SetupForm) -> Result<(String, EmailAddress), Error> 
     let mut fields = Vec::new();
     let name = form.full_name.trim();
     if name.is_empty() {
-        fields.push(FieldError {
-            field: "full_name",
-            message: "Enter your full name".into(),
-        });
+        fields.push(FieldError { field: "full_name", message: "Enter your full name".into() });
     } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
         fields.push(FieldError {
             field: "full_name",
@@ -305,10 +227,7 @@ fn validate_identity(form: &SetupForm) -> Result<(String, EmailAddress), Error> 
     }
     let email = EmailAddress::parse(&form.email);
     if let Err(message) = &email {
-        fields.push(FieldError {
-            field: "email",
-            message: (*message).to_owned(),
-        });
+        fields.push(FieldError { field: "email", message: (*message).to_owned() });
     }
     match email {
         Ok(email) if fields.is_empty() => Ok((name.to_owned(), email)),
@@ -324,17 +243,9 @@ fn link_used() -> Error {
 }
 
 /// Finds a usable operator link inside a transaction.
-async fn live_link(
-    tx: &mut Tx,
-    token: &str,
-    now: Timestamp,
-) -> Result<(OneTimeLink, OperatorLink), Error> {
+async fn live_link(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTimeLink, OperatorLink), Error> {
     let token = Token::parse(token).ok_or_else(Error::not_found)?;
-    let link = tx
-        .link(&token.hash())
-        .await
-        .map_err(store_error)?
-        .ok_or_else(Error::not_found)?;
+    let link = tx.link(&token.hash()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
     if link.used_at.is_some() {
         return Err(link_used());
     }
@@ -347,25 +258,15 @@ async fn live_link(
     let view = match (link.purpose, &link.user_id) {
         (LinkPurpose::OperatorSetup, _) => OperatorLink::Setup,
         (LinkPurpose::OperatorRecovery, Some(id)) => {
-            let user = tx
-                .user(id)
-                .await
-                .map_err(store_error)?
-                .ok_or_else(Error::not_found)?;
-            OperatorLink::Recovery(user)
+            let user = tx.user(id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+            OperatorLink::Recovery(Box::new(user))
         }
-        (LinkPurpose::OperatorRecovery, None) => return Err(Error::not_found()),
+        (LinkPurpose::OperatorRecovery, None) | (LinkPurpose::Activation, _) => return Err(Error::not_found()),
     };
     Ok((link, view))
 }
 
-async fn audit(
-    tx: &mut Tx,
-    ctx: &RequestContext,
-    action: &str,
-    user: &UserId,
-    now: Timestamp,
-) -> Result<(), Error> {
+async fn audit(tx: &mut Tx, ctx: &RequestContext, action: &str, user: &UserId, now: Timestamp) -> Result<(), Error> {
     let mut event = ctx.event(action, "success");
     event.actor_id = Some(user.to_string());
     event.subject_id = Some(user.to_string());

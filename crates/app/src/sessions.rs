@@ -33,25 +33,16 @@ pub(crate) async fn start_session(
         created_at: now,
         last_seen_at: now,
         ip: ctx.ip.clone(),
-        user_agent: ctx
-            .user_agent
-            .as_deref()
-            .map(|s| usher_domain::audit::clean(s, 256)),
+        user_agent: ctx.user_agent.as_deref().map(|s| usher_domain::audit::clean(s, 256)),
     };
-    tx.insert_session(&token.hash(), &record)
-        .await
-        .map_err(store_error)?;
+    tx.insert_session(&token.hash(), &record).await.map_err(store_error)?;
     Ok(token)
 }
 
 impl App {
     /// The person behind a session cookie, or `None` when the cookie is unknown, ended, past a
     /// timeout, or the account can no longer be used.
-    pub async fn authenticate(
-        &self,
-        cookie: &str,
-        now: Timestamp,
-    ) -> Result<Option<Authenticated>, Error> {
+    pub async fn authenticate(&self, cookie: &str, now: Timestamp) -> Result<Option<Authenticated>, Error> {
         let Some(token) = Token::parse(cookie) else {
             return Ok(None);
         };
@@ -59,40 +50,25 @@ impl App {
         let Some(session) = tx.live_session(&token.hash()).await.map_err(store_error)? else {
             return Ok(None);
         };
-        let idle =
-            now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
-        let too_old =
-            now.seconds_since(session.created_at) > self.config.sessions.absolute_timeout.seconds();
+        let idle = now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
+        let too_old = now.seconds_since(session.created_at) > self.config.sessions.absolute_timeout.seconds();
         let user = tx.user(&session.user_id).await.map_err(store_error)?;
-        let usable = user
-            .as_ref()
-            .is_some_and(|u| u.status == AccountStatus::Active);
+        let usable = user.as_ref().is_some_and(|u| u.status == AccountStatus::Active);
         if idle || too_old || !usable {
-            tx.end_session(&session.id, now)
-                .await
-                .map_err(store_error)?;
+            tx.end_session(&session.id, now).await.map_err(store_error)?;
             tx.commit().await.map_err(store_error)?;
             return Ok(None);
         }
         if now.seconds_since(session.last_seen_at) >= TOUCH_EVERY_SECONDS {
-            tx.touch_session(&session.id, now)
-                .await
-                .map_err(store_error)?;
+            tx.touch_session(&session.id, now).await.map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
         Ok(user.map(|user| Authenticated { session, user }))
     }
 
-    pub async fn sign_out(
-        &self,
-        who: &Authenticated,
-        ctx: &RequestContext,
-        now: Timestamp,
-    ) -> Result<(), Error> {
+    pub async fn sign_out(&self, who: &Authenticated, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        tx.end_session(&who.session.id, now)
-            .await
-            .map_err(store_error)?;
+        tx.end_session(&who.session.id, now).await.map_err(store_error)?;
         let mut event = ctx.event("sign_out", "success");
         event.actor_id = Some(who.user.id.to_string());
         event.subject_id = Some(who.user.id.to_string());

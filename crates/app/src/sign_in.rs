@@ -16,10 +16,7 @@ pub const LOCK_AFTER: i64 = 4;
 
 /// The one answer for a wrong email or password.
 pub fn wrong_email_or_password() -> Error {
-    Error::field(
-        "email",
-        "Enter a correct email address and password. After 4 wrong passwords the account is locked.",
-    )
+    Error::field("email", "Enter a correct email address and password. After 4 wrong passwords the account is locked.")
 }
 
 impl App {
@@ -38,19 +35,11 @@ impl App {
             }
             None => None,
         };
-        let stored = user
-            .as_ref()
-            .and_then(|u| u.password_hash.clone())
-            .unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
-        let password_ok = self
-            .hasher
-            .verify(stored, password.expose().to_owned())
-            .await?;
+        let stored =
+            user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
+        let password_ok = self.hasher.verify(stored, password.expose().to_owned()).await?;
         // S1: a hash made at a lower cost than configured is replaced at this sign-in.
-        let verified = user
-            .as_ref()
-            .and_then(|u| u.password_hash.clone())
-            .unwrap_or_default();
+        let verified = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_default();
         let rehashed = if password_ok && self.hasher.cost().needs_rehash(&verified) {
             Some(self.hasher.hash(password.expose().to_owned()).await?)
         } else {
@@ -72,16 +61,12 @@ impl App {
         if !password_ok || user.status != AccountStatus::Active {
             if password_ok {
                 event.detail = Some(format!("account {}", user.status.as_str()));
-            } else if let Some((count, status)) = tx
-                .count_failed_sign_in(&user.id, LOCK_AFTER, now)
-                .await
-                .map_err(store_error)?
+            } else if let Some((count, status)) =
+                tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)?
             {
                 event.detail = Some(format!("wrong password ({count} in a row)"));
                 if status == AccountStatus::Locked {
-                    tx.end_all_sessions(&user.id, now)
-                        .await
-                        .map_err(store_error)?;
+                    tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
                     let mut locked = ctx.event("account.locked", "success");
                     locked.subject_id = Some(user.id.to_string());
                     locked.organisation_id.clone_from(&event.organisation_id);
@@ -97,11 +82,7 @@ impl App {
             tx.commit().await.map_err(store_error)?;
             return Err(wrong_email_or_password());
         }
-        if !tx
-            .record_sign_in_if_active(&user.id, &verified, rehashed.as_deref(), now)
-            .await
-            .map_err(store_error)?
-        {
+        if !tx.record_sign_in_if_active(&user.id, &verified, rehashed.as_deref(), now).await.map_err(store_error)? {
             return Err(wrong_email_or_password());
         }
         let token = start_session(&mut tx, &user, ctx, now).await?;

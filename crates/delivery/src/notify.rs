@@ -76,9 +76,7 @@ impl NotifyProvider {
             ("notify.sms_template_id", &config.sms_template_id),
         ] {
             if !is_uuid(value) {
-                return Err(format!(
-                    "{field} must be a Notify template id (a UUID such as 0f1e2d3c-...-...)"
-                ));
+                return Err(format!("{field} must be a Notify template id (a UUID such as 0f1e2d3c-...-...)"));
             }
         }
         Ok(Self {
@@ -100,16 +98,9 @@ impl NotifyProvider {
             iat: i64,
         }
         const HEADER: &str = r#"{"typ":"JWT","alg":"HS256"}"#;
-        let claims = serde_json::to_vec(&Claims {
-            iss: &self.service_id,
-            iat,
-        })
-        .map_err(|e| SendError::Permanent(format!("could not encode the Notify token: {e}")))?;
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(HEADER),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
+        let claims = serde_json::to_vec(&Claims { iss: &self.service_id, iat })
+            .map_err(|e| SendError::Permanent(format!("could not encode the Notify token: {e}")))?;
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER), URL_SAFE_NO_PAD.encode(claims));
         let mut mac = Hmac::<Sha256>::new_from_slice(self.secret_key.expose().as_bytes())
             .map_err(|e| SendError::Permanent(format!("could not sign the Notify token: {e}")))?;
         mac.update(signing_input.as_bytes());
@@ -182,9 +173,7 @@ fn split_api_key(key: &str) -> Result<(&str, &str), String> {
     let service = service_and_dash.strip_suffix('-');
     let name = name_and_dash.strip_suffix('-');
     match (name, service) {
-        (Some(name), Some(service)) if !name.is_empty() && is_uuid(service) && is_uuid(secret) => {
-            Ok((service, secret))
-        }
+        (Some(name), Some(service)) if !name.is_empty() && is_uuid(service) && is_uuid(secret) => Ok((service, secret)),
         _ => Err(MALFORMED.to_owned()),
     }
 }
@@ -233,16 +222,10 @@ pub(crate) mod http {
     pub(crate) fn trimmed_base_url(url: &str, field: &str) -> Result<String, String> {
         let trimmed = url.trim().trim_end_matches('/');
         match reqwest::Url::parse(trimmed) {
-            Ok(u)
-                if matches!(u.scheme(), "http" | "https")
-                    && u.has_host()
-                    && u.query().is_none() =>
-            {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() && u.query().is_none() => {
                 Ok(trimmed.to_owned())
             }
-            Ok(_) => Err(format!(
-                "{field} must be an http or https URL without a query, such as https://example.com"
-            )),
+            Ok(_) => Err(format!("{field} must be an http or https URL without a query, such as https://example.com")),
             Err(e) => Err(format!("{field} is not a valid URL: {e}")),
         }
     }
@@ -257,28 +240,17 @@ pub(crate) mod http {
             text.push_str(&format!(": {e}"));
             source = e.source();
         }
-        if error.is_builder() {
-            SendError::Permanent(text)
-        } else {
-            SendError::Transient(text)
-        }
+        if error.is_builder() { SendError::Permanent(text) } else { SendError::Transient(text) }
     }
 
     /// 429 and 5xx are worth retrying; any other refusal is not.
-    pub(crate) fn classify_status(
-        service: &str,
-        status: reqwest::StatusCode,
-        detail: &str,
-    ) -> SendError {
+    pub(crate) fn classify_status(service: &str, status: reqwest::StatusCode, detail: &str) -> SendError {
         let text = if detail.is_empty() {
             format!("{service} answered {status}")
         } else {
             format!("{service} answered {status}: {detail}")
         };
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS
-            || status.is_server_error()
-            || !status.is_client_error()
-        {
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() || !status.is_client_error() {
             SendError::Transient(text)
         } else {
             SendError::Permanent(text)
@@ -298,16 +270,8 @@ pub(crate) mod http {
                 return String::new();
             }
         }
-        let detail = serde_json::from_slice(&body)
-            .ok()
-            .as_ref()
-            .and_then(extract)
-            .unwrap_or_default();
-        let detail: String = detail
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_DETAIL_CHARS)
-            .collect();
+        let detail = serde_json::from_slice(&body).ok().as_ref().and_then(extract).unwrap_or_default();
+        let detail: String = detail.chars().filter(|c| !c.is_control()).take(MAX_DETAIL_CHARS).collect();
         detail
     }
 }
@@ -330,14 +294,8 @@ mod tests {
 
     #[test]
     fn the_api_key_splits_into_service_and_secret() {
-        assert_eq!(
-            split_api_key(&format!("my-test-key-{SERVICE}-{SECRET}")),
-            Ok((SERVICE, SECRET))
-        );
-        assert_eq!(
-            split_api_key(&format!("k-{SERVICE}-{SECRET}\n")),
-            Ok((SERVICE, SECRET))
-        );
+        assert_eq!(split_api_key(&format!("my-test-key-{SERVICE}-{SECRET}")), Ok((SERVICE, SECRET)));
+        assert_eq!(split_api_key(&format!("k-{SERVICE}-{SECRET}\n")), Ok((SERVICE, SECRET)));
     }
 
     #[test]
@@ -351,29 +309,18 @@ mod tests {
             format!("name-{SERVICE}-{}", SECRET.replace('-', "x")),
             format!("näme-{SERVICE}-{SECRET}"),
         ] {
-            let err =
-                NotifyProvider::new(config(&bad), reqwest::Client::new(), Arc::new(|| 0)).err();
-            assert!(
-                err.as_deref().is_some_and(|e| e.contains("notify.api_key")),
-                "{bad:?} gave {err:?}"
-            );
+            let err = NotifyProvider::new(config(&bad), reqwest::Client::new(), Arc::new(|| 0)).err();
+            assert!(err.as_deref().is_some_and(|e| e.contains("notify.api_key")), "{bad:?} gave {err:?}");
             assert!(!err.unwrap_or_default().contains(SECRET));
         }
     }
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let p = NotifyProvider::new(
-            config(&format!("key-{SERVICE}-{SECRET}")),
-            reqwest::Client::new(),
-            Arc::new(|| 0),
-        )
-        .unwrap();
+        let p = NotifyProvider::new(config(&format!("key-{SERVICE}-{SECRET}")), reqwest::Client::new(), Arc::new(|| 0))
+            .unwrap();
         let shown = format!("{p:?}");
-        assert!(
-            shown.contains(SERVICE) && !shown.contains(SECRET),
-            "{shown}"
-        );
+        assert!(shown.contains(SERVICE) && !shown.contains(SECRET), "{shown}");
         let shown = format!("{:?}", config(&format!("key-{SERVICE}-{SECRET}")));
         assert!(!shown.contains(SECRET), "{shown}");
         assert_eq!(p.name(), "notify");

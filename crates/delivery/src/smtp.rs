@@ -104,10 +104,8 @@ impl SmtpProvider {
         if config.timeout_seconds == 0 {
             return Err("smtp.timeout_seconds must be at least 1".to_owned());
         }
-        let address: Address = sender
-            .address
-            .parse()
-            .map_err(|e| format!("the sender address {:?} is not valid: {e}", sender.address))?;
+        let address: Address =
+            sender.address.parse().map_err(|e| format!("the sender address {:?} is not valid: {e}", sender.address))?;
         let name = sender.name.trim();
         let from = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), address);
 
@@ -124,8 +122,7 @@ impl SmtpProvider {
         let username = config.username.filter(|u| !u.is_empty());
         match (&username, config.password) {
             (Some(user), Some(password)) => {
-                builder = builder
-                    .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+                builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
             }
             (Some(_), None) => {
                 return Err("smtp.password is required when smtp.username is set".to_owned());
@@ -136,14 +133,7 @@ impl SmtpProvider {
             (None, None) => {}
         }
 
-        Ok(Self {
-            transport: builder.build(),
-            from,
-            host,
-            port,
-            tls: config.tls,
-            username,
-        })
+        Ok(Self { transport: builder.build(), from, host, port, tls: config.tls, username })
     }
 
     /// `<random@sender-domain>`: unique, and at a domain we speak for rather than this machine.
@@ -153,9 +143,10 @@ impl SmtpProvider {
     }
 
     fn build(&self, message: &OutgoingMessage) -> Result<Message, SendError> {
-        let to: Mailbox = message.recipient.parse().map_err(|e| {
-            SendError::Permanent(format!("the recipient address is not valid: {e}"))
-        })?;
+        let to: Mailbox = message
+            .recipient
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("the recipient address is not valid: {e}")))?;
         Message::builder()
             .message_id(Some(self.message_id()))
             .from(self.from.clone())
@@ -175,16 +166,10 @@ impl Provider for SmtpProvider {
     fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             if message.channel != Channel::Email {
-                return Err(SendError::Permanent(
-                    "the smtp provider sends only email, not text messages".to_owned(),
-                ));
+                return Err(SendError::Permanent("the smtp provider sends only email, not text messages".to_owned()));
             }
             let email = self.build(message)?;
-            self.transport
-                .send(email)
-                .await
-                .map(|_| ())
-                .map_err(|e| smtp_error(&self.host, self.port, &e))
+            self.transport.send(email).await.map(|_| ()).map_err(|e| smtp_error(&self.host, self.port, &e))
         })
     }
 }
@@ -199,11 +184,7 @@ fn smtp_error(host: &str, port: u16, error: &lettre::transport::smtp::Error) -> 
         text.push_str(&format!(": {e}"));
         source = e.source();
     }
-    if error.is_permanent() {
-        SendError::Permanent(text)
-    } else {
-        SendError::Transient(text)
-    }
+    if error.is_permanent() { SendError::Permanent(text) } else { SendError::Transient(text) }
 }
 
 #[cfg(test)]
@@ -211,10 +192,7 @@ mod tests {
     use super::*;
 
     fn sender() -> Sender {
-        Sender {
-            name: "Usher".to_owned(),
-            address: "no-reply@example.com".to_owned(),
-        }
+        Sender { name: "Usher".to_owned(), address: "no-reply@example.com".to_owned() }
     }
 
     fn config() -> SmtpConfig {
@@ -230,74 +208,42 @@ mod tests {
 
     #[test]
     fn config_has_defaults_and_refuses_unknown_fields() {
-        let c: SmtpConfig =
-            serde_json::from_value(serde_json::json!({"host": "mail.example.com"})).unwrap();
+        let c: SmtpConfig = serde_json::from_value(serde_json::json!({"host": "mail.example.com"})).unwrap();
         assert_eq!(
             (c.port(), c.tls, c.timeout_seconds, c.username, c.password),
             (587, SmtpTls::StartTls, 20, None, None)
         );
-        let c: SmtpConfig =
-            serde_json::from_value(serde_json::json!({"host": "h", "tls": "tls"})).unwrap();
+        let c: SmtpConfig = serde_json::from_value(serde_json::json!({"host": "h", "tls": "tls"})).unwrap();
         assert_eq!(c.port(), 465);
         let c: SmtpConfig =
-            serde_json::from_value(serde_json::json!({"host": "h", "tls": "none", "port": 2525}))
-                .unwrap();
+            serde_json::from_value(serde_json::json!({"host": "h", "tls": "none", "port": 2525})).unwrap();
         assert_eq!((c.port(), c.tls), (2525, SmtpTls::None));
-        let c: SmtpConfig =
-            serde_json::from_value(serde_json::json!({"host": "h", "tls": "starttls"})).unwrap();
+        let c: SmtpConfig = serde_json::from_value(serde_json::json!({"host": "h", "tls": "starttls"})).unwrap();
         assert_eq!(c.tls, SmtpTls::StartTls);
-        assert!(
-            serde_json::from_value::<SmtpConfig>(serde_json::json!({"host": "h", "tls": "ssl"}))
-                .is_err()
-        );
-        assert!(
-            serde_json::from_value::<SmtpConfig>(serde_json::json!({"host": "h", "user": "x"}))
-                .is_err()
-        );
+        assert!(serde_json::from_value::<SmtpConfig>(serde_json::json!({"host": "h", "tls": "ssl"})).is_err());
+        assert!(serde_json::from_value::<SmtpConfig>(serde_json::json!({"host": "h", "user": "x"})).is_err());
     }
 
     #[test]
     fn bad_settings_are_refused_by_name() {
         let mut c = config();
         c.password = None;
-        assert!(
-            SmtpProvider::new(c, sender())
-                .unwrap_err()
-                .starts_with("smtp.password")
-        );
+        assert!(SmtpProvider::new(c, sender()).unwrap_err().starts_with("smtp.password"));
         let mut c = config();
         c.username = None;
-        assert!(
-            SmtpProvider::new(c, sender())
-                .unwrap_err()
-                .starts_with("smtp.username")
-        );
+        assert!(SmtpProvider::new(c, sender()).unwrap_err().starts_with("smtp.username"));
         let mut c = config();
         c.host = " ".to_owned();
-        assert!(
-            SmtpProvider::new(c, sender())
-                .unwrap_err()
-                .starts_with("smtp.host")
-        );
-        let bad_sender = Sender {
-            name: "Usher".to_owned(),
-            address: "not an address".to_owned(),
-        };
-        assert!(
-            SmtpProvider::new(config(), bad_sender)
-                .unwrap_err()
-                .contains("sender address")
-        );
+        assert!(SmtpProvider::new(c, sender()).unwrap_err().starts_with("smtp.host"));
+        let bad_sender = Sender { name: "Usher".to_owned(), address: "not an address".to_owned() };
+        assert!(SmtpProvider::new(config(), bad_sender).unwrap_err().contains("sender address"));
     }
 
     #[test]
     fn debug_never_shows_the_password() {
         let p = SmtpProvider::new(config(), sender()).unwrap();
         let shown = format!("{p:?} {:?}", config());
-        assert!(
-            shown.contains("smtp.example.com") && !shown.contains("hunter2-smtp"),
-            "{shown}"
-        );
+        assert!(shown.contains("smtp.example.com") && !shown.contains("hunter2-smtp"), "{shown}");
         assert_eq!(p.name(), "smtp");
     }
 

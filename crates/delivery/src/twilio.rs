@@ -59,7 +59,9 @@ impl TwilioProvider {
     pub fn new(config: TwilioConfig, client: reqwest::Client) -> Result<Self, String> {
         let account_sid = config.account_sid.trim();
         if !is_sid(account_sid, "AC") {
-            return Err("twilio.account_sid must be a Twilio account SID: AC followed by 32 letters or digits".to_owned());
+            return Err(
+                "twilio.account_sid must be a Twilio account SID: AC followed by 32 letters or digits".to_owned()
+            );
         }
         if config.auth_token.expose().trim().is_empty() {
             return Err("twilio.auth_token must not be empty".to_owned());
@@ -67,10 +69,7 @@ impl TwilioProvider {
         let from = config.from.trim();
         let from = if from.starts_with("MG") {
             if !is_sid(from, "MG") {
-                return Err(
-                    "twilio.from: a Messaging Service SID is MG followed by 32 letters or digits"
-                        .to_owned(),
-                );
+                return Err("twilio.from: a Messaging Service SID is MG followed by 32 letters or digits".to_owned());
             }
             From::MessagingService(from.to_owned())
         } else if is_e164(from) {
@@ -96,11 +95,7 @@ impl TwilioProvider {
             From::Number(number) => ("From", number.as_str()),
             From::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
         };
-        let form = [
-            ("To", message.recipient.as_str()),
-            ("Body", message.body.as_str()),
-            from,
-        ];
+        let form = [("To", message.recipient.as_str()), ("Body", message.body.as_str()), from];
         let response = self
             .client
             .post(&self.messages_url)
@@ -127,9 +122,9 @@ impl Provider for TwilioProvider {
         Box::pin(async move {
             match message.channel {
                 Channel::Sms => self.send_sms(message).await,
-                Channel::Email => Err(SendError::Permanent(
-                    "the twilio provider sends only text messages, not email".to_owned(),
-                )),
+                Channel::Email => {
+                    Err(SendError::Permanent("the twilio provider sends only text messages, not email".to_owned()))
+                }
             }
         })
     }
@@ -137,16 +132,13 @@ impl Provider for TwilioProvider {
 
 /// `prefix` followed by 32 ASCII letters or digits.
 fn is_sid(text: &str, prefix: &str) -> bool {
-    text.strip_prefix(prefix)
-        .is_some_and(|rest| rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    text.strip_prefix(prefix).is_some_and(|rest| rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// `+` and 2 to 15 digits, the first not 0.
 fn is_e164(text: &str) -> bool {
     text.strip_prefix('+').is_some_and(|digits| {
-        (2..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
+        (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
     })
 }
 
@@ -182,26 +174,13 @@ mod tests {
     fn from_is_a_number_or_a_messaging_service() {
         let p = TwilioProvider::new(config("+447700900123"), reqwest::Client::new()).unwrap();
         assert_eq!(p.from, From::Number("+447700900123".to_owned()));
-        assert_eq!(
-            p.messages_url,
-            format!("https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json")
-        );
+        assert_eq!(p.messages_url, format!("https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json"));
         let mg = "MG0123456789abcdef0123456789abcdef";
         let p = TwilioProvider::new(config(mg), reqwest::Client::new()).unwrap();
         assert_eq!(p.from, From::MessagingService(mg.to_owned()));
-        for bad in [
-            "",
-            "447700900123",
-            "+0123",
-            "+44 7700 900123",
-            "MG123",
-            "Usher",
-        ] {
+        for bad in ["", "447700900123", "+0123", "+44 7700 900123", "MG123", "Usher"] {
             let err = TwilioProvider::new(config(bad), reqwest::Client::new()).err();
-            assert!(
-                err.as_deref().is_some_and(|e| e.starts_with("twilio.from")),
-                "{bad:?} gave {err:?}"
-            );
+            assert!(err.as_deref().is_some_and(|e| e.starts_with("twilio.from")), "{bad:?} gave {err:?}");
         }
     }
 
@@ -209,25 +188,13 @@ mod tests {
     fn bad_account_settings_are_refused_by_name() {
         let mut c = config("+447700900123");
         c.account_sid = "AC/../..".to_owned();
-        assert!(
-            TwilioProvider::new(c, reqwest::Client::new())
-                .unwrap_err()
-                .starts_with("twilio.account_sid")
-        );
+        assert!(TwilioProvider::new(c, reqwest::Client::new()).unwrap_err().starts_with("twilio.account_sid"));
         let mut c = config("+447700900123");
         c.auth_token = SecretString::new(" ");
-        assert!(
-            TwilioProvider::new(c, reqwest::Client::new())
-                .unwrap_err()
-                .starts_with("twilio.auth_token")
-        );
+        assert!(TwilioProvider::new(c, reqwest::Client::new()).unwrap_err().starts_with("twilio.auth_token"));
         let mut c = config("+447700900123");
         c.base_url = "ftp://example.com".to_owned();
-        assert!(
-            TwilioProvider::new(c, reqwest::Client::new())
-                .unwrap_err()
-                .starts_with("twilio.base_url")
-        );
+        assert!(TwilioProvider::new(c, reqwest::Client::new()).unwrap_err().starts_with("twilio.base_url"));
     }
 
     #[test]
@@ -256,10 +223,7 @@ mod tests {
     #[test]
     fn twilio_errors_are_summarised() {
         let body = serde_json::json!({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400});
-        assert_eq!(
-            twilio_error_message(&body).as_deref(),
-            Some("error 21211: Invalid 'To' Phone Number")
-        );
+        assert_eq!(twilio_error_message(&body).as_deref(), Some("error 21211: Invalid 'To' Phone Number"));
         assert_eq!(twilio_error_message(&serde_json::json!([])), None);
     }
 }

@@ -26,13 +26,7 @@ impl Default for DeliveryPolicy {
         // One message per pass: the caller reads the clock before each, so a code that expires
         // while earlier messages are being sent is dropped, and the lease (far longer than a
         // provider's timeout) cannot lapse while the message is in hand.
-        Self {
-            max_attempts: 8,
-            first_retry_seconds: 30,
-            max_retry_seconds: 3600,
-            lease_seconds: 300,
-            batch: 1,
-        }
+        Self { max_attempts: 8, first_retry_seconds: 30, max_retry_seconds: 3600, lease_seconds: 300, batch: 1 }
     }
 }
 
@@ -40,9 +34,7 @@ impl DeliveryPolicy {
     /// Delay before attempt number `attempts + 1`, given `attempts` failures so far (at least 1).
     pub fn backoff(&self, attempts: i64) -> i64 {
         let exponent = u32::try_from((attempts - 1).clamp(0, 30)).unwrap_or(30);
-        self.first_retry_seconds
-            .saturating_mul(1_i64 << exponent)
-            .min(self.max_retry_seconds)
+        self.first_retry_seconds.saturating_mul(1_i64 << exponent).min(self.max_retry_seconds)
     }
 }
 
@@ -64,10 +56,7 @@ pub async fn deliver_due(
     now: Timestamp,
 ) -> Result<Outcome, StoreError> {
     let mut outcome = Outcome::default();
-    for m in store
-        .claim_due_messages(now, policy.lease_seconds, policy.batch)
-        .await?
-    {
+    for m in store.claim_due_messages(now, policy.lease_seconds, policy.batch).await? {
         let provider = match m.message.channel {
             Channel::Email => email,
             Channel::Sms => sms,
@@ -104,43 +93,20 @@ async fn deliver_one(
     match provider.send(&m.message).await {
         Ok(()) => {
             tracing::info!(message_id = %m.id, purpose, provider = provider.name(), "message sent");
-            store
-                .finish_message(
-                    m,
-                    OutboxStatus::Sent,
-                    provider.name(),
-                    None,
-                    provider.keeps_messages(),
-                    now,
-                )
-                .await?;
+            store.finish_message(m, OutboxStatus::Sent, provider.name(), None, provider.keeps_messages(), now).await?;
             outcome.sent += 1;
         }
         Err(SendError::Transient(why)) if m.attempts + 1 < policy.max_attempts => {
             let delay = policy.backoff(m.attempts + 1);
             tracing::warn!(message_id = %m.id, purpose, provider = provider.name(), error = %why, retry_in_seconds = delay, "message not sent; will retry");
             store
-                .retry_message(
-                    m,
-                    provider.name(),
-                    &why,
-                    now.plus(usher_domain::duration::Span::seconds_(delay)),
-                )
+                .retry_message(m, provider.name(), &why, now.plus(usher_domain::duration::Span::seconds_(delay)))
                 .await?;
             outcome.retried += 1;
         }
         Err(e) => {
             tracing::error!(message_id = %m.id, purpose, provider = provider.name(), error = %e, "message could not be sent; giving up");
-            store
-                .finish_message(
-                    m,
-                    OutboxStatus::Failed,
-                    provider.name(),
-                    Some(&e.to_string()),
-                    false,
-                    now,
-                )
-                .await?;
+            store.finish_message(m, OutboxStatus::Failed, provider.name(), Some(&e.to_string()), false, now).await?;
             outcome.failed += 1;
         }
     }

@@ -45,17 +45,11 @@ fn sms() -> OutgoingMessage {
 
 /// Mounts a mock answering every POST with `status` and `body`.
 async fn answer(server: &MockServer, status: u16, body: serde_json::Value) {
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
-        .mount(server)
-        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(status).set_body_json(body)).mount(server).await;
 }
 
 async fn only_request(server: &MockServer) -> Request {
-    let mut requests = server
-        .received_requests()
-        .await
-        .expect("request recording is on");
+    let mut requests = server.received_requests().await.expect("request recording is on");
     assert_eq!(requests.len(), 1, "exactly one request: {requests:?}");
     requests.remove(0)
 }
@@ -68,11 +62,7 @@ fn header(request: &Request, name: &str) -> String {
 
 /// A local URL where nothing listens (the port was free a moment ago).
 fn nothing_listening() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     format!("http://127.0.0.1:{port}")
 }
 
@@ -96,12 +86,7 @@ fn notify_at(base_url: &str, clock: Arc<AtomicI64>) -> NotifyProvider {
         email_template_id: EMAIL_TEMPLATE.to_owned(),
         sms_template_id: SMS_TEMPLATE.to_owned(),
     };
-    NotifyProvider::new(
-        config,
-        reqwest::Client::new(),
-        Arc::new(move || clock.load(Ordering::SeqCst)),
-    )
-    .unwrap()
+    NotifyProvider::new(config, reqwest::Client::new(), Arc::new(move || clock.load(Ordering::SeqCst))).unwrap()
 }
 
 fn fixed_clock() -> Arc<AtomicI64> {
@@ -111,27 +96,16 @@ fn fixed_clock() -> Arc<AtomicI64> {
 /// Checks the bearer token the way Notify does and returns its claims.
 fn verified_claims(request: &Request) -> serde_json::Value {
     let auth = header(request, "authorization");
-    let token = auth
-        .strip_prefix("Bearer ")
-        .unwrap_or_else(|| panic!("a bearer token: {auth}"));
+    let token = auth.strip_prefix("Bearer ").unwrap_or_else(|| panic!("a bearer token: {auth}"));
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
     let decode = |part: &str| -> serde_json::Value {
-        serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(part)
-                .expect("base64url without padding"),
-        )
-        .expect("JSON")
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url without padding")).expect("JSON")
     };
-    assert_eq!(
-        decode(parts[0]),
-        serde_json::json!({"typ": "JWT", "alg": "HS256"})
-    );
+    assert_eq!(decode(parts[0]), serde_json::json!({"typ": "JWT", "alg": "HS256"}));
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET_KEY.as_bytes()).unwrap();
     mac.update(format!("{}.{}", parts[0], parts[1]).as_bytes());
-    mac.verify_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap())
-        .expect("signed with the secret key (HS256)");
+    mac.verify_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).expect("signed with the secret key (HS256)");
     decode(parts[1])
 }
 
@@ -141,8 +115,7 @@ async fn notify_email_is_the_documented_request() {
     Mock::given(method("POST"))
         .and(path("/v2/notifications/email"))
         .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(serde_json::json!({"id": "740e5834-3a29-46b4-9a6f-16142fde533a"})),
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": "740e5834-3a29-46b4-9a6f-16142fde533a"})),
         )
         .expect(1)
         .mount(&server)
@@ -155,10 +128,7 @@ async fn notify_email_is_the_documented_request() {
     assert_eq!(request.url.path(), "/v2/notifications/email");
     assert_eq!(request.url.query(), None);
     assert_eq!(header(&request, "content-type"), "application/json");
-    assert_eq!(
-        verified_claims(&request),
-        serde_json::json!({"iss": SERVICE_ID, "iat": NOW})
-    );
+    assert_eq!(verified_claims(&request), serde_json::json!({"iss": SERVICE_ID, "iat": NOW}));
     assert_eq!(
         request.body_json::<serde_json::Value>().unwrap(),
         serde_json::json!({
@@ -175,8 +145,7 @@ async fn notify_sms_is_the_documented_request() {
     Mock::given(method("POST"))
         .and(path("/v2/notifications/sms"))
         .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(serde_json::json!({"id": "740e5834-3a29-46b4-9a6f-16142fde533a"})),
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"id": "740e5834-3a29-46b4-9a6f-16142fde533a"})),
         )
         .expect(1)
         .mount(&server)
@@ -188,10 +157,7 @@ async fn notify_sms_is_the_documented_request() {
     assert_eq!(request.method.as_str(), "POST");
     assert_eq!(request.url.path(), "/v2/notifications/sms");
     assert_eq!(header(&request, "content-type"), "application/json");
-    assert_eq!(
-        verified_claims(&request),
-        serde_json::json!({"iss": SERVICE_ID, "iat": NOW})
-    );
+    assert_eq!(verified_claims(&request), serde_json::json!({"iss": SERVICE_ID, "iat": NOW}));
     assert_eq!(
         request.body_json::<serde_json::Value>().unwrap(),
         serde_json::json!({
@@ -214,10 +180,7 @@ async fn notify_reads_the_injected_clock_for_each_request() {
     provider.send(&sms()).await.unwrap();
 
     let requests = server.received_requests().await.unwrap();
-    let iats: Vec<_> = requests
-        .iter()
-        .map(|r| verified_claims(r)["iat"].clone())
-        .collect();
+    let iats: Vec<_> = requests.iter().map(|r| verified_claims(r)["iat"].clone()).collect();
     assert_eq!(iats, [serde_json::json!(NOW), serde_json::json!(NOW + 90)]);
 }
 
@@ -231,51 +194,24 @@ async fn notify_400_is_permanent_and_says_why() {
     answer(
         &server,
         400,
-        notify_error(
-            400,
-            "BadRequestError",
-            "Can't send to this recipient using a team-only API key",
-        ),
+        notify_error(400, "BadRequestError", "Can't send to this recipient using a team-only API key"),
     )
     .await;
 
-    let err = notify(&server, fixed_clock())
-        .send(&email())
-        .await
-        .unwrap_err();
+    let err = notify(&server, fixed_clock()).send(&email()).await.unwrap_err();
 
-    let SendError::Permanent(text) = &err else {
-        panic!("expected a permanent failure, got {err:?}")
-    };
-    assert!(
-        text.contains("400")
-            && text.contains("Can't send to this recipient using a team-only API key"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("481 516") && !text.contains("sign-in code"),
-        "never the message: {text}"
-    );
+    let SendError::Permanent(text) = &err else { panic!("expected a permanent failure, got {err:?}") };
+    assert!(text.contains("400") && text.contains("Can't send to this recipient using a team-only API key"), "{text}");
+    assert!(!text.contains("481 516") && !text.contains("sign-in code"), "never the message: {text}");
     assert!(!text.contains(SECRET_KEY), "{text}");
 }
 
 #[tokio::test]
 async fn notify_500_is_transient() {
     let server = MockServer::start().await;
-    answer(
-        &server,
-        500,
-        notify_error(500, "Exception", "Internal server error"),
-    )
-    .await;
-    let err = notify(&server, fixed_clock())
-        .send(&sms())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SendError::Transient(text) if text.contains("500")),
-        "{err:?}"
-    );
+    answer(&server, 500, notify_error(500, "Exception", "Internal server error")).await;
+    let err = notify(&server, fixed_clock()).send(&sms()).await.unwrap_err();
+    assert!(matches!(&err, SendError::Transient(text) if text.contains("500")), "{err:?}");
 }
 
 #[tokio::test]
@@ -284,21 +220,11 @@ async fn notify_429_is_transient() {
     answer(
         &server,
         429,
-        notify_error(
-            429,
-            "RateLimitError",
-            "Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds",
-        ),
+        notify_error(429, "RateLimitError", "Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds"),
     )
     .await;
-    let err = notify(&server, fixed_clock())
-        .send(&email())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SendError::Transient(text) if text.contains("RateLimitError")),
-        "{err:?}"
-    );
+    let err = notify(&server, fixed_clock()).send(&email()).await.unwrap_err();
+    assert!(matches!(&err, SendError::Transient(text) if text.contains("RateLimitError")), "{err:?}");
 }
 
 #[tokio::test]
@@ -343,10 +269,7 @@ fn form(request: &Request) -> Vec<(String, String)> {
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 async fn twilio_sent_request(from: &str) -> Request {
@@ -354,8 +277,7 @@ async fn twilio_sent_request(from: &str) -> Request {
     Mock::given(method("POST"))
         .and(path(messages_path()))
         .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(serde_json::json!({"sid": "SM0123", "status": "queued"})),
+            ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM0123", "status": "queued"})),
         )
         .expect(1)
         .mount(&server)
@@ -365,14 +287,8 @@ async fn twilio_sent_request(from: &str) -> Request {
     assert_eq!(request.method.as_str(), "POST");
     assert_eq!(request.url.path(), messages_path());
     assert_eq!(request.url.query(), None);
-    assert_eq!(
-        header(&request, "content-type"),
-        "application/x-www-form-urlencoded"
-    );
-    let expected = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
-    );
+    assert_eq!(header(&request, "content-type"), "application/x-www-form-urlencoded");
+    let expected = format!("Basic {}", STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}")));
     assert_eq!(header(&request, "authorization"), expected);
     request
 }
@@ -380,41 +296,20 @@ async fn twilio_sent_request(from: &str) -> Request {
 #[tokio::test]
 async fn twilio_sms_from_a_number_is_the_documented_request() {
     let request = twilio_sent_request("+447700900999").await;
-    assert_eq!(
-        form(&request),
-        pairs(&[
-            ("To", "+447700900123"),
-            ("Body", BODY),
-            ("From", "+447700900999")
-        ])
-    );
+    assert_eq!(form(&request), pairs(&[("To", "+447700900123"), ("Body", BODY), ("From", "+447700900999")]));
 }
 
 #[tokio::test]
 async fn twilio_sms_from_a_messaging_service_is_the_documented_request() {
     let request = twilio_sent_request(SERVICE_SID).await;
-    assert_eq!(
-        form(&request),
-        pairs(&[
-            ("To", "+447700900123"),
-            ("Body", BODY),
-            ("MessagingServiceSid", SERVICE_SID)
-        ])
-    );
+    assert_eq!(form(&request), pairs(&[("To", "+447700900123"), ("Body", BODY), ("MessagingServiceSid", SERVICE_SID)]));
 }
 
 #[tokio::test]
 async fn twilio_refuses_email_without_a_request() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201))
-        .expect(0)
-        .mount(&server)
-        .await;
-    let err = twilio(&server, "+447700900999")
-        .send(&email())
-        .await
-        .unwrap_err();
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
+    let err = twilio(&server, "+447700900999").send(&email()).await.unwrap_err();
     assert!(matches!(err, SendError::Permanent(_)), "{err:?}");
 }
 
@@ -430,50 +325,21 @@ fn twilio_error(status: u16, code: i64, message: &str) -> serde_json::Value {
 #[tokio::test]
 async fn twilio_400_is_permanent_and_says_why() {
     let server = MockServer::start().await;
-    answer(
-        &server,
-        400,
-        twilio_error(400, 21211, "Invalid 'To' Phone Number: +44770090XXXX"),
-    )
-    .await;
+    answer(&server, 400, twilio_error(400, 21211, "Invalid 'To' Phone Number: +44770090XXXX")).await;
 
-    let err = twilio(&server, "+447700900999")
-        .send(&sms())
-        .await
-        .unwrap_err();
+    let err = twilio(&server, "+447700900999").send(&sms()).await.unwrap_err();
 
-    let SendError::Permanent(text) = &err else {
-        panic!("expected a permanent failure, got {err:?}")
-    };
-    assert!(
-        text.contains("400")
-            && text.contains("21211")
-            && text.contains("Invalid 'To' Phone Number"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("481 516") && !text.contains(AUTH_TOKEN),
-        "{text}"
-    );
+    let SendError::Permanent(text) = &err else { panic!("expected a permanent failure, got {err:?}") };
+    assert!(text.contains("400") && text.contains("21211") && text.contains("Invalid 'To' Phone Number"), "{text}");
+    assert!(!text.contains("481 516") && !text.contains(AUTH_TOKEN), "{text}");
 }
 
 #[tokio::test]
 async fn twilio_500_is_transient() {
     let server = MockServer::start().await;
-    answer(
-        &server,
-        500,
-        twilio_error(500, 20500, "Internal Server Error"),
-    )
-    .await;
-    let err = twilio(&server, "+447700900999")
-        .send(&sms())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SendError::Transient(text) if text.contains("500")),
-        "{err:?}"
-    );
+    answer(&server, 500, twilio_error(500, 20500, "Internal Server Error")).await;
+    let err = twilio(&server, "+447700900999").send(&sms()).await.unwrap_err();
+    assert!(matches!(&err, SendError::Transient(text) if text.contains("500")), "{err:?}");
 }
 
 #[tokio::test]
@@ -481,10 +347,7 @@ async fn twilio_429_is_transient() {
     let server = MockServer::start().await;
     answer(&server, 429, twilio_error(429, 20429, "Too Many Requests")).await;
     let err = twilio(&server, SERVICE_SID).send(&sms()).await.unwrap_err();
-    assert!(
-        matches!(&err, SendError::Transient(text) if text.contains("20429")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, SendError::Transient(text) if text.contains("20429")), "{err:?}");
 }
 
 #[tokio::test]

@@ -4,104 +4,13 @@
 // Helpers outside #[test] functions are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use usher_delivery::smtp::{SmtpConfig, SmtpProvider, SmtpTls};
 use usher_delivery::{Provider, SendError, Sender};
 use usher_domain::message::{Channel, OutgoingMessage};
-
-const INSTALL_HINT: &str = "the SMTP tests need python3 with aiosmtpd: run `pip install -r tests/helpers/requirements.txt` \
-     (the project's test script installs it)";
-
-/// The sink server; killed, and its file removed, when dropped.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    outfile: PathBuf,
-}
-
-impl SmtpSink {
-    fn start(name: &str) -> Self {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let outfile = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("smtp-sink-{}-{name}.jsonl", std::process::id()));
-        let _ = std::fs::remove_file(&outfile);
-        let mut child = Command::new("python3")
-            .arg(root.join("tests/helpers/smtp_sink.py"))
-            .arg("0")
-            .arg(&outfile)
-            .arg("--exit-on-stdin-eof")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start python3 ({e}); {INSTALL_HINT}"));
-
-        // Read the first line on a thread so a stuck server fails the test instead of hanging it.
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let port = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .and_then(|p| p.parse::<u16>().ok());
-        let Some(port) = port else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let mut stderr = String::new();
-            if let Some(mut err) = child.stderr.take() {
-                let _ = err.read_to_string(&mut stderr);
-            }
-            panic!(
-                "the SMTP sink did not start (first line {line:?}, stderr: {stderr}); {INSTALL_HINT}"
-            );
-        };
-        Self {
-            child,
-            port,
-            outfile,
-        }
-    }
-
-    /// The messages received so far, waiting up to 10 s for at least `count`.
-    fn received(&self, count: usize) -> Vec<serde_json::Value> {
-        for _ in 0..200 {
-            let text = std::fs::read_to_string(&self.outfile).unwrap_or_default();
-            let lines: Vec<serde_json::Value> = text
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("a JSON line from the sink"))
-                .collect();
-            if lines.len() >= count {
-                return lines;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the SMTP sink did not receive {count} message(s) within 10 s");
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.outfile);
-    }
-}
+use usher_testkit::SmtpSink;
 
 fn sender() -> Sender {
-    Sender {
-        name: "Usher Sign-in".to_owned(),
-        address: "no-reply@usher.test".to_owned(),
-    }
+    Sender { name: "Usher Sign-in".to_owned(), address: "no-reply@usher.test".to_owned() }
 }
 
 fn local(port: u16) -> SmtpConfig {
@@ -129,9 +38,7 @@ fn email(to: &str) -> OutgoingMessage {
 /// The headers (unfolded) and the body of a message as received.
 fn split_message(data: &str) -> (Vec<(String, String)>, String) {
     let data = data.replace("\r\n", "\n");
-    let (head, body) = data
-        .split_once("\n\n")
-        .expect("a blank line after the headers");
+    let (head, body) = data.split_once("\n\n").expect("a blank line after the headers");
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in head.lines() {
         if line.starts_with([' ', '\t']) {
@@ -147,11 +54,7 @@ fn split_message(data: &str) -> (Vec<(String, String)>, String) {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
-    let found: Vec<&str> = headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let found: Vec<&str> = headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
     assert_eq!(found.len(), 1, "exactly one {name} header in {headers:?}");
     found[0]
 }
@@ -171,20 +74,11 @@ async fn an_email_reaches_a_real_smtp_server() {
     assert_eq!(m["rcpt_tos"], serde_json::json!(["person@example.org"]));
     let (headers, body) = split_message(m["data"].as_str().unwrap());
     // The configured sender, with the display name quoted as RFC 5322 allows.
-    assert_eq!(
-        header(&headers, "from"),
-        "\"Usher Sign-in\" <no-reply@usher.test>"
-    );
-    assert_eq!(
-        header(&headers, "from").replace('"', ""),
-        sender().to_string()
-    );
+    assert_eq!(header(&headers, "from"), "\"Usher Sign-in\" <no-reply@usher.test>");
+    assert_eq!(header(&headers, "from").replace('"', ""), sender().to_string());
     assert_eq!(header(&headers, "to"), "person@example.org");
     assert_eq!(header(&headers, "subject"), "Activate your account");
-    assert!(
-        header(&headers, "content-type").starts_with("text/plain"),
-        "{headers:?}"
-    );
+    assert!(header(&headers, "content-type").starts_with("text/plain"), "{headers:?}");
     let id = header(&headers, "message-id");
     assert!(id.starts_with('<') && id.ends_with("@usher.test>"), "{id}");
     assert!(!header(&headers, "date").is_empty());
@@ -202,10 +96,7 @@ async fn each_email_gets_its_own_message_id() {
         .iter()
         .map(|m| header(&split_message(m["data"].as_str().unwrap()).0, "message-id").to_owned())
         .collect();
-    assert_eq!(
-        received[1]["rcpt_tos"],
-        serde_json::json!(["two@example.org"])
-    );
+    assert_eq!(received[1]["rcpt_tos"], serde_json::json!(["two@example.org"]));
     assert_ne!(ids[0], ids[1]);
 }
 
@@ -214,49 +105,24 @@ async fn a_5xx_answer_is_permanent_and_a_4xx_answer_is_transient() {
     let sink = SmtpSink::start("refusals");
     let provider = SmtpProvider::new(local(sink.port), sender()).unwrap();
 
-    let err = provider
-        .send(&email("reject-me@example.org"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SendError::Permanent(text) if text.contains("550")),
-        "{err:?}"
-    );
-    let err = provider
-        .send(&email("defer-me@example.org"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SendError::Transient(text) if text.contains("451")),
-        "{err:?}"
-    );
+    let err = provider.send(&email("reject-me@example.org")).await.unwrap_err();
+    assert!(matches!(&err, SendError::Permanent(text) if text.contains("550")), "{err:?}");
+    let err = provider.send(&email("defer-me@example.org")).await.unwrap_err();
+    assert!(matches!(&err, SendError::Transient(text) if text.contains("451")), "{err:?}");
 
     // The server still works, and took nothing else.
     provider.send(&email("person@example.org")).await.unwrap();
     let received = sink.received(1);
     assert_eq!(received.len(), 1);
-    assert_eq!(
-        received[0]["rcpt_tos"],
-        serde_json::json!(["person@example.org"])
-    );
+    assert_eq!(received[0]["rcpt_tos"], serde_json::json!(["person@example.org"]));
 }
 
 #[tokio::test]
 async fn a_server_that_refuses_the_connection_is_a_transient_failure() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let provider = SmtpProvider::new(local(port), sender()).unwrap();
-    let err = provider
-        .send(&email("person@example.org"))
-        .await
-        .unwrap_err();
+    let err = provider.send(&email("person@example.org")).await.unwrap_err();
     assert!(matches!(err, SendError::Transient(_)), "{err:?}");
-    assert!(
-        !err.to_string().contains("activate"),
-        "the error never quotes the message: {err}"
-    );
+    assert!(!err.to_string().contains("activate"), "the error never quotes the message: {err}");
 }

@@ -65,3 +65,79 @@ impl AccountStatus {
         }
     }
 }
+
+/// What an administrator sees of a person's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    Invited,
+    ActivationExpired,
+    Active,
+    Locked,
+    Deregistered,
+}
+
+impl MemberStatus {
+    /// An invited person whose newest activation link has lapsed shows as "activation expired".
+    pub fn of(status: AccountStatus, activation_expires_at: Option<crate::Timestamp>, now: crate::Timestamp) -> Self {
+        match status {
+            AccountStatus::Invited if activation_expires_at.is_none_or(|at| now > at) => Self::ActivationExpired,
+            AccountStatus::Invited => Self::Invited,
+            AccountStatus::Active => Self::Active,
+            AccountStatus::Locked => Self::Locked,
+            AccountStatus::Deregistered => Self::Deregistered,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invited => "invited",
+            Self::ActivationExpired => "activation_expired",
+            Self::Active => "active",
+            Self::Locked => "locked",
+            Self::Deregistered => "deregistered",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Invited => "Invited",
+            Self::ActivationExpired => "Activation expired",
+            Self::Active => "Active",
+            Self::Locked => "Locked",
+            Self::Deregistered => "Deregistered",
+        }
+    }
+
+    /// The GOV.UK tag colour for the status.
+    pub fn tag_class(self) -> &'static str {
+        match self {
+            Self::Invited => "govuk-tag--blue",
+            Self::ActivationExpired => "govuk-tag--orange",
+            Self::Active => "govuk-tag--green",
+            Self::Locked => "govuk-tag--red",
+            Self::Deregistered => "govuk-tag--grey",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+
+    #[test]
+    fn invited_people_show_activation_expired_once_their_link_lapses() {
+        let at = Timestamp::from_unix(1000);
+        assert_eq!(
+            MemberStatus::of(AccountStatus::Invited, Some(at), Timestamp::from_unix(1000)),
+            MemberStatus::Invited
+        );
+        assert_eq!(
+            MemberStatus::of(AccountStatus::Invited, Some(at), Timestamp::from_unix(1001)),
+            MemberStatus::ActivationExpired
+        );
+        assert_eq!(MemberStatus::of(AccountStatus::Invited, None, at), MemberStatus::ActivationExpired);
+        assert_eq!(MemberStatus::of(AccountStatus::Locked, None, at), MemberStatus::Locked);
+    }
+}

@@ -52,10 +52,7 @@ pub fn chain_hash(previous: &str, e: &AuditFields<'_>) -> String {
 /// Removes control characters (CR, LF and the rest) so that input cannot forge log lines,
 /// and bounds the length.
 pub fn clean(text: &str, max_chars: usize) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(max_chars)
-        .collect()
+    text.chars().filter(|c| !c.is_control()).take(max_chars).collect()
 }
 
 #[cfg(test)]
@@ -84,11 +81,7 @@ mod tests {
         assert_eq!(a, chain_hash(GENESIS, &event("sign_in")));
         assert_ne!(a, chain_hash(GENESIS, &event("sign_out")));
         assert_ne!(a, chain_hash(&a, &event("sign_in")));
-        let moved = AuditFields {
-            subject_id: None,
-            organisation_id: Some("u"),
-            ..event("sign_in")
-        };
+        let moved = AuditFields { subject_id: None, organisation_id: Some("u"), ..event("sign_in") };
         assert_ne!(a, chain_hash(GENESIS, &moved));
     }
 

@@ -38,9 +38,7 @@ impl EmailAddress {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         if !domain_ok || !local_ok {
             return Err("Enter an email address in the correct format, like name@example.com");
         }
@@ -78,12 +76,7 @@ mod tests {
 
     #[test]
     fn normalises_and_refuses() {
-        assert_eq!(
-            EmailAddress::parse("  Ann.Smith@Example.ORG ")
-                .unwrap()
-                .as_str(),
-            "ann.smith@example.org"
-        );
+        assert_eq!(EmailAddress::parse("  Ann.Smith@Example.ORG ").unwrap().as_str(), "ann.smith@example.org");
         assert_eq!(EmailAddress::parse("a@b.co").unwrap().domain(), "b.co");
         for bad in [
             "",

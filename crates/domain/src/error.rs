@@ -109,12 +109,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            fields: Vec::new(),
-            detail: None,
-        }
+        Self { code, message: message.into(), fields: Vec::new(), detail: None }
     }
 
     pub fn invalid(fields: Vec<FieldError>) -> Self {
@@ -122,19 +117,11 @@ impl Error {
             [only] => only.message.clone(),
             _ => "Check the highlighted answers and try again.".to_owned(),
         };
-        Self {
-            code: ErrorCode::InvalidInput,
-            message: message.into(),
-            fields,
-            detail: None,
-        }
+        Self { code: ErrorCode::InvalidInput, message: message.into(), fields, detail: None }
     }
 
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self::invalid(vec![FieldError {
-            field,
-            message: message.into(),
-        }])
+        Self::invalid(vec![FieldError { field, message: message.into() }])
     }
 
     pub fn not_found() -> Self {
@@ -148,7 +135,8 @@ impl Error {
     pub fn internal(detail: impl fmt::Display) -> Self {
         Self {
             code: ErrorCode::Internal,
-            message: "Try again later. If it keeps happening, contact the helpdesk and quote the reference below.".into(),
+            message: "Try again later. If it keeps happening, contact the helpdesk and quote the reference below."
+                .into(),
             fields: Vec::new(),
             detail: Some(detail.to_string()),
         }

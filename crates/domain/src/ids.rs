@@ -83,13 +83,7 @@ mod tests {
         let id = UserId::generate();
         assert_eq!(UserId::parse(id.as_str()), Some(id.clone()));
         assert_ne!(UserId::generate(), id);
-        for bad in [
-            "",
-            "abc",
-            "../../etc/passwd",
-            &"G".repeat(32),
-            &id.as_str().to_uppercase(),
-        ] {
+        for bad in ["", "abc", "../../etc/passwd", &"G".repeat(32), &id.as_str().to_uppercase()] {
             assert!(UserId::parse(bad).is_none(), "{bad}");
         }
     }

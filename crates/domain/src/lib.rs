@@ -3,12 +3,15 @@
 
 pub mod account;
 pub mod audit;
+pub mod code;
 pub mod duration;
 pub mod email;
 pub mod error;
 pub mod ids;
 pub mod message;
+pub mod organisation;
 pub mod password;
+pub mod phone;
 pub mod secret;
 pub mod time;
 

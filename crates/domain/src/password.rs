@@ -51,13 +51,9 @@ pub struct PasswordPolicy {
 impl PasswordPolicy {
     pub fn for_profile(profile: Profile, has_second_factor: bool) -> Self {
         match profile {
-            Profile::Seed => Self {
-                profile,
-                min_length: 8,
-                require_composition: true,
-                history: 5,
-                max_age: Some(Span::days(90)),
-            },
+            Profile::Seed => {
+                Self { profile, min_length: 8, require_composition: true, history: 5, max_age: Some(Span::days(90)) }
+            }
             Profile::Nist => Self {
                 profile,
                 min_length: if has_second_factor { 8 } else { 15 },
@@ -73,9 +69,7 @@ impl PasswordPolicy {
         let mut lines = vec![format!("{} characters or more", self.min_length)];
         if self.require_composition {
             lines.push("a mix of uppercase and lowercase letters".to_owned());
-            lines.push(
-                "at least one number and one special character, such as ! ? # or %".to_owned(),
-            );
+            lines.push("at least one number and one special character, such as ! ? # or %".to_owned());
         }
         lines.push("not a common password, and not your name or email address".to_owned());
         lines
@@ -94,10 +88,7 @@ impl PasswordPolicy {
             return problems;
         }
         if length < self.min_length {
-            problems.push(format!(
-                "Password must be {} characters or more",
-                self.min_length
-            ));
+            problems.push(format!("Password must be {} characters or more", self.min_length));
         }
         if self.require_composition {
             if !password.chars().any(char::is_uppercase) {
@@ -109,19 +100,12 @@ impl PasswordPolicy {
             if !password.chars().any(|c| c.is_numeric()) {
                 problems.push("Password must include a number".to_owned());
             }
-            if !password
-                .chars()
-                .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
-            {
-                problems.push(
-                    "Password must include a special character, such as ! ? # or %".to_owned(),
-                );
+            if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+                problems.push("Password must include a special character, such as ! ? # or %".to_owned());
             }
         }
         if is_common(password) {
-            problems.push(
-                "Password is too common and easy to guess. Choose a different one".to_owned(),
-            );
+            problems.push("Password is too common and easy to guess. Choose a different one".to_owned());
         }
         if person.appears_in(password) {
             problems.push("Password must not include your name or email address".to_owned());
@@ -173,11 +157,7 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        Self {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -188,7 +168,9 @@ pub struct HashError(String);
 impl HashCost {
     pub fn validate(&self) -> Result<(), String> {
         if self.memory_kib < 19 * 1024 || self.iterations < 2 || self.parallelism < 1 {
-            return Err("password hashing cost must be at least memory_kib = 19456, iterations = 2, parallelism = 1".into());
+            return Err(
+                "password hashing cost must be at least memory_kib = 19456, iterations = 2, parallelism = 1".into()
+            );
         }
         self.argon2().map(|_| ()).map_err(|e| e.0)
     }
@@ -201,8 +183,7 @@ impl HashCost {
 
     /// Hashes with a fresh random salt; the result is a PHC string that records the cost.
     pub fn hash(&self, password: &str) -> Result<String, HashError> {
-        let salt =
-            SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| HashError(e.to_string()))?;
+        let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| HashError(e.to_string()))?;
         self.argon2()?
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -229,19 +210,14 @@ pub fn verify(stored: &str, password: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ANN: PersonalWords<'static> = PersonalWords {
-        full_name: "Ann Smith-Jones",
-        email: "ann.smith@example.org",
-    };
+    const ANN: PersonalWords<'static> = PersonalWords { full_name: "Ann Smith-Jones", email: "ann.smith@example.org" };
 
     #[test]
     fn seed_profile_table() {
@@ -250,35 +226,14 @@ mod tests {
             ("Tr1ckyHorse!", &[]),
             ("", &["Enter a password"]),
             ("Ab1!", &["Password must be 8 characters or more"]),
-            (
-                "alllowercase1!",
-                &["Password must include an uppercase letter"],
-            ),
-            (
-                "ALLUPPERCASE1!",
-                &["Password must include a lowercase letter"],
-            ),
+            ("alllowercase1!", &["Password must include an uppercase letter"]),
+            ("ALLUPPERCASE1!", &["Password must include a lowercase letter"]),
             ("NoDigitsHere!", &["Password must include a number"]),
-            (
-                "NoSpecials123",
-                &["Password must include a special character, such as ! ? # or %"],
-            ),
-            (
-                "Password1!",
-                &["Password is too common and easy to guess. Choose a different one"],
-            ),
-            (
-                "Sunshine2024!",
-                &["Password is too common and easy to guess. Choose a different one"],
-            ),
-            (
-                "Smith#Horse9",
-                &["Password must not include your name or email address"],
-            ),
-            (
-                "Ann.smith@example.org1",
-                &["Password must not include your name or email address"],
-            ),
+            ("NoSpecials123", &["Password must include a special character, such as ! ? # or %"]),
+            ("Password1!", &["Password is too common and easy to guess. Choose a different one"]),
+            ("Sunshine2024!", &["Password is too common and easy to guess. Choose a different one"]),
+            ("Smith#Horse9", &["Password must not include your name or email address"]),
+            ("Ann.smith@example.org1", &["Password must not include your name or email address"]),
         ];
         for (password, expected) in cases {
             assert_eq!(p.check(password, &ANN), *expected, "{password:?}");
@@ -292,24 +247,15 @@ mod tests {
         assert!(p.check(&long, &ANN).is_empty());
         assert!(p.check("Ünïcødé-Pässwörd-9", &ANN).is_empty());
         let too_long = format!("Aa1!{}", "x".repeat(MAX_LENGTH));
-        assert_eq!(
-            p.check(&too_long, &ANN),
-            vec!["Password must be 1024 characters or fewer"]
-        );
+        assert_eq!(p.check(&too_long, &ANN), vec!["Password must be 1024 characters or fewer"]);
     }
 
     #[test]
     fn nist_profile_wants_length_not_composition() {
         let p = PasswordPolicy::for_profile(Profile::Nist, false);
         assert!(p.check("correct horse battery staple", &ANN).is_empty());
-        assert_eq!(
-            p.check("short one", &ANN),
-            vec!["Password must be 15 characters or more"]
-        );
-        assert_eq!(
-            PasswordPolicy::for_profile(Profile::Nist, true).min_length,
-            8
-        );
+        assert_eq!(p.check("short one", &ANN), vec!["Password must be 15 characters or more"]);
+        assert_eq!(PasswordPolicy::for_profile(Profile::Nist, true).min_length, 8);
         assert_eq!(p.max_age, None);
     }
 
@@ -324,18 +270,8 @@ mod tests {
         assert!(!verify(&a, "Tr1ckyHorse?"));
         assert!(!verify("not a hash", "Tr1ckyHorse!"));
         assert!(!cost.needs_rehash(&a));
-        let higher = HashCost {
-            iterations: 3,
-            ..cost
-        };
+        let higher = HashCost { iterations: 3, ..cost };
         assert!(higher.needs_rehash(&a));
-        assert!(
-            HashCost {
-                memory_kib: 1024,
-                ..cost
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(HashCost { memory_kib: 1024, ..cost }.validate().is_err());
     }
 }

@@ -69,9 +69,7 @@ impl Token {
     /// it reaches the database.
     pub fn parse(text: &str) -> Option<Self> {
         let ok = text.len() == Self::ENCODED_LEN
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == 32);
         ok.then(|| Self(text.to_owned()))
     }

@@ -42,10 +42,7 @@ impl Timestamp {
     /// RFC 3339, for APIs and logs: `2026-11-23T12:00:00Z`.
     pub fn rfc3339(self) -> String {
         self.to_datetime()
-            .and_then(|t| {
-                t.format(&::time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&::time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_else(|| self.0.to_string())
     }
 
@@ -60,15 +57,7 @@ impl Timestamp {
             12 => (12, "pm"),
             h => (h - 12, "pm"),
         };
-        format!(
-            "{} {} {} at {}:{:02}{} (UTC)",
-            t.day(),
-            t.month(),
-            t.year(),
-            hour,
-            t.minute(),
-            suffix
-        )
+        format!("{} {} {} at {}:{:02}{} (UTC)", t.day(), t.month(), t.year(), hour, t.minute(), suffix)
     }
 
     /// The date alone, for people: `23 November 2026`.
@@ -81,12 +70,9 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2026-11-23T12:00:00Z`).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        ::time::OffsetDateTime::parse(
-            text.trim(),
-            &::time::format_description::well_known::Rfc3339,
-        )
-        .ok()
-        .map(|t| Self(t.unix_timestamp()))
+        ::time::OffsetDateTime::parse(text.trim(), &::time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(|t| Self(t.unix_timestamp()))
     }
 }
 
@@ -120,9 +106,6 @@ mod tests {
     fn arithmetic_saturates() {
         let t = Timestamp::from_unix(i64::MAX - 1);
         assert_eq!(t.plus(Span::days(1)).unix(), i64::MAX);
-        assert_eq!(
-            Timestamp::from_unix(10).seconds_since(Timestamp::from_unix(4)),
-            6
-        );
+        assert_eq!(Timestamp::from_unix(10).seconds_since(Timestamp::from_unix(4)), 6);
     }
 }

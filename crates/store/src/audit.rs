@@ -54,25 +54,14 @@ impl StoredAuditEvent {
 
 impl Tx {
     pub async fn append_audit(&mut self, e: &NewAuditEvent, now: Timestamp) -> Result<i64> {
-        let head = sqlx::query(
-            "UPDATE audit_chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
-        )
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let head = sqlx::query("UPDATE audit_chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *self.tx)
+            .await?;
         let seq: i64 = head.try_get("seq")?;
         let prev_hash: String = head.try_get("hash")?;
-        let stored = StoredAuditEvent {
-            seq,
-            at: now,
-            event: e.clone(),
-            prev_hash,
-            hash: String::new(),
-        };
+        let stored = StoredAuditEvent { seq, at: now, event: e.clone(), prev_hash, hash: String::new() };
         let hash = chain_hash(&stored.prev_hash, &stored.fields());
-        sqlx::query("UPDATE audit_chain_head SET hash = $1 WHERE id = 1")
-            .bind(&hash)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query("UPDATE audit_chain_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut *self.tx).await?;
         sqlx::query(
             "INSERT INTO audit_events (seq, at, actor_id, subject_id, organisation_id, action, outcome, ip, user_agent, \
              request_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -99,18 +88,12 @@ impl Tx {
 impl Store {
     /// The chain head: the number of events appended and the last one's hash.
     pub async fn audit_chain_head(&self) -> Result<(i64, String)> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(&self.pool).await?;
         Ok((row.try_get("seq")?, row.try_get("hash")?))
     }
 
     /// Events with `seq` greater than `after`, oldest first, at most `limit` of them.
-    pub async fn audit_events_after(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredAuditEvent>> {
+    pub async fn audit_events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredAuditEvent>> {
         let rows = sqlx::query(
             "SELECT seq, at, actor_id, subject_id, organisation_id, action, outcome, ip, user_agent, request_id, detail, \
              prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",

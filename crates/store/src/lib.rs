@@ -7,8 +7,10 @@
 //! cannot fail half-way on a stale snapshot.
 
 mod audit;
+mod codes;
 mod links;
 mod migrations;
+mod organisations;
 mod outbox;
 mod sessions;
 mod test_clock;
@@ -20,11 +22,13 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
 pub use audit::{AuditEvent, NewAuditEvent, StoredAuditEvent};
+pub use codes::{CodeFlow, StoredCode};
 pub use links::{LinkPurpose, OneTimeLink};
 pub use migrations::MIGRATIONS;
+pub use organisations::{Organisation, Terms};
 pub use outbox::{OutboxMessage, OutboxStatus};
 pub use sessions::SessionRecord;
-pub use users::{NewUser, User};
+pub use users::{NewUser, User, UserListing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -60,14 +64,8 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
     #[error("migration {version} ({name}) failed: {source}")]
-    Migration {
-        version: i64,
-        name: &'static str,
-        source: sqlx::Error,
-    },
-    #[error(
-        "the database has migration {0}, which this version of Usher does not know: upgrade Usher"
-    )]
+    Migration { version: i64, name: &'static str, source: sqlx::Error },
+    #[error("the database has migration {0}, which this version of Usher does not know: upgrade Usher")]
     FutureSchema(i64),
 }
 
@@ -84,10 +82,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Connect(_)
-                | Self::Query(
-                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-                )
+            Self::Connect(_) | Self::Query(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
         )
     }
 }
@@ -134,18 +129,12 @@ impl Store {
             Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx {
-            tx,
-            engine: self.engine,
-        })
+        Ok(Tx { tx, engine: self.engine })
     }
 
     /// Starts a transaction for reading only (on SQLite it does not take the write lock).
     pub async fn begin_read(&self) -> Result<Tx> {
-        Ok(Tx {
-            tx: self.pool.begin().await?,
-            engine: self.engine,
-        })
+        Ok(Tx { tx: self.pool.begin().await?, engine: self.engine })
     }
 
     /// Checks that the database answers, for `/healthz`.
@@ -180,10 +169,7 @@ impl Tx {
     /// node, until it ends. SQLite transactions are already serialised by `BEGIN IMMEDIATE`.
     pub async fn lock(&mut self, name: &str) -> Result<()> {
         if self.engine == Engine::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                .bind(name)
-                .execute(&mut *self.tx)
-                .await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(name).execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -14,6 +14,8 @@ pub enum LinkPurpose {
     OperatorSetup,
     /// A locked-out operator's new password, printed by `usher operator recover`.
     OperatorRecovery,
+    /// A new account's one-time activation, emailed when an administrator adds someone.
+    Activation,
 }
 
 impl LinkPurpose {
@@ -21,6 +23,7 @@ impl LinkPurpose {
         match self {
             Self::OperatorSetup => "operator_setup",
             Self::OperatorRecovery => "operator_recovery",
+            Self::Activation => "activation",
         }
     }
 
@@ -28,6 +31,7 @@ impl LinkPurpose {
         match text {
             "operator_setup" => Some(Self::OperatorSetup),
             "operator_recovery" => Some(Self::OperatorRecovery),
+            "activation" => Some(Self::Activation),
             _ => None,
         }
     }
@@ -41,6 +45,9 @@ pub struct OneTimeLink {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
+    /// Activation progress: the terms version agreed to, and when the mobile was confirmed.
+    pub terms_version: Option<i64>,
+    pub phone_confirmed_at: Option<Timestamp>,
 }
 
 impl Tx {
@@ -72,7 +79,8 @@ impl Tx {
 
     pub async fn link(&mut self, hash: &TokenHash) -> Result<Option<OneTimeLink>> {
         let row = sqlx::query(
-            "SELECT token_hash, purpose, user_id, created_at, expires_at, used_at FROM one_time_links WHERE token_hash = $1",
+            "SELECT token_hash, purpose, user_id, created_at, expires_at, used_at, terms_version, phone_confirmed_at \
+             FROM one_time_links WHERE token_hash = $1",
         )
         .bind(hash.as_str())
         .fetch_optional(&mut *self.tx)
@@ -81,29 +89,53 @@ impl Tx {
         let purpose: String = row.try_get("purpose")?;
         Ok(Some(OneTimeLink {
             token_hash: TokenHash::from_stored(row.try_get("token_hash")?),
-            purpose: LinkPurpose::parse(&purpose).ok_or_else(|| {
-                StoreError::Query(sqlx::Error::Decode("unknown link purpose".into()))
-            })?,
-            user_id: row
-                .try_get::<Option<String>, _>("user_id")?
-                .map(UserId::from_trusted),
+            purpose: LinkPurpose::parse(&purpose)
+                .ok_or_else(|| StoreError::Query(sqlx::Error::Decode("unknown link purpose".into())))?,
+            user_id: row.try_get::<Option<String>, _>("user_id")?.map(UserId::from_trusted),
             created_at: Timestamp::from_unix(row.try_get("created_at")?),
             expires_at: Timestamp::from_unix(row.try_get("expires_at")?),
-            used_at: row
-                .try_get::<Option<i64>, _>("used_at")?
-                .map(Timestamp::from_unix),
+            used_at: row.try_get::<Option<i64>, _>("used_at")?.map(Timestamp::from_unix),
+            terms_version: row.try_get("terms_version")?,
+            phone_confirmed_at: row.try_get::<Option<i64>, _>("phone_confirmed_at")?.map(Timestamp::from_unix),
         }))
     }
 
     /// Marks a link used. Returns false when it was already used (by a concurrent request).
     pub async fn use_link(&mut self, hash: &TokenHash, now: Timestamp) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE one_time_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(now.unix())
-        .bind(hash.as_str())
-        .execute(&mut *self.tx)
-        .await?;
+        let done = sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now.unix())
+            .bind(hash.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Tx {
+    pub async fn record_link_terms(&mut self, hash: &TokenHash, version: i64) -> Result<()> {
+        sqlx::query("UPDATE one_time_links SET terms_version = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(version)
+            .bind(hash.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn record_link_phone_confirmed(&mut self, hash: &TokenHash, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE one_time_links SET phone_confirmed_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now.unix())
+            .bind(hash.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a confirmed mobile on every unused link of a person (their number changed).
+    pub async fn reset_link_phone_confirmation(&mut self, user: &UserId) -> Result<()> {
+        sqlx::query("UPDATE one_time_links SET phone_confirmed_at = NULL WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 }

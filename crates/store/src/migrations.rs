@@ -13,11 +13,14 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/0001_foundation.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/0001_foundation.sql") },
+    Migration {
+        version: 2,
+        name: "organisations and activation",
+        sql: include_str!("../migrations/0002_organisations_and_activation.sql"),
+    },
+];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY,
@@ -35,46 +38,31 @@ impl Store {
         for m in MIGRATIONS {
             let mut tx = self.begin().await?;
             if self.engine == Engine::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(PG_MIGRATION_LOCK)
-                    .execute(&mut *tx.tx)
-                    .await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *tx.tx).await?;
             }
             tx.tx.execute(CREATE_LEDGER).await?;
-            let done: i64 =
-                sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = $1")
-                    .bind(m.version)
-                    .fetch_one(&mut *tx.tx)
-                    .await?
-                    .try_get("n")?;
+            let done: i64 = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get("n")?;
             if done > 0 {
                 continue;
             }
-            let fail = |source| StoreError::Migration {
-                version: m.version,
-                name: m.name,
-                source,
-            };
-            sqlx::raw_sql(m.sql)
+            let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
+            sqlx::raw_sql(m.sql).execute(&mut *tx.tx).await.map_err(fail)?;
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(now_unix)
                 .execute(&mut *tx.tx)
                 .await
                 .map_err(fail)?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(m.version)
-            .bind(m.name)
-            .bind(now_unix)
-            .execute(&mut *tx.tx)
-            .await
-            .map_err(fail)?;
             tx.commit().await?;
             applied.push(m.version);
         }
-        let newest: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_migrations")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("v")?;
+        let newest: Option<i64> =
+            sqlx::query("SELECT MAX(version) AS v FROM schema_migrations").fetch_one(&self.pool).await?.try_get("v")?;
         let known = MIGRATIONS.last().map_or(0, |m| m.version);
         match newest {
             Some(v) if v > known => Err(StoreError::FutureSchema(v)),
@@ -86,11 +74,7 @@ impl Store {
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         conn.execute(CREATE_LEDGER).await?;
-        let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
-            .fetch_all(&mut *conn)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get("version").map_err(StoreError::from))
-            .collect()
+        let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&mut *conn).await?;
+        rows.iter().map(|r| r.try_get("version").map_err(StoreError::from)).collect()
     }
 }

@@ -61,11 +61,7 @@ const COLUMNS: &str = "id, channel, purpose, recipient, subject, body, created_a
      next_attempt_at, claim_token, provider, last_error, finished_at";
 
 fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
-    let corrupt = |what: &str| {
-        StoreError::Query(sqlx::Error::Decode(
-            format!("unknown {what} in outbox").into(),
-        ))
-    };
+    let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in outbox").into()));
     let channel: String = row.try_get("channel")?;
     let status: String = row.try_get("status")?;
     Ok(OutboxMessage {
@@ -76,9 +72,7 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
             recipient: row.try_get("recipient")?,
             subject: row.try_get("subject")?,
             body: row.try_get("body")?,
-            expires_at: row
-                .try_get::<Option<i64>, _>("expires_at")?
-                .map(Timestamp::from_unix),
+            expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp::from_unix),
         },
         created_at: Timestamp::from_unix(row.try_get("created_at")?),
         status: OutboxStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
@@ -87,9 +81,7 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
         claim_token: row.try_get("claim_token")?,
         provider: row.try_get("provider")?,
         last_error: row.try_get("last_error")?,
-        finished_at: row
-            .try_get::<Option<i64>, _>("finished_at")?
-            .map(Timestamp::from_unix),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp::from_unix),
     })
 }
 
@@ -216,8 +208,7 @@ impl Store {
 
     /// The newest messages first, for `usher outbox list`.
     pub async fn recent_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");
+        let sql = format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");
         let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }

@@ -75,13 +75,11 @@ impl Tx {
 
     /// Ends every session of a person; returns how many were live.
     pub async fn end_all_sessions(&mut self, user: &UserId, now: Timestamp) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL",
-        )
-        .bind(now.unix())
-        .bind(user.as_str())
-        .execute(&mut *self.tx)
-        .await?;
+        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
+            .bind(now.unix())
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -7,9 +7,7 @@ use crate::{Result, Store, Tx};
 
 impl Store {
     pub async fn test_clock(&self) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT now FROM test_clock WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT now FROM test_clock WHERE id = 1").fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.try_get("now")).transpose()?)
     }
 }
@@ -21,9 +19,7 @@ impl Tx {
             .bind(now)
             .execute(&mut *self.tx)
             .await?;
-        let row = sqlx::query("SELECT now FROM test_clock WHERE id = 1")
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let row = sqlx::query("SELECT now FROM test_clock WHERE id = 1").fetch_one(&mut *self.tx).await?;
         Ok(row.try_get("now")?)
     }
 
@@ -38,11 +34,10 @@ impl Tx {
 
     /// Sets the clock to a moment no earlier than it shows now; returns the new value.
     pub async fn set_test_clock(&mut self, to: i64) -> Result<Option<i64>> {
-        let row =
-            sqlx::query("UPDATE test_clock SET now = $1 WHERE id = 1 AND now <= $1 RETURNING now")
-                .bind(to)
-                .fetch_optional(&mut *self.tx)
-                .await?;
+        let row = sqlx::query("UPDATE test_clock SET now = $1 WHERE id = 1 AND now <= $1 RETURNING now")
+            .bind(to)
+            .fetch_optional(&mut *self.tx)
+            .await?;
         Ok(row.map(|r| r.try_get("now")).transpose()?)
     }
 }

@@ -24,6 +24,10 @@ pub struct User {
     pub failed_sign_ins: i64,
     pub last_sign_in_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The administrator (or operator) who added this person.
+    pub added_by: Option<UserId>,
+    pub phone_verified_at: Option<Timestamp>,
+    pub activated_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,46 +39,40 @@ pub struct NewUser {
     pub email: EmailAddress,
     pub phone: Option<String>,
     pub status: AccountStatus,
+    pub added_by: Option<UserId>,
 }
 
 const COLUMNS: &str = "id, role, organisation_id, full_name, email, phone, status, password_hash, \
-     password_changed_at, failed_sign_ins, last_sign_in_at, created_at";
+     password_changed_at, failed_sign_ins, last_sign_in_at, created_at, added_by, phone_verified_at, activated_at";
 
 fn from_row(row: &AnyRow) -> Result<User> {
-    let corrupt = |what: &str| {
-        StoreError::Query(sqlx::Error::Decode(
-            format!("unknown {what} in users").into(),
-        ))
-    };
+    let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in users").into()));
     let role: String = row.try_get("role")?;
     let status: String = row.try_get("status")?;
     Ok(User {
         id: UserId::from_trusted(row.try_get("id")?),
         role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
-        organisation_id: row
-            .try_get::<Option<String>, _>("organisation_id")?
-            .map(OrganisationId::from_trusted),
+        organisation_id: row.try_get::<Option<String>, _>("organisation_id")?.map(OrganisationId::from_trusted),
         full_name: row.try_get("full_name")?,
         email: EmailAddress::from_trusted(row.try_get("email")?),
         phone: row.try_get("phone")?,
         status: AccountStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
         password_hash: row.try_get("password_hash")?,
-        password_changed_at: row
-            .try_get::<Option<i64>, _>("password_changed_at")?
-            .map(Timestamp::from_unix),
+        password_changed_at: row.try_get::<Option<i64>, _>("password_changed_at")?.map(Timestamp::from_unix),
         failed_sign_ins: row.try_get("failed_sign_ins")?,
-        last_sign_in_at: row
-            .try_get::<Option<i64>, _>("last_sign_in_at")?
-            .map(Timestamp::from_unix),
+        last_sign_in_at: row.try_get::<Option<i64>, _>("last_sign_in_at")?.map(Timestamp::from_unix),
         created_at: Timestamp::from_unix(row.try_get("created_at")?),
+        added_by: row.try_get::<Option<String>, _>("added_by")?.map(UserId::from_trusted),
+        phone_verified_at: row.try_get::<Option<i64>, _>("phone_verified_at")?.map(Timestamp::from_unix),
+        activated_at: row.try_get::<Option<i64>, _>("activated_at")?.map(Timestamp::from_unix),
     })
 }
 
 impl Tx {
     pub async fn insert_user(&mut self, u: &NewUser, now: Timestamp) -> Result<()> {
         sqlx::query(
-            "INSERT INTO users (id, role, organisation_id, full_name, email, phone, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            "INSERT INTO users (id, role, organisation_id, full_name, email, phone, status, created_at, updated_at, added_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         )
         .bind(u.id.as_str())
         .bind(u.role.as_str())
@@ -84,6 +82,7 @@ impl Tx {
         .bind(u.phone.clone())
         .bind(u.status.as_str())
         .bind(now.unix())
+        .bind(u.added_by.as_ref().map(|a| a.as_str().to_owned()))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -91,19 +90,13 @@ impl Tx {
 
     pub async fn user(&mut self, id: &UserId) -> Result<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&mut *self.tx).await?;
         row.as_ref().map(from_row).transpose()
     }
 
     pub async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-        let row = sqlx::query(&sql)
-            .bind(email.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(&sql).bind(email.as_str()).fetch_optional(&mut *self.tx).await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -117,20 +110,12 @@ impl Tx {
 
     pub async fn users_with_role(&mut self, role: Role) -> Result<Vec<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE role = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(&sql)
-            .bind(role.as_str())
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = sqlx::query(&sql).bind(role.as_str()).fetch_all(&mut *self.tx).await?;
         rows.iter().map(from_row).collect()
     }
 
     /// Sets a new password, activates the account and clears the failure count.
-    pub async fn set_password(
-        &mut self,
-        id: &UserId,
-        password_hash: &str,
-        now: Timestamp,
-    ) -> Result<()> {
+    pub async fn set_password(&mut self, id: &UserId, password_hash: &str, now: Timestamp) -> Result<()> {
         sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, status = $3, \
              failed_sign_ins = 0, updated_at = $2 WHERE id = $4",
@@ -193,10 +178,7 @@ impl Tx {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let status: String = row.try_get("status")?;
-        Ok(Some((
-            row.try_get("failed_sign_ins")?,
-            AccountStatus::parse(&status).unwrap_or(AccountStatus::Locked),
-        )))
+        Ok(Some((row.try_get("failed_sign_ins")?, AccountStatus::parse(&status).unwrap_or(AccountStatus::Locked))))
     }
 
     /// Records a successful sign-in if the account is still active and its password is still
@@ -218,6 +200,88 @@ impl Tx {
         .bind(id.as_str())
         .bind(verified_hash)
         .bind(new_hash)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+/// A person in an administrator's list, with what the list needs to show their state.
+#[derive(Debug, Clone)]
+pub struct UserListing {
+    pub user: User,
+    /// When the newest unused activation link expires (invited people only).
+    pub activation_expires_at: Option<Timestamp>,
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(search: &str) -> String {
+    let mut p = String::from("%");
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Tx {
+    /// The people of one organisation whose name or email contains `search` (all when empty),
+    /// by name.
+    pub async fn users_of_organisation(
+        &mut self,
+        org: &OrganisationId,
+        search: &str,
+        limit: i64,
+    ) -> Result<Vec<UserListing>> {
+        let sql = format!(
+            "SELECT {COLUMNS}, (SELECT MAX(l.expires_at) FROM one_time_links l WHERE l.user_id = users.id \
+             AND l.purpose = 'activation' AND l.used_at IS NULL) AS activation_expires_at \
+             FROM users WHERE organisation_id = $1 AND ($2 = '' OR lower(full_name) LIKE $3 ESCAPE '\\' OR email LIKE $3 ESCAPE '\\') \
+             ORDER BY lower(full_name), id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org.as_str())
+            .bind(search.trim())
+            .bind(like_pattern(search.trim()))
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserListing {
+                    user: from_row(r)?,
+                    activation_expires_at: r
+                        .try_get::<Option<i64>, _>("activation_expires_at")?
+                        .map(Timestamp::from_unix),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn update_phone(&mut self, id: &UserId, phone: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE users SET phone = $1, phone_verified_at = NULL, updated_at = $2 WHERE id = $3")
+            .bind(phone)
+            .bind(now.unix())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Completes activation: the password is set, the mobile number is proven, and activation
+    /// counts as the first sign-in. Only an invited account can be activated.
+    pub async fn activate(&mut self, id: &UserId, password_hash: &str, now: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, status = 'active', activated_at = $2, \
+             phone_verified_at = $2, last_sign_in_at = $2, failed_sign_ins = 0, updated_at = $2 \
+             WHERE id = $3 AND status = 'invited'",
+        )
+        .bind(password_hash)
+        .bind(now.unix())
+        .bind(id.as_str())
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -119,22 +119,14 @@ async fn open_store(config: &Config) -> Result<Store, String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("data_dir: cannot create {}: {e}", config.data_dir.display()))?;
     }
-    Store::connect(&url, config.database_max_connections)
-        .await
-        .map_err(|e| {
-            format!(
-                "database_url: cannot open {}: {e} (check USHER_DATABASE_URL)",
-                usher_app::config::redact_url(&url)
-            )
-        })
+    Store::connect(&url, config.database_max_connections).await.map_err(|e| {
+        format!("database_url: cannot open {}: {e} (check USHER_DATABASE_URL)", usher_app::config::redact_url(&url))
+    })
 }
 
 async fn open_migrated(config: &Config) -> Result<Store, String> {
     let store = open_store(config).await?;
-    store
-        .migrate(system_now().unix())
-        .await
-        .map_err(|e| format!("database_url: {e}"))?;
+    store.migrate(system_now().unix()).await.map_err(|e| format!("database_url: {e}"))?;
     Ok(store)
 }
 
@@ -146,19 +138,13 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 "# Effective configuration (defaults, then --config, then USHER_* variables). Secrets are redacted."
             );
             print!("{}", config_loader::render(&config));
-            println!(
-                "# database: {}",
-                usher_app::config::redact_url(&config.effective_database_url())
-            );
+            println!("# database: {}", usher_app::config::redact_url(&config.effective_database_url()));
             println!("# The configuration is valid.");
             Ok(())
         }
         Command::Migrate => {
             let store = open_store(&config).await?;
-            let applied = store
-                .migrate(system_now().unix())
-                .await
-                .map_err(|e| format!("database_url: {e}"))?;
+            let applied = store.migrate(system_now().unix()).await.map_err(|e| format!("database_url: {e}"))?;
             if applied.is_empty() {
                 println!("The database is up to date.");
             } else {
@@ -167,20 +153,13 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { test_clock } => serve(config, test_clock).await,
-        Command::Operator {
-            command: OperatorCommand::Recover { email },
-        } => {
+        Command::Operator { command: OperatorCommand::Recover { email } } => {
             let store = open_migrated(&config).await?;
             let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
             let app = App::new(store, Clock::System, config, key);
-            let (operator, link) = app
-                .operator_recovery_link(email.as_deref(), system_now())
-                .await
-                .map_err(|e| e.message.to_string())?;
-            println!(
-                "A one-time link for {} ({}), valid for 1 hour:",
-                operator.full_name, operator.email
-            );
+            let (operator, link) =
+                app.operator_recovery_link(email.as_deref(), system_now()).await.map_err(|e| e.message.to_string())?;
+            println!("A one-time link for {} ({}), valid for 1 hour:", operator.full_name, operator.email);
             println!("{link}");
             Ok(())
         }
@@ -188,32 +167,25 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let store = open_migrated(&config).await?;
             let now = match command {
                 TestClockCommand::Advance { by } => {
-                    usher_app::test_clock::advance_in_store(&store, by)
-                        .await
-                        .map_err(|e| e.to_string())?
+                    usher_app::test_clock::advance_in_store(&store, by).await.map_err(|e| e.to_string())?
                 }
-                TestClockCommand::Show => store
-                    .test_clock()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map(usher_domain::Timestamp::from_unix),
+                TestClockCommand::Show => {
+                    store.test_clock().await.map_err(|e| e.to_string())?.map(usher_domain::Timestamp::from_unix)
+                }
             };
             match now {
                 Some(now) => {
                     println!("{}", now.rfc3339());
                     Ok(())
                 }
-                None => Err("the test clock is not running: start a server with `usher serve --test-clock` first".into()),
+                None => {
+                    Err("the test clock is not running: start a server with `usher serve --test-clock` first".into())
+                }
             }
         }
-        Command::Outbox {
-            command: OutboxCommand::List { json, limit },
-        } => {
+        Command::Outbox { command: OutboxCommand::List { json, limit } } => {
             let store = open_migrated(&config).await?;
-            let messages = store
-                .recent_messages(limit.clamp(1, 1000))
-                .await
-                .map_err(|e| e.to_string())?;
+            let messages = store.recent_messages(limit.clamp(1, 1000)).await.map_err(|e| e.to_string())?;
             if json {
                 let rows: Vec<_> = messages
                     .iter()
@@ -243,11 +215,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                         m.message.channel.as_str(),
                         m.status.as_str(),
                         m.message.recipient,
-                        if m.message.subject.is_empty() {
-                            &m.message.purpose
-                        } else {
-                            &m.message.subject
-                        }
+                        if m.message.subject.is_empty() { &m.message.purpose } else { &m.message.subject }
                     );
                     if !m.message.body.is_empty() {
                         for line in m.message.body.lines() {
@@ -258,22 +226,18 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
+        Command::Audit { command: AuditCommand::Verify } => {
             let store = open_migrated(&config).await?;
             let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
             let app = App::new(store, Clock::System, config, key);
             match app.verify_audit_chain().await.map_err(|e| e.to_string())? {
                 ChainReport::Intact { events } => {
-                    println!(
-                        "The audit trail is intact: {events} events, each linked to the one before."
-                    );
+                    println!("The audit trail is intact: {events} events, each linked to the one before.");
                     Ok(())
                 }
-                ChainReport::Broken { seq, reason } => Err(format!(
-                    "the audit trail is broken at event {seq}: {reason}"
-                )),
+                ChainReport::Broken { seq, reason } => {
+                    Err(format!("the audit trail is broken at event {seq}: {reason}"))
+                }
             }
         }
     }
@@ -290,15 +254,13 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
             .map_err(|e| format!("data_dir: cannot create {}: {e}", config.data_dir.display()))?;
     }
     let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        format!("listen: cannot listen on {addr}: {e} (choose another with USHER_LISTEN)")
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("listen: cannot listen on {addr}: {e} (choose another with USHER_LISTEN)"))?;
     let store = open_migrated(&config).await?;
     let clock = if test_clock {
         let mut tx = store.begin().await.map_err(|e| e.to_string())?;
-        tx.start_test_clock(system_now().unix())
-            .await
-            .map_err(|e| e.to_string())?;
+        tx.start_test_clock(system_now().unix()).await.map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
         Clock::Test(store.clone())
     } else {
@@ -306,41 +268,23 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
     };
     let providers = Providers::from_config(&config, true).map_err(|e| e.to_string())?;
     // The dev mailbox page exists only on a development server, where nothing is delivered.
-    let dev_mailbox = config.email.provider == EmailProviderKind::Dev
-        && config.sms.provider == SmsProviderKind::Dev;
+    let dev_mailbox = config.email.provider == EmailProviderKind::Dev && config.sms.provider == SmsProviderKind::Dev;
     let base_url = config.base_url().to_owned();
     let app = App::new(store, clock, config, key);
-    tokio::spawn(app.clone().run_delivery_worker(
-        providers,
-        DeliveryPolicy::default(),
-        Duration::from_secs(1),
-    ));
+    tokio::spawn(app.clone().run_delivery_worker(providers, DeliveryPolicy::default(), Duration::from_secs(1)));
 
-    println!(
-        "Usher {} is running on {} ({} database).",
-        env!("CARGO_PKG_VERSION"),
-        addr,
-        app.store.engine().as_str()
-    );
+    println!("Usher {} is running on {} ({} database).", env!("CARGO_PKG_VERSION"), addr, app.store.engine().as_str());
     println!("Open {base_url} in your browser");
     if test_clock {
-        println!(
-            "The test clock is on: time stands still until moved (usher test-clock advance 1d)."
-        );
+        println!("The test clock is on: time stands still until moved (usher test-clock advance 1d).");
     }
     let now = app.clock.now().await.map_err(|e| e.to_string())?;
-    if let Some(link) = app
-        .operator_setup_link(now)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    if let Some(link) = app.operator_setup_link(now).await.map_err(|e| e.to_string())? {
         println!("Set up the first operator: {link}");
         println!("(This link works once, for 24 hours. Restart the server for a new one.)");
     }
     let state = usher_web::AppState::new(app, dev_mailbox);
-    usher_web::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| format!("the server stopped: {e}"))
+    usher_web::serve(listener, state, shutdown_signal()).await.map_err(|e| format!("the server stopped: {e}"))
 }
 
 async fn shutdown_signal() {
@@ -377,13 +321,7 @@ mod tests {
 
     #[test]
     fn passwords_in_database_urls_are_hidden() {
-        assert_eq!(
-            usher_app::config::redact_url("postgres://u:pw@db/usher"),
-            "postgres://…@db/usher"
-        );
-        assert_eq!(
-            usher_app::config::redact_url("sqlite://x.db"),
-            "sqlite://x.db"
-        );
+        assert_eq!(usher_app::config::redact_url("postgres://u:pw@db/usher"), "postgres://…@db/usher");
+        assert_eq!(usher_app::config::redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -71,15 +71,11 @@ pub fn env_name(path: &str) -> String {
 pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
     let mut table = Table::new();
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--config: cannot read {}: {e}", path.display()))?;
-        table = text.parse::<Table>().map_err(|e| {
-            format!(
-                "--config: {} is not valid TOML: {}",
-                path.display(),
-                one_line(&e.to_string())
-            )
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("--config: cannot read {}: {e}", path.display()))?;
+        table = text
+            .parse::<Table>()
+            .map_err(|e| format!("--config: {} is not valid TOML: {}", path.display(), one_line(&e.to_string())))?;
     }
     for (path, kind) in SETTINGS {
         let name = env_name(path);
@@ -99,30 +95,18 @@ pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result
         if let Some(value) = value {
             let value = match kind {
                 Kind::Integer => Value::Integer(
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| format!("{name}: '{value}' is not a whole number"))?,
+                    value.trim().parse().map_err(|_| format!("{name}: '{value}' is not a whole number"))?,
                 ),
                 Kind::Text | Kind::Secret => Value::String(value),
             };
             insert(&mut table, path, value);
         }
     }
-    let config: Config = Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            let source =
-                file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
-            format!("{source}: {}", one_line(&e.to_string()))
-        })?;
-    config.validate().map_err(|e| {
-        format!(
-            "{} (set it in the config file or {})",
-            e,
-            env_name(&e.setting)
-        )
+    let config: Config = Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+        let source = file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+        format!("{source}: {}", one_line(&e.to_string()))
     })?;
+    config.validate().map_err(|e| format!("{} (set it in the config file or {})", e, env_name(&e.setting)))?;
     Ok(config)
 }
 
@@ -131,9 +115,7 @@ fn insert(table: &mut Table, path: &str, value: Value) {
     let Some(last) = parts.pop() else { return };
     let mut current = table;
     for part in parts {
-        let entry = current
-            .entry(part.to_owned())
-            .or_insert_with(|| Value::Table(Table::new()));
+        let entry = current.entry(part.to_owned()).or_insert_with(|| Value::Table(Table::new()));
         if !entry.is_table() {
             *entry = Value::Table(Table::new());
         }
@@ -149,8 +131,7 @@ fn one_line(text: &str) -> String {
 
 /// The effective configuration as TOML, secrets shown as `[redacted]`.
 pub fn render(config: &Config) -> String {
-    toml::to_string_pretty(config)
-        .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    toml::to_string_pretty(config).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
 }
 
 #[cfg(test)]
@@ -161,10 +142,7 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -174,7 +152,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("usher.toml");
         let mut f = std::fs::File::create(&file).unwrap();
-        writeln!(f, "service_name = \"From file\"\nlisten = \"127.0.0.1:9000\"\n[sessions]\nidle_timeout = \"20m\"").unwrap();
+        writeln!(f, "service_name = \"From file\"\nlisten = \"127.0.0.1:9000\"\n[sessions]\nidle_timeout = \"20m\"")
+            .unwrap();
         let secret = dir.join("smtp-password");
         std::fs::write(&secret, "s3cret\n").unwrap();
         let env = env_of(&[
@@ -207,26 +186,13 @@ mod tests {
         assert!(err.contains("lisen") && !err.contains('\n'), "{err}");
         std::fs::write(&file, "service_name = \n").unwrap();
         let err = load(Some(&file), &env_of(&[])).unwrap_err();
-        assert!(
-            err.contains("not valid TOML") && !err.contains('\n'),
-            "{err}"
-        );
+        assert!(err.contains("not valid TOML") && !err.contains('\n'), "{err}");
         let err = load(None, &env_of(&[("USHER_LISTEN", "nowhere")])).unwrap_err();
-        assert!(
-            err.starts_with("listen:") && err.contains("USHER_LISTEN"),
-            "{err}"
-        );
+        assert!(err.starts_with("listen:") && err.contains("USHER_LISTEN"), "{err}");
         let err = load(None, &env_of(&[("USHER_DATABASE_MAX_CONNECTIONS", "many")])).unwrap_err();
         assert!(err.contains("USHER_DATABASE_MAX_CONNECTIONS"), "{err}");
-        let err = load(
-            None,
-            &env_of(&[("USHER_SECRET_KEY_FILE", "/nonexistent/key")]),
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("USHER_SECRET_KEY_FILE: cannot read /nonexistent/key"),
-            "{err}"
-        );
+        let err = load(None, &env_of(&[("USHER_SECRET_KEY_FILE", "/nonexistent/key")])).unwrap_err();
+        assert!(err.starts_with("USHER_SECRET_KEY_FILE: cannot read /nonexistent/key"), "{err}");
     }
 
     #[test]

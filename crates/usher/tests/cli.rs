@@ -28,11 +28,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Asserts a failure of one line on stderr that mentions every one of `needles`.
@@ -108,29 +104,13 @@ fn bad_configuration_stops_start_up_with_one_clear_line() {
     let dir = temp_dir("bad");
     let file = dir.join("usher.toml");
     std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
-    fails_with(
-        &usher()
-            .args(["--config", file.to_str().unwrap(), "configtest"])
-            .output()
-            .unwrap(),
-        &["lisen"],
-    );
+    fails_with(&usher().args(["--config", file.to_str().unwrap(), "configtest"]).output().unwrap(), &["lisen"]);
 
     std::fs::write(&file, "[sessions\n").unwrap();
-    fails_with(
-        &usher()
-            .args(["--config", file.to_str().unwrap(), "serve"])
-            .output()
-            .unwrap(),
-        &["not valid TOML"],
-    );
+    fails_with(&usher().args(["--config", file.to_str().unwrap(), "serve"]).output().unwrap(), &["not valid TOML"]);
 
     fails_with(
-        &usher()
-            .arg("configtest")
-            .env("USHER_PUBLIC_BASE_URL", "signin.example.org")
-            .output()
-            .unwrap(),
+        &usher().arg("configtest").env("USHER_PUBLIC_BASE_URL", "signin.example.org").output().unwrap(),
         &["public_base_url", "USHER_PUBLIC_BASE_URL"],
     );
 
@@ -172,26 +152,14 @@ fn bad_configuration_stops_start_up_with_one_clear_line() {
 fn the_test_clock_needs_explicit_permission() {
     let dir = temp_dir("clock");
     fails_with(
-        &usher()
-            .args(["serve", "--test-clock"])
-            .env("USHER_DATA_DIR", &dir)
-            .output()
-            .unwrap(),
+        &usher().args(["serve", "--test-clock"]).env("USHER_DATA_DIR", &dir).output().unwrap(),
         &["USHER_ALLOW_TEST_CLOCK=1"],
     );
     fails_with(
-        &usher()
-            .args(["test-clock", "advance", "1d"])
-            .env("USHER_DATA_DIR", &dir)
-            .output()
-            .unwrap(),
+        &usher().args(["test-clock", "advance", "1d"]).env("USHER_DATA_DIR", &dir).output().unwrap(),
         &["not running"],
     );
-    let out = usher()
-        .args(["test-clock", "advance", "soon"])
-        .env("USHER_DATA_DIR", &dir)
-        .output()
-        .unwrap();
+    let out = usher().args(["test-clock", "advance", "soon"]).env("USHER_DATA_DIR", &dir).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a length of time"));
 }
@@ -204,21 +172,11 @@ fn configtest_prints_the_effective_configuration_without_secrets() {
         .env("USHER_EMAIL_SMTP_HOST", "mail.example.org")
         .env("USHER_EMAIL_SMTP_USERNAME", "usher")
         .env("USHER_EMAIL_SMTP_PASSWORD", "planted-secret-value")
-        .env(
-            "USHER_DATABASE_URL",
-            "postgres://usher:planted-db-password@db.internal/usher",
-        )
-        .env(
-            "USHER_SECRET_KEY",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
+        .env("USHER_DATABASE_URL", "postgres://usher:planted-db-password@db.internal/usher")
+        .env("USHER_SECRET_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("mail.example.org"));
     assert!(text.contains("[redacted]"));
@@ -235,29 +193,15 @@ fn serve_prints_a_setup_link_until_an_operator_exists_and_recover_prints_a_new_o
     let port = free_port();
     let server = Server::start(&dir, port, &[]);
     let banner = server.banner();
-    assert!(
-        banner
-            .iter()
-            .any(|l| l == &format!("Open http://127.0.0.1:{port} in your browser")),
-        "{banner:?}"
-    );
-    let link = banner
-        .iter()
-        .find_map(|l| l.strip_prefix("Set up the first operator: "))
-        .expect("a set-up link")
-        .to_owned();
+    assert!(banner.iter().any(|l| l == &format!("Open http://127.0.0.1:{port} in your browser")), "{banner:?}");
+    let link =
+        banner.iter().find_map(|l| l.strip_prefix("Set up the first operator: ")).expect("a set-up link").to_owned();
     assert!(link.starts_with(&format!("http://127.0.0.1:{port}/setup/")));
-    assert!(
-        dir.join("usher.db").exists(),
-        "the data directory holds the database"
-    );
+    assert!(dir.join("usher.db").exists(), "the data directory holds the database");
     assert!(dir.join("secret.key").exists(), "and the key");
 
     // Follow the link as a browser would.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let form = http.get(&link).send().await.unwrap();
@@ -297,54 +241,21 @@ fn serve_prints_a_setup_link_until_an_operator_exists_and_recover_prints_a_new_o
         .env("USHER_PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Olive Operator"), "{text}");
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with(&format!("http://127.0.0.1:{port}/setup/"))),
-        "{text}"
-    );
+    assert!(text.lines().any(|l| l.starts_with(&format!("http://127.0.0.1:{port}/setup/"))), "{text}");
 
-    let out = usher()
-        .args(["outbox", "list", "--json"])
-        .env("USHER_DATA_DIR", &dir)
-        .output()
-        .unwrap();
+    let out = usher().args(["outbox", "list", "--json"]).env("USHER_DATA_DIR", &dir).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["purpose"] == "operator_account_created"),
-        "{list}"
-    );
+    assert!(list.as_array().unwrap().iter().any(|m| m["purpose"] == "operator_account_created"), "{list}");
 
-    let out = usher()
-        .args(["audit", "verify"])
-        .env("USHER_DATA_DIR", &dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = usher().args(["audit", "verify"]).env("USHER_DATA_DIR", &dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
 
-    let out = usher()
-        .arg("migrate")
-        .env("USHER_DATA_DIR", &dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "The database is up to date."
-    );
+    let out = usher().arg("migrate").env("USHER_DATA_DIR", &dir).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "The database is up to date.");
 }
 
 #[test]
@@ -368,36 +279,19 @@ fn the_test_clock_command_moves_a_running_servers_clock() {
     assert!(lines.any(|l| l.is_ok_and(|l| l.contains("test clock is on"))));
     let show = |dir: &PathBuf| {
         String::from_utf8_lossy(
-            &usher()
-                .args(["test-clock", "show"])
-                .env("USHER_DATA_DIR", dir)
-                .output()
-                .unwrap()
-                .stdout,
+            &usher().args(["test-clock", "show"]).env("USHER_DATA_DIR", dir).output().unwrap().stdout,
         )
         .trim()
         .to_owned()
     };
     let before = show(&dir);
-    let out = usher()
-        .args(["test-clock", "advance", "28d"])
-        .env("USHER_DATA_DIR", &dir)
-        .output()
-        .unwrap();
+    let out = usher().args(["test-clock", "advance", "28d"]).env("USHER_DATA_DIR", &dir).output().unwrap();
     assert!(out.status.success());
     let after = show(&dir);
     assert_ne!(before, after);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let served: serde_json::Value = rt.block_on(async {
-        reqwest::get(format!("http://127.0.0.1:{port}/api/v1/test-clock"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        reqwest::get(format!("http://127.0.0.1:{port}/api/v1/test-clock")).await.unwrap().json().await.unwrap()
     });
     assert_eq!(served["now"], after);
     let _ = child.kill();

@@ -32,11 +32,7 @@ pub struct ApiDoc;
 
 pub async fn openapi() -> Response {
     match ApiDoc::openapi().to_json() {
-        Ok(json) => (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            json,
-        )
-            .into_response(),
+        Ok(json) => ([(axum::http::header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -59,13 +55,8 @@ pub struct SessionInfo {
         (status = 200, description = "Signed in", body = SessionInfo),
         (status = 401, description = "No valid session", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn session(
-    Extension(frame): Extension<Arc<Frame>>,
-) -> Result<Json<SessionInfo>, ApiError> {
-    let who = frame
-        .user
-        .as_ref()
-        .ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))?;
+pub async fn session(Extension(frame): Extension<Arc<Frame>>) -> Result<Json<SessionInfo>, ApiError> {
+    let who = frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))?;
     Ok(Json(SessionInfo {
         user_id: who.user.id.to_string(),
         full_name: who.user.full_name.clone(),
@@ -96,11 +87,7 @@ pub struct TestClockMove {
 
 /// Only the loopback interface or a signed-in operator may move or read the test clock.
 fn may_use_test_clock(frame: &Frame, peer: SocketAddr) -> bool {
-    peer.ip().is_loopback()
-        || frame
-            .user
-            .as_ref()
-            .is_some_and(|u| u.user.role == Role::Operator)
+    peer.ip().is_loopback() || frame.user.as_ref().is_some_and(|u| u.user.role == Role::Operator)
 }
 
 /// Reads the test clock.
@@ -117,10 +104,7 @@ pub async fn test_clock_get(
     if !state.app.clock.is_test() || !may_use_test_clock(&frame, peer) {
         return Err(ApiError(test_clock_off()));
     }
-    Ok(Json(TestClock {
-        now: frame.now.rfc3339(),
-        unix: frame.now.unix(),
-    }))
+    Ok(Json(TestClock { now: frame.now.rfc3339(), unix: frame.now.unix() }))
 }
 
 /// Moves the test clock forward. Exists only on a server started with `usher serve --test-clock`
@@ -146,48 +130,27 @@ pub async fn test_clock_post(
         let actor = frame.user.as_ref().map(|u| &u.user.id);
         state
             .app
-            .audit_refusal(
-                "test_clock.refused",
-                "not loopback and not an operator",
-                actor,
-                &frame.context(),
-                frame.now,
-            )
+            .audit_refusal("test_clock.refused", "not loopback and not an operator", actor, &frame.context(), frame.now)
             .await?;
         return Err(ApiError(test_clock_off()));
     }
     let Json(body) = body.map_err(|e| {
-        ApiError(Error::field(
-            "body",
-            format!(
-                "Send a JSON object with `advance` or `to`: {}",
-                e.body_text()
-            ),
-        ))
+        ApiError(Error::field("body", format!("Send a JSON object with `advance` or `to`: {}", e.body_text())))
     })?;
-    let how = match (&body.advance, &body.to) {
-        (Some(span), None) => ClockMove::Advance(
-            span.parse::<Span>()
-                .map_err(|e| ApiError(Error::field("advance", e.to_string())))?,
-        ),
-        (None, Some(to)) => ClockMove::SetTo(Timestamp::parse_rfc3339(to).ok_or_else(|| {
-            ApiError(Error::field(
-                "to",
-                "Give a moment in RFC 3339, such as 2026-12-21T09:00:00Z",
-            ))
-        })?),
-        _ => {
-            return Err(ApiError(Error::field(
-                "advance",
-                "Give exactly one of `advance` or `to`",
-            )));
-        }
-    };
+    let how =
+        match (&body.advance, &body.to) {
+            (Some(span), None) => {
+                ClockMove::Advance(span.parse::<Span>().map_err(|e| ApiError(Error::field("advance", e.to_string())))?)
+            }
+            (None, Some(to)) => ClockMove::SetTo(Timestamp::parse_rfc3339(to).ok_or_else(|| {
+                ApiError(Error::field("to", "Give a moment in RFC 3339, such as 2026-12-21T09:00:00Z"))
+            })?),
+            _ => {
+                return Err(ApiError(Error::field("advance", "Give exactly one of `advance` or `to`")));
+            }
+        };
     let now = state.app.move_test_clock(how, &frame.context()).await?;
-    Ok(Json(TestClock {
-        now: now.rfc3339(),
-        unix: now.unix(),
-    }))
+    Ok(Json(TestClock { now: now.rfc3339(), unix: now.unix() }))
 }
 
 /// Liveness and database reachability.

@@ -60,8 +60,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if !sent.is_some_and(|t| constant_time_eq(t.as_bytes(), cookie.as_bytes())) {
         return refuse(&state, frame, false, "missing or wrong anti-forgery token").await;
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 /// An API write must be JSON; one made with a session cookie must also carry the anti-forgery
@@ -71,21 +70,13 @@ fn api_problem(req: &Request) -> Option<&'static str> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-        });
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
     if !json {
         return Some("API write that is not application/json");
     }
     if cookie_value(req.headers(), SESSION_COOKIE).is_some() {
         let cookie = cookie_value(req.headers(), CSRF_COOKIE).unwrap_or_default();
-        let sent = req
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
         if cookie.is_empty() || !constant_time_eq(sent.as_bytes(), cookie.as_bytes()) {
             return Some("API write with a session cookie but without X-CSRF-Token");
         }
@@ -98,35 +89,19 @@ async fn refuse(state: &AppState, frame: Option<Arc<Frame>>, api: bool, why: &st
     tracing::warn!(reason = why, "refused a state-changing request");
     if let Some(frame) = frame {
         let actor = frame.user.as_ref().map(|u| &u.user.id);
-        if let Err(e) = state
-            .app
-            .audit_refusal("csrf.rejected", why, actor, &frame.context(), frame.now)
-            .await
-        {
+        if let Err(e) = state.app.audit_refusal("csrf.rejected", why, actor, &frame.context(), frame.now).await {
             tracing::warn!(error = %e, "could not audit a refused request");
         }
     }
-    if api {
-        ApiError(rejected()).into_response()
-    } else {
-        PageError(rejected()).into_response()
-    }
+    if api { ApiError(rejected()).into_response() } else { PageError(rejected()).into_response() }
 }
 
 /// False when the browser says the request comes from another site.
 fn same_origin(req: &Request, base_url: &str) -> bool {
-    if let Some(site) = req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return matches!(site, "same-origin" | "none");
     }
-    match req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
+    match req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
         Some(origin) => origin == base_url || origin_matches_host(origin, req),
     }
@@ -135,27 +110,19 @@ fn same_origin(req: &Request, base_url: &str) -> bool {
 /// Accepts an Origin that names the host the request was sent to (a deployment reached by
 /// more than one name, such as localhost and 127.0.0.1 in development).
 fn origin_matches_host(origin: &str, req: &Request) -> bool {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, h)| h);
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
 fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
-    serde_urlencoded_pairs(body)
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+    serde_urlencoded_pairs(body).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
     let decode = |s: &str| {
         let replaced = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&replaced)
-            .decode_utf8_lossy()
-            .into_owned()
+        percent_encoding::percent_decode_str(&replaced).decode_utf8_lossy().into_owned()
     };
     std::str::from_utf8(body)
         .unwrap_or("")

@@ -44,11 +44,7 @@ pub struct ErrorMarker {
 
 fn marker_response(e: Error, api: bool) -> Response {
     if e.is_server_side() {
-        tracing::error!(
-            code = e.code.as_str(),
-            detail = e.detail.as_deref().unwrap_or(""),
-            "request failed"
-        );
+        tracing::error!(code = e.code.as_str(), detail = e.detail.as_deref().unwrap_or(""), "request failed");
     }
     let mut response = status_of(e.code).into_response();
     response.extensions_mut().insert(ErrorMarker {
@@ -139,17 +135,11 @@ pub fn render_error(
             errors: m
                 .fields
                 .into_iter()
-                .map(|f| ProblemField {
-                    field: f.field.to_owned(),
-                    message: f.message,
-                })
+                .map(|f| ProblemField { field: f.field.to_owned(), message: f.message })
                 .collect(),
         };
         let mut response = (status, Json(problem)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         return response;
     }
     if m.code == ErrorCode::Unauthenticated {

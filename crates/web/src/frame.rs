@@ -47,61 +47,31 @@ impl Frame {
 }
 
 pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let nonce = base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>());
     let is_api = req.uri().path().starts_with("/api/");
-    let existing_csrf = cookie_value(req.headers(), CSRF_COOKIE)
-        .and_then(|v| Token::parse(&v))
-        .map(|t| t.expose().to_owned());
-    let new_csrf = existing_csrf
-        .is_none()
-        .then(|| Token::generate().expose().to_owned());
-    let csrf_token = existing_csrf
-        .or_else(|| new_csrf.clone())
-        .unwrap_or_default();
+    let existing_csrf =
+        cookie_value(req.headers(), CSRF_COOKIE).and_then(|v| Token::parse(&v)).map(|t| t.expose().to_owned());
+    let new_csrf = existing_csrf.is_none().then(|| Token::generate().expose().to_owned());
+    let csrf_token = existing_csrf.or_else(|| new_csrf.clone()).unwrap_or_default();
 
     let now = match state.app.clock.now().await {
         Ok(now) => now,
         Err(e) => {
-            return finish(
-                &state,
-                None,
-                e.into_marker_response(is_api),
-                &nonce,
-                &request_id,
-                None,
-            );
+            return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, None);
         }
     };
     let user = match cookie_value(req.headers(), SESSION_COOKIE) {
         Some(cookie) => match state.app.authenticate(&cookie, now).await {
             Ok(user) => user,
             Err(e) => {
-                return finish(
-                    &state,
-                    None,
-                    e.into_marker_response(is_api),
-                    &nonce,
-                    &request_id,
-                    None,
-                );
+                return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, None);
             }
         },
         None => None,
     };
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let frame = Arc::new(Frame {
         now,
         nonce: nonce.clone(),
@@ -114,14 +84,7 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
     });
     req.extensions_mut().insert(frame.clone());
     let response = next.run(req).await;
-    finish(
-        &state,
-        Some(&frame),
-        response,
-        &nonce,
-        &request_id,
-        new_csrf,
-    )
+    finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf)
 }
 
 trait IntoMarker {
@@ -130,11 +93,7 @@ trait IntoMarker {
 
 impl IntoMarker for usher_domain::Error {
     fn into_marker_response(self, api: bool) -> Response {
-        if api {
-            crate::error::ApiError(self).into_response()
-        } else {
-            crate::error::PageError(self).into_response()
-        }
+        if api { crate::error::ApiError(self).into_response() } else { crate::error::PageError(self).into_response() }
     }
 }
 
@@ -158,28 +117,16 @@ fn finish(
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
     );
     if state.app.config.base_url().starts_with("https://") {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
     if !h.contains_key(header::CACHE_CONTROL) || authenticated {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -187,10 +134,7 @@ fn finish(
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
-    let is_page = h
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_page = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
     if let (Some(token), true) = (new_csrf, is_page) {
         // Strict: the token is only ever needed by our own forms. Only pages carry it, and
         // nothing that sets a cookie may be stored by a shared cache.

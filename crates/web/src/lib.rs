@@ -39,12 +39,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: App, dev_mailbox: bool) -> Self {
         let secure_cookies = true;
-        Self {
-            app,
-            dev_mailbox,
-            metrics: Arc::new(Metrics::new()),
-            secure_cookies,
-        }
+        Self { app, dev_mailbox, metrics: Arc::new(Metrics::new()), secure_cookies }
     }
 }
 
@@ -52,23 +47,32 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::start))
         .route("/home", get(pages::home))
-        .route(
-            "/setup/{token}",
-            get(pages::setup_form).post(pages::setup_submit),
-        )
-        .route(
-            "/sign-in",
-            get(pages::sign_in_form).post(pages::sign_in_submit),
-        )
+        .route("/setup/{token}", get(pages::setup_form).post(pages::setup_submit))
+        .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in_submit))
         .route("/sign-out", post(pages::sign_out))
-        .route("/dev/mailbox", get(pages::dev_mailbox));
+        .route("/dev/mailbox", get(pages::dev_mailbox))
+        .route("/operator/organisations", get(pages::operator::list))
+        .route("/operator/organisations/new", get(pages::operator::new_form).post(pages::operator::new_submit))
+        .route("/operator/organisations/{id}", get(pages::operator::show))
+        .route(
+            "/operator/organisations/{id}/administrators/new",
+            get(pages::operator::invite_form).post(pages::operator::invite_submit),
+        )
+        .route("/operator/terms", get(pages::operator::terms_form).post(pages::operator::terms_submit))
+        .route("/admin/users", get(pages::admin::list))
+        .route("/admin/users/new", get(pages::admin::add_form).post(pages::admin::add_submit))
+        .route("/admin/users/{id}", get(pages::admin::show))
+        .route("/admin/users/{id}/resend-activation", post(pages::admin::resend))
+        .route("/admin/users/{id}/mobile", get(pages::admin::mobile_form).post(pages::admin::mobile_submit))
+        .route("/activate/{token}", get(pages::activation::show))
+        .route("/activate/{token}/terms", post(pages::activation::terms))
+        .route("/activate/{token}/send-code", post(pages::activation::send_code))
+        .route("/activate/{token}/code", post(pages::activation::code))
+        .route("/activate/{token}/password", post(pages::activation::password));
     let api = Router::new()
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/session", get(api::session))
-        .route(
-            "/api/v1/test-clock",
-            get(api::test_clock_get).post(api::test_clock_post),
-        );
+        .route("/api/v1/test-clock", get(api::test_clock_get).post(api::test_clock_post));
     Router::new()
         .merge(pages)
         .merge(api)
@@ -89,10 +93,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

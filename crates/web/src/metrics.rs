@@ -57,16 +57,8 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.001, 2.0, 14))
         });
         registry.register("http_requests", "HTTP requests answered", requests.clone());
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer HTTP requests",
-            durations.clone(),
-        );
-        Self {
-            registry,
-            requests,
-            durations,
-        }
+        registry.register("http_request_duration_seconds", "Time to answer HTTP requests", durations.clone());
+        Self { registry, requests, durations }
     }
 }
 
@@ -74,31 +66,15 @@ pub async fn track(State(state): State<AppState>, mut req: Request, next: Next) 
     let request_id = hex_id();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let watch = Stopwatch::start();
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let seconds = watch.elapsed_seconds();
     span.in_scope(|| tracing::info!(status, duration_ms = (seconds * 1000.0).round(), "request"));
-    state
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            route: route.clone(),
-            status,
-        })
-        .inc();
-    state
-        .metrics
-        .durations
-        .get_or_create(&RouteLabels { route })
-        .observe(seconds);
+    state.metrics.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
+    state.metrics.durations.get_or_create(&RouteLabels { route }).observe(seconds);
     response
 }
 

@@ -65,35 +65,17 @@ async fn only_committed_messages_are_sent_and_expired_codes_are_dropped() {
     let t = TestApp::start().await;
     let now = t.now().await;
     enqueue(&t, &message("+447700900001", None), false).await; // rolled back
-    enqueue(
-        &t,
-        &message("+447700900002", Some(now.plus(Span::minutes(5)))),
-        true,
-    )
-    .await;
-    enqueue(
-        &t,
-        &message("+447700900003", Some(now.plus(Span::minutes(5)))),
-        true,
-    )
-    .await;
+    enqueue(&t, &message("+447700900002", Some(now.plus(Span::minutes(5)))), true).await;
+    enqueue(&t, &message("+447700900003", Some(now.plus(Span::minutes(5)))), true).await;
     let p = Recorder::default();
-    let policy = DeliveryPolicy {
-        batch: 20,
-        ..DeliveryPolicy::default()
-    };
+    let policy = DeliveryPolicy { batch: 20, ..DeliveryPolicy::default() };
 
     // The provider is down: both are retried, not lost.
     *p.answer.lock().unwrap() = Some(SendError::Transient("connection refused".into()));
-    let out = deliver_due(&t.app.store, &p, &p, &policy, now)
-        .await
-        .unwrap();
+    let out = deliver_due(&t.app.store, &p, &p, &policy, now).await.unwrap();
     assert_eq!(out.retried, 2);
     assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, now)
-            .await
-            .unwrap()
-            .retried,
+        deliver_due(&t.app.store, &p, &p, &policy, now).await.unwrap().retried,
         0,
         "not due again before the backoff"
     );
@@ -101,23 +83,12 @@ async fn only_committed_messages_are_sent_and_expired_codes_are_dropped() {
     // The provider recovers after the codes have expired: nothing is sent late.
     *p.answer.lock().unwrap() = None;
     let later = now.plus(Span::minutes(5)).plus(Span::seconds_(1));
-    let out = deliver_due(&t.app.store, &p, &p, &policy, later)
-        .await
-        .unwrap();
+    let out = deliver_due(&t.app.store, &p, &p, &policy, later).await.unwrap();
     assert_eq!(out.dropped, 2);
-    assert_eq!(
-        p.sent.lock().unwrap().len(),
-        2,
-        "only the two failed attempts reached the provider"
-    );
+    assert_eq!(p.sent.lock().unwrap().len(), 2, "only the two failed attempts reached the provider");
     let stored = t.app.store.recent_messages(10).await.unwrap();
     assert_eq!(stored.len(), 2);
-    assert!(
-        stored
-            .iter()
-            .all(|m| m.status.as_str() == "dropped" && m.message.body.is_empty()),
-        "code text erased"
-    );
+    assert!(stored.iter().all(|m| m.status.as_str() == "dropped" && m.message.body.is_empty()), "code text erased");
 }
 
 #[tokio::test]
@@ -127,62 +98,29 @@ async fn retries_back_off_and_give_up_and_permanent_failures_stop_at_once() {
     enqueue(&t, &message("+447700900010", None), true).await;
     let p = Recorder::default();
     *p.answer.lock().unwrap() = Some(SendError::Transient("busy".into()));
-    let policy = DeliveryPolicy {
-        max_attempts: 3,
-        ..DeliveryPolicy::default()
-    };
+    let policy = DeliveryPolicy { max_attempts: 3, ..DeliveryPolicy::default() };
     let mut at = now;
-    let first = deliver_due(&t.app.store, &p, &p, &policy, at)
-        .await
-        .unwrap();
+    let first = deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap();
     assert_eq!(first.retried, 1);
     at = at.plus(Span::seconds_(29));
-    assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, at)
-            .await
-            .unwrap()
-            .retried,
-        0,
-        "first retry after 30s"
-    );
+    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().retried, 0, "first retry after 30s");
     at = at.plus(Span::seconds_(1));
-    assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, at)
-            .await
-            .unwrap()
-            .retried,
-        1
-    );
+    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().retried, 1);
     at = at.plus(Span::seconds_(59));
     assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, at)
-            .await
-            .unwrap(),
+        deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap(),
         Default::default(),
         "second retry after 60s more"
     );
     at = at.plus(Span::seconds_(1));
-    assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, at)
-            .await
-            .unwrap()
-            .failed,
-        1,
-        "third attempt is the last"
-    );
+    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().failed, 1, "third attempt is the last");
     let stored = t.app.store.recent_messages(1).await.unwrap();
     assert_eq!(stored[0].status.as_str(), "failed");
     assert_eq!(stored[0].attempts, 3);
 
     enqueue(&t, &message("+447700900011", None), true).await;
     *p.answer.lock().unwrap() = Some(SendError::Permanent("invalid number".into()));
-    assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, at)
-            .await
-            .unwrap()
-            .failed,
-        1
-    );
+    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().failed, 1);
 }
 
 #[tokio::test]
@@ -192,31 +130,20 @@ async fn two_workers_on_one_database_send_each_message_once() {
     for i in 0..30 {
         enqueue(&a, &message(&format!("+4477009{i:05}"), None), true).await;
     }
-    let p = Arc::new(Recorder {
-        slow: true,
-        ..Recorder::default()
-    });
+    let p = Arc::new(Recorder { slow: true, ..Recorder::default() });
     let now = a.now().await;
-    let policy = DeliveryPolicy {
-        batch: 10,
-        ..DeliveryPolicy::default()
-    };
+    let policy = DeliveryPolicy { batch: 10, ..DeliveryPolicy::default() };
     let run = |store: usher_store::Store, p: Arc<Recorder>| async move {
         let mut total = 0;
         loop {
-            let out = deliver_due(&store, p.as_ref(), p.as_ref(), &policy, now)
-                .await
-                .unwrap();
+            let out = deliver_due(&store, p.as_ref(), p.as_ref(), &policy, now).await.unwrap();
             if out.sent == 0 {
                 break total;
             }
             total += out.sent;
         }
     };
-    let (x, y) = tokio::join!(
-        run(a.app.store.clone(), p.clone()),
-        run(b.app.store.clone(), p.clone())
-    );
+    let (x, y) = tokio::join!(run(a.app.store.clone(), p.clone()), run(b.app.store.clone(), p.clone()));
     assert_eq!(x + y, 30);
     let mut sent = p.sent.lock().unwrap().clone();
     sent.sort();

@@ -19,14 +19,8 @@ fn stable(body: &str) -> String {
     }
     out.push_str(rest);
     // The database engine shown on the operator home page depends on the run.
-    let out = out
-        .replace(">sqlite<", ">ENGINE<")
-        .replace(">postgres<", ">ENGINE<");
-    out.lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    let out = out.replace(">sqlite<", ">ENGINE<").replace(">postgres<", ">ENGINE<");
+    out.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 fn main_of(body: &str) -> String {
@@ -71,11 +65,6 @@ async fn page_components() {
     insta::assert_snapshot!("not_found", main_of(&c.get("/nowhere").await.body));
     let other = t.client();
     other.get("/sign-in").await;
-    let wrong = other
-        .post_form(
-            "/sign-in",
-            &[("email", "olive@example.org"), ("password", "nope")],
-        )
-        .await;
+    let wrong = other.post_form("/sign-in", &[("email", "olive@example.org"), ("password", "nope")]).await;
     insta::assert_snapshot!("sign_in_with_error", main_of(&wrong.body));
 }

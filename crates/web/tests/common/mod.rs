@@ -41,23 +41,14 @@ pub async fn fresh_database_url() -> String {
     let unique = format!(
         "usher_t_{}_{}",
         std::process::id(),
-        usher_domain::ids::UserId::generate()
-            .as_str()
-            .get(..12)
-            .unwrap_or("x")
+        usher_domain::ids::UserId::generate().as_str().get(..12).unwrap_or("x")
     );
     if choice == "sqlite" {
         let dir = std::env::temp_dir().join("usher-tests");
         std::fs::create_dir_all(&dir).expect("temp dir");
-        return format!(
-            "sqlite://{}?mode=rwc",
-            dir.join(format!("{unique}.db")).display()
-        );
+        return format!("sqlite://{}?mode=rwc", dir.join(format!("{unique}.db")).display());
     }
-    assert!(
-        choice.starts_with("postgres"),
-        "USHER_TEST_DATABASE must be `sqlite` or a postgres:// URL, not {choice}"
-    );
+    assert!(choice.starts_with("postgres"), "USHER_TEST_DATABASE must be `sqlite` or a postgres:// URL, not {choice}");
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(&choice).await.unwrap_or_else(|e| {
@@ -66,33 +57,26 @@ pub async fn fresh_database_url() -> String {
     if !CLEANED.swap(true, std::sync::atomic::Ordering::SeqCst) {
         // Databases left by earlier test processes (test binaries run one after another).
         let mine = format!("usher_t_{}_%", std::process::id());
-        let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'usher\\_t\\_%' AND datname NOT LIKE $1")
-            .bind(mine)
-            .fetch_all(&mut admin)
-            .await
-            .unwrap_or_default();
+        let old: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'usher\\_t\\_%' AND datname NOT LIKE $1",
+        )
+        .bind(mine)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
         for name in old {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
         }
     }
-    sqlx::query(&format!("CREATE DATABASE {unique}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let (server, _) = choice
-        .rsplit_once('/')
-        .expect("postgres URL with a database name");
+    sqlx::query(&format!("CREATE DATABASE {unique}")).execute(&mut admin).await.expect("create test database");
+    let (server, _) = choice.rsplit_once('/').expect("postgres URL with a database name");
     format!("{server}/{unique}")
 }
 
 pub fn test_config(database_url: &str) -> Config {
     Config {
         database_url: database_url.to_owned(),
-        secret_key: Some(usher_domain::secret::SecretString::new(
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )),
+        secret_key: Some(usher_domain::secret::SecretString::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")),
         hashing_threads: 2,
         ..Config::default()
     }
@@ -110,9 +94,7 @@ impl TestApp {
 
     /// Starts another server on an existing database (a second node).
     pub async fn start_on(database_url: &str, adjust: impl FnOnce(&mut Config)) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");
         let mut config = test_config(database_url);
         config.public_base_url = format!("http://{addr}");
@@ -129,12 +111,7 @@ impl TestApp {
         let server = tokio::spawn(async move {
             let _ = usher_web::serve(listener, state, std::future::pending()).await;
         });
-        Self {
-            base: format!("http://{addr}"),
-            app,
-            database_url: database_url.to_owned(),
-            server,
-        }
+        Self { base: format!("http://{addr}"), app, database_url: database_url.to_owned(), server }
     }
 
     pub fn client(&self) -> Client {
@@ -146,41 +123,23 @@ impl TestApp {
     }
 
     pub async fn advance(&self, span: Span) {
-        usher_app::test_clock::advance_in_store(&self.app.store, span)
-            .await
-            .expect("advance")
-            .expect("clock running");
+        usher_app::test_clock::advance_in_store(&self.app.store, span).await.expect("advance").expect("clock running");
     }
 
     /// Runs a delivery pass with the dev mailbox (not printing) and returns every message, newest first.
     pub async fn deliver(&self) -> Vec<OutboxMessage> {
         let providers = Providers::from_config(&self.app.config, false).expect("providers");
-        while self
-            .app
-            .deliver_outbox(&providers, &DeliveryPolicy::default())
-            .await
-            .expect("deliver")
+        while self.app.deliver_outbox(&providers, &DeliveryPolicy::default()).await.expect("deliver")
             != usher_delivery::Outcome::default()
         {}
-        self.app
-            .store
-            .recent_messages(1000)
-            .await
-            .expect("messages")
+        self.app.store.recent_messages(1000).await.expect("messages")
     }
 
     /// The first operator's set-up link, as `usher serve` would print it.
     pub async fn setup_link(&self) -> String {
         let now = self.now().await;
-        let link = self
-            .app
-            .operator_setup_link(now)
-            .await
-            .expect("link")
-            .expect("no operator yet");
-        link.strip_prefix(&self.base)
-            .expect("link on base URL")
-            .to_owned()
+        let link = self.app.operator_setup_link(now).await.expect("link").expect("no operator yet");
+        link.strip_prefix(&self.base).expect("link on base URL").to_owned()
     }
 
     /// Sets up the first operator and returns a client signed in as them.
@@ -220,33 +179,20 @@ pub struct Page {
 
 impl Page {
     pub fn h1(&self) -> String {
-        let start = self
-            .body
-            .find("<h1")
-            .and_then(|i| self.body[i..].find('>').map(|j| i + j + 1));
+        let start = self.body.find("<h1").and_then(|i| self.body[i..].find('>').map(|j| i + j + 1));
         let Some(start) = start else {
             return String::new();
         };
-        let end = self.body[start..]
-            .find("</h1>")
-            .map_or(self.body.len(), |e| start + e);
+        let end = self.body[start..].find("</h1>").map_or(self.body.len(), |e| start + e);
         self.body[start..end].trim().to_owned()
     }
 
     pub fn location(&self) -> Option<String> {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect()
+        self.headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -265,15 +211,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Self {
-            base: base.to_owned(),
-            http,
-            cookies: Arc::default(),
-        }
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { base: base.to_owned(), http, cookies: Arc::default() }
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -281,30 +220,17 @@ impl Client {
     }
 
     pub fn set_cookie(&self, name: &str, value: &str) {
-        self.cookies
-            .lock()
-            .expect("cookies")
-            .insert(name.to_owned(), value.to_owned());
+        self.cookies.lock().expect("cookies").insert(name.to_owned(), value.to_owned());
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies
-            .lock()
-            .expect("cookies")
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.lock().expect("cookies").iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
     async fn read(&self, response: reqwest::Response) -> Page {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        for c in headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
+        for c in headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()) {
             let first = c.split(';').next().unwrap_or("");
             if let Some((k, v)) = first.split_once('=') {
                 let mut jar = self.cookies.lock().expect("cookies");
@@ -316,11 +242,7 @@ impl Client {
             }
         }
         let body = response.text().await.unwrap_or_default();
-        Page {
-            status,
-            headers,
-            body,
-        }
+        Page { status, headers, body }
     }
 
     pub async fn request(
@@ -330,10 +252,7 @@ impl Client {
         extra: &[(&str, &str)],
         body: Option<(String, &str)>,
     ) -> Page {
-        let mut rb = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header());
+        let mut rb = self.http.request(method, format!("{}{path}", self.base)).header("cookie", self.cookie_header());
         for (k, v) in extra {
             rb = rb.header(*k, *v);
         }
@@ -353,47 +272,23 @@ impl Client {
         let token = self.cookie("__Host-usher-csrf").unwrap_or_default();
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
         all.extend_from_slice(fields);
-        self.post_raw(path, &all, &[("sec-fetch-site", "same-origin")])
-            .await
+        self.post_raw(path, &all, &[("sec-fetch-site", "same-origin")]).await
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        fields: &[(&str, &str)],
-        headers: &[(&str, &str)],
-    ) -> Page {
-        let body = fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.request(
-            reqwest::Method::POST,
-            path,
-            headers,
-            Some((body, "application/x-www-form-urlencoded")),
-        )
-        .await
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let body = fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
+        self.request(reqwest::Method::POST, path, headers, Some((body, "application/x-www-form-urlencoded"))).await
     }
 
     pub async fn post_json(&self, path: &str, json: serde_json::Value) -> Page {
-        self.request(
-            reqwest::Method::POST,
-            path,
-            &[],
-            Some((json.to_string(), "application/json")),
-        )
-        .await
+        self.request(reqwest::Method::POST, path, &[], Some((json.to_string(), "application/json"))).await
     }
 }
 
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -410,10 +305,7 @@ pub fn masked_after(body: &str, markers: &[&str]) -> String {
     let mut out = String::new();
     let mut rest = body;
     loop {
-        let next = markers
-            .iter()
-            .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
-            .min();
+        let next = markers.iter().filter_map(|m| rest.find(m).map(|i| (i, m.len()))).min();
         let Some((i, len)) = next else { break };
         out.push_str(&rest[..i + len]);
         rest = &rest[i + len..];
@@ -424,3 +316,87 @@ pub fn masked_after(body: &str, markers: &[&str]) -> String {
     out.push_str(rest);
     out
 }
+
+impl TestApp {
+    /// Delivers the outbox and returns the messages to one recipient, newest first.
+    pub async fn messages_to(&self, recipient: &str) -> Vec<OutboxMessage> {
+        self.deliver().await.into_iter().filter(|m| m.message.recipient == recipient).collect()
+    }
+
+    /// The path of the newest activation link emailed to `email`.
+    pub async fn activation_path(&self, email: &str) -> String {
+        let mail = self.messages_to(email).await;
+        let body = &mail.iter().find(|m| m.message.purpose == "activation").expect("an activation email").message.body;
+        let start = body.find(&format!("{}/activate/", self.base)).expect("a link") + self.base.len();
+        body[start..].split_whitespace().next().unwrap().to_owned()
+    }
+
+    /// The code in the newest text message to `phone` (E.164).
+    pub async fn sms_code(&self, phone: &str) -> String {
+        let sms = self.messages_to(phone).await;
+        let body = &sms.first().expect("a text message").message.body;
+        body.split_whitespace().next().unwrap().to_owned()
+    }
+
+    /// Walks an activation from its link to the end; returns the last page.
+    pub async fn activate(&self, path: &str, phone: &str, password: &str) -> Page {
+        let c = self.client();
+        let page = c.get(path).await;
+        assert_eq!(page.h1(), "Terms and conditions", "{}", page.body);
+        let version =
+            page.body.split("name=\"version\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let page = c.post_form(&format!("{path}/terms"), &[("agree", "yes"), ("version", &version)]).await;
+        assert_eq!(page.h1(), "Check your mobile number");
+        let page = c.post_form(&format!("{path}/send-code"), &[]).await;
+        assert_eq!(page.h1(), "Enter the code we texted you");
+        let code = self.sms_code(phone).await;
+        let page = c.post_form(&format!("{path}/code"), &[("code", &code)]).await;
+        assert_eq!(page.h1(), "Create your password", "{}", page.body);
+        c.post_form(&format!("{path}/password"), &[("password", password), ("confirm_password", password)]).await
+    }
+
+    /// A client signed in with an email address and password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Client {
+        let c = self.client();
+        c.get("/sign-in").await;
+        let page = c.post_form("/sign-in", &[("email", email), ("password", password)]).await;
+        assert_eq!(page.status, 303, "sign-in as {email} failed: {}", page.body);
+        c
+    }
+
+    /// Registers an organisation and activates its administrator; returns the organisation's
+    /// ID and a client signed in as the administrator.
+    pub async fn organisation_with_admin(
+        &self,
+        operator: &Client,
+        name: &str,
+        domain: &str,
+        admin_phone: &str,
+    ) -> (String, Client) {
+        operator.get("/operator/organisations/new").await;
+        let made = operator
+            .post_form(
+                "/operator/organisations/new",
+                &[("name", name), ("kind", "law_firm"), ("email_domains", domain)],
+            )
+            .await;
+        assert_eq!(made.status, 303, "{}", made.body);
+        let org_path = made.location().unwrap().split('?').next().unwrap().to_owned();
+        let org_id = org_path.rsplit('/').next().unwrap().to_owned();
+        let admin_email = format!("admin@{domain}");
+        let invited = operator
+            .post_form(
+                &format!("{org_path}/administrators/new"),
+                &[("full_name", &format!("Ada Admin of {name}")), ("email", &admin_email), ("mobile", admin_phone)],
+            )
+            .await;
+        assert_eq!(invited.status, 303, "{}", invited.body);
+        let path = self.activation_path(&admin_email).await;
+        let e164 = usher_domain::phone::MobileNumber::parse(admin_phone).unwrap().to_string();
+        let done = self.activate(&path, &e164, ADMIN_PASSWORD).await;
+        assert_eq!(done.h1(), "Your account is activated");
+        (org_id, self.sign_in(&admin_email, ADMIN_PASSWORD).await)
+    }
+}
+
+pub const ADMIN_PASSWORD: &str = "Adm1n-Horse-Battery";

@@ -1,6 +1,10 @@
 //! HTML pages. Each handler reads the form, calls one use case and renders a template; forms
 //! with mistakes are shown again with a GOV.UK error summary and the answers kept.
 
+pub mod activation;
+pub mod admin;
+pub mod operator;
+
 use std::sync::Arc;
 
 use askama::Template;
@@ -50,9 +54,7 @@ impl<'a> Layout<'a> {
             page_title: title.to_owned(),
             nonce,
             csrf_token: frame.map_or("", |f| f.csrf_token.as_str()),
-            user_name: frame
-                .and_then(|f| f.user.as_ref())
-                .map(|u| u.user.full_name.as_str()),
+            user_name: frame.and_then(|f| f.user.as_ref()).map(|u| u.user.full_name.as_str()),
             test_clock_now: frame.filter(|f| f.test_clock).map(|f| f.now.human()),
             sender: &c.email.sender_address,
             base_url: c.base_url(),
@@ -65,7 +67,7 @@ impl<'a> Layout<'a> {
         }
     }
 
-    fn with_errors(mut self, errors: &FormErrors) -> Self {
+    pub(crate) fn with_errors(mut self, errors: &FormErrors) -> Self {
         self.has_errors = !errors.is_empty();
         self
     }
@@ -78,10 +80,8 @@ pub struct FormErrors {
 }
 
 impl FormErrors {
-    fn from_error(e: &Error) -> Self {
-        Self {
-            list: e.fields.clone(),
-        }
+    pub(crate) fn from_error(e: &Error) -> Self {
+        Self { list: e.fields.clone() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,53 +93,35 @@ impl FormErrors {
     }
 
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.list
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        self.list.iter().find(|e| e.field == field).map(|e| e.message.as_str())
     }
 
     pub fn all(&self, field: &str) -> Vec<&str> {
-        self.list
-            .iter()
-            .filter(|e| e.field == field)
-            .map(|e| e.message.as_str())
-            .collect()
+        self.list.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect()
     }
 }
 
 /// A form that could not be read (wrong content type, a field sent twice, bad encoding) gets
 /// the same error page as any other bad input.
-fn read_form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
+pub(crate) fn read_form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
     form.map(|Form(f)| f).map_err(|e| {
         tracing::info!(error = %e.body_text(), "unreadable form");
-        PageError(Error::field(
-            "form",
-            "The form could not be read. Go back, reload the page and try again.",
-        ))
+        PageError(Error::field("form", "The form could not be read. Go back, reload the page and try again."))
     })
 }
 
 pub fn render<T: Template>(page: &T) -> Result<String, PageError> {
-    page.render()
-        .map_err(|e| PageError(Error::internal(format!("template: {e}"))))
+    page.render().map_err(|e| PageError(Error::internal(format!("template: {e}"))))
 }
 
-fn html<T: Template>(status: StatusCode, page: &T) -> Result<Response, PageError> {
+pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> Result<Response, PageError> {
     Ok((status, Html(render(page)?)).into_response())
 }
 
 /// Sets the session cookie and sends the person to their home page.
 fn signed_in(state: &AppState, s: &SignedIn) -> Response {
     let mut response = Redirect::to("/home").into_response();
-    set_cookie(
-        response.headers_mut(),
-        SESSION_COOKIE,
-        s.token.expose(),
-        "Lax",
-        None,
-        state.secure_cookies,
-    );
+    set_cookie(response.headers_mut(), SESSION_COOKIE, s.token.expose(), "Lax", None, state.secure_cookies);
     response
 }
 
@@ -158,14 +140,7 @@ pub async fn start(
     }
     html(
         StatusCode::OK,
-        &StartPage {
-            layout: Layout::new(
-                &state,
-                Some(&frame),
-                &frame.nonce,
-                &state.app.config.service_name,
-            ),
-        },
+        &StartPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, &state.app.config.service_name) },
     )
 }
 
@@ -179,6 +154,8 @@ struct HomePage<'a> {
     role: &'a str,
     signed_in_at: String,
     is_operator: bool,
+    is_admin: bool,
+    organisation: String,
     database: &'a str,
     policy: String,
 }
@@ -196,9 +173,7 @@ pub async fn home(
         Role::OrganisationAdministrator => ("Administrator home", "Organisation administrator"),
         Role::User => ("Your account", "User"),
     };
-    let policy = PasswordPolicy::for_profile(state.app.config.policy.profile, false)
-        .describe()
-        .join("; ");
+    let policy = PasswordPolicy::for_profile(state.app.config.policy.profile, false).describe().join("; ");
     let page = HomePage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, heading),
         heading,
@@ -207,6 +182,11 @@ pub async fn home(
         role,
         signed_in_at: who.session.created_at.human(),
         is_operator: u.role == Role::Operator,
+        is_admin: u.role == Role::OrganisationAdministrator,
+        organisation: match usher_app::authz::OrganisationAdmin::check(who) {
+            Ok(admin) => state.app.organisation_name(admin).await?,
+            Err(_) => String::new(),
+        },
         database: state.app.store.engine().as_str(),
         policy,
     };
@@ -246,10 +226,7 @@ fn setup_page<'a>(
 ) -> SetupPage<'a> {
     let (title, recovery_for) = match view {
         OperatorLink::Setup => ("Set up your operator account", None),
-        OperatorLink::Recovery(u) => (
-            "Choose a new password",
-            Some(format!("{} ({})", u.full_name, u.email)),
-        ),
+        OperatorLink::Recovery(u) => ("Choose a new password", Some(format!("{} ({})", u.full_name, u.email))),
     };
     SetupPage {
         layout: Layout::new(state, Some(frame), &frame.nonce, title).with_errors(&errors),
@@ -257,8 +234,7 @@ fn setup_page<'a>(
         recovery_for,
         full_name,
         email,
-        password_rules: PasswordPolicy::for_profile(state.app.config.policy.profile, false)
-            .describe(),
+        password_rules: PasswordPolicy::for_profile(state.app.config.policy.profile, false).describe(),
     }
 }
 
@@ -268,17 +244,7 @@ pub async fn setup_form(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let view = state.app.open_operator_link(&token, frame.now).await?;
-    html(
-        StatusCode::OK,
-        &setup_page(
-            &state,
-            &frame,
-            &view,
-            FormErrors::default(),
-            String::new(),
-            String::new(),
-        ),
-    )
+    html(StatusCode::OK, &setup_page(&state, &frame, &view, FormErrors::default(), String::new(), String::new()))
 }
 
 pub async fn setup_submit(
@@ -295,11 +261,7 @@ pub async fn setup_submit(
         password: form.password,
         confirm_password: form.confirm_password,
     };
-    match state
-        .app
-        .complete_operator_link(&token, answers, &ctx, frame.now)
-        .await
-    {
+    match state.app.complete_operator_link(&token, answers, &ctx, frame.now).await {
         Ok(s) => {
             // Rotation: whatever session this browser had before is ended.
             if let Some(old) = &frame.user {
@@ -309,14 +271,7 @@ pub async fn setup_submit(
         }
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let view = state.app.open_operator_link(&token, frame.now).await?;
-            let page = setup_page(
-                &state,
-                &frame,
-                &view,
-                FormErrors::from_error(&e),
-                form.full_name,
-                form.email,
-            );
+            let page = setup_page(&state, &frame, &view, FormErrors::from_error(&e), form.full_name, form.email);
             html(StatusCode::BAD_REQUEST, &page)
         }
         Err(e) => Err(e.into()),
@@ -361,11 +316,7 @@ pub async fn sign_in_submit(
 ) -> Result<Response, PageError> {
     let form = read_form(form)?;
     let ctx = frame.context();
-    match state
-        .app
-        .sign_in(&form.email, &form.password, &ctx, frame.now)
-        .await
-    {
+    match state.app.sign_in(&form.email, &form.password, &ctx, frame.now).await {
         Ok(s) => {
             // Rotation: whatever session the browser had before is ended.
             if let Some(old) = &frame.user {
@@ -376,8 +327,7 @@ pub async fn sign_in_submit(
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let errors = FormErrors::from_error(&e);
             let page = SignInPage {
-                layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in")
-                    .with_errors(&errors),
+                layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in").with_errors(&errors),
                 errors,
                 email: form.email.chars().take(254).collect(),
             };
@@ -395,14 +345,7 @@ pub async fn sign_out(
         state.app.sign_out(who, &frame.context(), frame.now).await?;
     }
     let mut response = Redirect::to("/").into_response();
-    set_cookie(
-        response.headers_mut(),
-        SESSION_COOKIE,
-        "",
-        "Lax",
-        Some(0),
-        state.secure_cookies,
-    );
+    set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
     Ok(response)
 }
 
@@ -447,13 +390,93 @@ pub async fn dev_mailbox(
         .collect();
     html(
         StatusCode::OK,
-        &MailboxPage {
-            layout: Layout::new(&state, Some(&frame), &frame.nonce, "Dev mailbox"),
-            messages,
-        },
+        &MailboxPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Dev mailbox"), messages },
     )
 }
 
 pub async fn not_found() -> PageError {
     PageError(Error::not_found())
+}
+
+/// A text input for `field.html`.
+#[derive(Debug, Default)]
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub hint: Option<&'static str>,
+    pub value: String,
+    pub error: Option<String>,
+    pub input_type: &'static str,
+    pub autocomplete: Option<&'static str>,
+    pub width: Option<&'static str>,
+}
+
+impl Field {
+    pub fn new(name: &'static str, label: &'static str, value: &str, errors: &FormErrors) -> Self {
+        Self {
+            name,
+            label,
+            value: value.to_owned(),
+            error: errors.get(name).map(str::to_owned),
+            input_type: "text",
+            ..Self::default()
+        }
+    }
+
+    pub fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    pub fn kind(mut self, input_type: &'static str, autocomplete: &'static str) -> Self {
+        self.input_type = input_type;
+        self.autocomplete = Some(autocomplete);
+        self
+    }
+
+    pub fn width(mut self, class: &'static str) -> Self {
+        self.width = Some(class);
+        self
+    }
+
+    pub fn described_by(&self) -> Option<String> {
+        let ids: Vec<String> = [
+            self.hint.map(|_| format!("{}-hint", self.name)),
+            self.error.as_ref().map(|_| format!("{}-error", self.name)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!ids.is_empty()).then(|| ids.join(" "))
+    }
+}
+
+/// The signed-in person, or a redirect to the sign-in page.
+pub(crate) fn signed_in_user(frame: &Frame) -> Result<&usher_app::sessions::Authenticated, PageError> {
+    frame.user.as_ref().ok_or_else(|| PageError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
+}
+
+/// A row of a people table.
+#[derive(Debug)]
+pub struct PersonRow {
+    pub name: String,
+    pub email: String,
+    pub status: &'static str,
+    pub tag_class: &'static str,
+    pub last_sign_in: String,
+    pub href: Option<String>,
+}
+
+impl PersonRow {
+    pub fn of(l: &usher_app::UserListing, now: usher_domain::Timestamp, href: Option<String>) -> Self {
+        let status = usher_domain::account::MemberStatus::of(l.user.status, l.activation_expires_at, now);
+        Self {
+            name: l.user.full_name.clone(),
+            email: l.user.email.to_string(),
+            status: status.label(),
+            tag_class: status.tag_class(),
+            last_sign_in: l.user.last_sign_in_at.map_or_else(|| "Never".to_owned(), |t| t.human()),
+            href,
+        }
+    }
 }

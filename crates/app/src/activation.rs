@@ -1,0 +1,318 @@
+//! Activating an account from the emailed link, as the court platform's guide describes it:
+//! agree to the terms, confirm the mobile number (only its last 4 digits are shown) with a
+//! texted code, create a password. The link can be left and resumed until it is used or expires.
+
+use usher_domain::code::{self, ACTIVATION_SMS, OneTimeCode};
+use usher_domain::password::PasswordPolicy;
+use usher_domain::phone::MobileNumber;
+use usher_domain::secret::{SecretString, Token};
+use usher_domain::{Error, ErrorCode, Timestamp};
+use usher_store::{LinkPurpose, OneTimeLink, Terms, Tx, User};
+
+use crate::{App, RequestContext, messages, store_error};
+
+/// Where a person is in their activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationStep {
+    /// Read and agree to the terms and conditions.
+    Terms,
+    /// Check the last 4 digits of the mobile number and ask for a code.
+    ConfirmMobile,
+    /// Type the texted code.
+    EnterCode,
+    /// Create a password.
+    Password,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivationView {
+    pub user: User,
+    pub step: ActivationStep,
+    pub terms: Terms,
+    /// The name of the administrator who added them: the person to ask for help.
+    pub administrator: String,
+    pub organisation: String,
+    pub mobile_last_four: String,
+    pub expires_at: Timestamp,
+    pub password_rules: Vec<String>,
+}
+
+/// The code flow of an activation and the number being proven: a corrected number starts a
+/// new flow, since codes sent to the old one prove nothing about the new.
+fn flow_of(link: &OneTimeLink, user: &User) -> String {
+    format!("activation:{}:{}", link.token_hash.as_str(), user.phone.as_deref().unwrap_or(""))
+}
+
+impl App {
+    /// The activation behind a link, at the step the person has reached.
+    pub async fn open_activation(&self, token: &str, now: Timestamp) -> Result<ActivationView, Error> {
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        let (_, view) = self.live_activation(&mut tx, token, now).await?;
+        Ok(view)
+    }
+
+    pub async fn accept_terms(
+        &self,
+        token: &str,
+        agreed: bool,
+        version: i64,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<ActivationView, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (link, view) = self.live_activation(&mut tx, token, now).await?;
+        if !agreed {
+            return Err(Error::field("agree", "Confirm that you agree to the terms and conditions to continue"));
+        }
+        if version != view.terms.version {
+            return Err(Error::field(
+                "agree",
+                "The terms have just been updated. Read them again and agree to continue",
+            ));
+        }
+        tx.record_terms_acceptance(&view.user.id, version, now).await.map_err(store_error)?;
+        tx.record_link_terms(&link.token_hash, version).await.map_err(store_error)?;
+        audit(&mut tx, ctx, "activation.terms_accepted", &view.user, Some(format!("version {version}")), now).await?;
+        let (_, view) = self.live_activation(&mut tx, token, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(view)
+    }
+
+    /// Texts a code to the registered mobile number.
+    pub async fn send_activation_code(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<ActivationView, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (link, view) = self.live_activation(&mut tx, token, now).await?;
+        if view.step == ActivationStep::Terms {
+            return Err(Error::field("agree", "Agree to the terms and conditions first"));
+        }
+        if view.step == ActivationStep::Password {
+            return Ok(view);
+        }
+        let phone = view.user.phone.clone().ok_or_else(|| Error::internal("invited user without a mobile"))?;
+        let code = OneTimeCode::generate();
+        let rules = ACTIVATION_SMS;
+        let flow = flow_of(&link, &view.user);
+        let issued = tx
+            .issue_code(
+                &flow,
+                view.user.id.as_str(),
+                "activation",
+                &code.hash(self.secret_key.bytes()),
+                rules.max_sends,
+                rules.max_failures,
+                rules.resend_after.seconds(),
+                rules.lifetime.seconds(),
+                now,
+            )
+            .await
+            .map_err(store_error)?;
+        if !issued {
+            let f = tx.code_flow(&flow).await.map_err(store_error)?;
+            let message = match f {
+                Some(f) if f.failures >= rules.max_failures || f.sends >= rules.max_sends => format!(
+                    "No more codes can be sent for this activation. Ask {} to send you a new activation email.",
+                    view.administrator
+                ),
+                Some(f) => {
+                    let wait =
+                        f.last_sent_at.map_or(0, |at| rules.resend_after.seconds() - now.seconds_since(at)).max(1);
+                    format!("A code was sent less than a minute ago. Wait {wait} seconds before asking for another.")
+                }
+                None => "No code could be sent. Try again.".to_owned(),
+            };
+            audit(&mut tx, ctx, "activation.code_refused", &view.user, Some("send limit".into()), now).await?;
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::new(ErrorCode::RateLimited, message));
+        }
+        let expires_at = now.plus(rules.lifetime);
+        let sms = messages::mobile_code(&self.config, &phone, code.expose(), expires_at, rules.lifetime.seconds() / 60);
+        tx.enqueue(&sms, now).await.map_err(store_error)?;
+        audit(&mut tx, ctx, "activation.code_sent", &view.user, None, now).await?;
+        let (_, view) = self.live_activation(&mut tx, token, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(view)
+    }
+
+    /// Checks the texted code; the mobile number is then confirmed.
+    pub async fn verify_activation_code(
+        &self,
+        token: &str,
+        entered: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<ActivationView, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (link, view) = self.live_activation(&mut tx, token, now).await?;
+        if view.step != ActivationStep::EnterCode {
+            return Ok(view);
+        }
+        let rules = ACTIVATION_SMS;
+        let flow = flow_of(&link, &view.user);
+        let failures = tx.code_flow(&flow).await.map_err(store_error)?.map_or(0, |f| f.failures);
+        if failures >= rules.max_failures {
+            return Err(Error::field(
+                "code",
+                format!("Too many wrong codes. Ask {} to send you a new activation email.", view.administrator),
+            ));
+        }
+        let Some(entered) = code::normalise_entered(entered) else {
+            return Err(Error::field("code", "Enter the 6-digit code from the text message"));
+        };
+        let codes = tx.codes(&flow).await.map_err(store_error)?;
+        let key = self.secret_key.bytes();
+        let matching = codes.iter().find(|c| code::matches(key, &entered, &c.code_hash));
+        let refusal = match matching {
+            Some(c) if c.used_at.is_none() && c.superseded_at.is_none() && now <= c.expires_at => {
+                if tx.use_code(&c.id, now).await.map_err(store_error)? {
+                    tx.record_link_phone_confirmed(&link.token_hash, now).await.map_err(store_error)?;
+                    audit(&mut tx, ctx, "activation.mobile_confirmed", &view.user, None, now).await?;
+                    let (_, view) = self.live_activation(&mut tx, token, now).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    return Ok(view);
+                }
+                "That code has already been used. Send a new code"
+            }
+            Some(c) if c.superseded_at.is_some() => {
+                "That code has been replaced by a newer one. Enter the code from the most recent text message"
+            }
+            Some(c) if now > c.expires_at => "That code has expired. Send a new code",
+            Some(_) => "That code has already been used. Send a new code",
+            None => "The code is not right. Check the most recent text message and try again",
+        };
+        tx.count_code_failure(&flow, rules.max_failures).await.map_err(store_error)?;
+        audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some(refusal.chars().take(60).collect()), now)
+            .await?;
+        tx.commit().await.map_err(store_error)?;
+        Err(Error::field("code", refusal))
+    }
+
+    /// Sets the password and completes the activation. It does not sign the person in.
+    pub async fn complete_activation(
+        &self,
+        token: &str,
+        password: &SecretString,
+        confirm: &SecretString,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<User, Error> {
+        let view = self.open_activation(token, now).await?;
+        if view.step != ActivationStep::Password {
+            return Err(Error::new(ErrorCode::Conflict, "Confirm your mobile number first."));
+        }
+        let form = crate::operator::SetupForm {
+            password: password.clone(),
+            confirm_password: confirm.clone(),
+            ..Default::default()
+        };
+        self.check_new_password(&form, &view.user.full_name, &view.user.email)?;
+        let hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (link, view) = self.live_activation(&mut tx, token, now).await?;
+        if view.step != ActivationStep::Password || !tx.use_link(&link.token_hash, now).await.map_err(store_error)? {
+            return Err(link_used(&view.administrator));
+        }
+        if !tx.activate(&view.user.id, &hash, now).await.map_err(store_error)? {
+            return Err(link_used(&view.administrator));
+        }
+        tx.enqueue(&messages::account_activated(&self.config, view.user.email.as_str(), &view.user.full_name), now)
+            .await
+            .map_err(store_error)?;
+        audit(&mut tx, ctx, "activation.completed", &view.user, None, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(view.user)
+    }
+
+    /// Reads a usable activation link and works out the step.
+    async fn live_activation(
+        &self,
+        tx: &mut Tx,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<(OneTimeLink, ActivationView), Error> {
+        let token = Token::parse(token).ok_or_else(Error::not_found)?;
+        let link = tx.link(&token.hash()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        let (LinkPurpose::Activation, Some(user_id)) = (link.purpose, &link.user_id) else {
+            return Err(Error::not_found());
+        };
+        let user = tx.user(user_id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        let administrator = match &user.added_by {
+            Some(id) => tx
+                .user(id)
+                .await
+                .map_err(store_error)?
+                .map_or_else(|| "your organisation administrator".to_owned(), |a| a.full_name),
+            None => "your organisation administrator".to_owned(),
+        };
+        if link.used_at.is_some() {
+            return Err(link_used(&administrator));
+        }
+        if now > link.expires_at {
+            return Err(Error::new(
+                ErrorCode::LinkExpired,
+                format!(
+                    "Activation links work for 28 days and this one has expired. Ask {administrator} to send you a new activation email."
+                ),
+            ));
+        }
+        let organisation = match &user.organisation_id {
+            Some(id) => tx.organisation(id).await.map_err(store_error)?.map(|o| o.name).unwrap_or_default(),
+            None => String::new(),
+        };
+        let terms = tx.current_terms().await.map_err(store_error)?;
+        let code_sent = tx.code_flow(&flow_of(&link, &user)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
+        let step = if link.terms_version != Some(terms.version) {
+            ActivationStep::Terms
+        } else if link.phone_confirmed_at.is_none() {
+            if code_sent { ActivationStep::EnterCode } else { ActivationStep::ConfirmMobile }
+        } else {
+            ActivationStep::Password
+        };
+        let mobile_last_four =
+            user.phone.clone().map(|p| MobileNumber::from_trusted(p).last_four().to_owned()).unwrap_or_default();
+        let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
+        let view = ActivationView {
+            step,
+            terms,
+            administrator,
+            organisation,
+            mobile_last_four,
+            expires_at: link.expires_at,
+            password_rules: policy.describe(),
+            user,
+        };
+        Ok((link, view))
+    }
+}
+
+fn link_used(administrator: &str) -> Error {
+    Error::new(
+        ErrorCode::LinkUsed,
+        format!(
+            "This activation link has already been used or a newer one has replaced it. If you have activated your account, sign in. If not, ask {administrator} to send you a new activation email."
+        ),
+    )
+}
+
+async fn audit(
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    action: &str,
+    user: &User,
+    detail: Option<String>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let mut event = ctx
+        .event(action, if action.ends_with("rejected") || action.ends_with("refused") { "failure" } else { "success" });
+    event.actor_id = Some(user.id.to_string());
+    event.subject_id = Some(user.id.to_string());
+    event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+    event.detail = detail;
+    tx.append_audit(&event, now).await.map_err(store_error)?;
+    Ok(())
+}

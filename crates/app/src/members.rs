@@ -1,0 +1,312 @@
+//! What an organisation administrator does with the people of their organisation: list and
+//! search them, add them, correct their mobile number and resend their activation email. Any
+//! attempt on another organisation's person gets the same "not found" as a missing one, and is
+//! audited.
+
+use usher_domain::account::{AccountStatus, Role};
+use usher_domain::duration::Span;
+use usher_domain::email::EmailAddress;
+use usher_domain::error::FieldError;
+use usher_domain::ids::UserId;
+use usher_domain::phone::MobileNumber;
+use usher_domain::secret::Token;
+use usher_domain::{Error, ErrorCode, Timestamp};
+use usher_store::{LinkPurpose, NewUser, OneTimeLink, Organisation, Tx, User, UserListing};
+
+use crate::authz::OrganisationAdmin;
+use crate::{App, RequestContext, messages, store_error};
+
+/// Seed rule: an activation link works for 28 days.
+pub const ACTIVATION_LINK_LIFETIME: Span = Span::days(28);
+
+/// The answers on "Add a user" and "Invite an administrator".
+#[derive(Debug, Clone, Default)]
+pub struct NewPerson {
+    pub full_name: String,
+    pub email: String,
+    pub mobile: String,
+}
+
+fn validate(org: &Organisation, p: &NewPerson) -> Result<(String, EmailAddress, MobileNumber), Error> {
+    let mut fields = Vec::new();
+    let name = p.full_name.trim();
+    if name.is_empty() {
+        fields.push(FieldError { field: "full_name", message: "Enter their full name".into() });
+    } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        fields.push(FieldError {
+            field: "full_name",
+            message: "Full name must be 200 characters or fewer, on one line".into(),
+        });
+    }
+    let email = EmailAddress::parse(&p.email);
+    match &email {
+        Err(message) => fields.push(FieldError { field: "email", message: (*message).to_owned() }),
+        Ok(e) if !org.email_domains.allows(e) => fields.push(FieldError {
+            field: "email",
+            message: format!(
+                "Email address must end in {}: {} only allows those",
+                org.email_domains.list().iter().map(|d| format!("@{d}")).collect::<Vec<_>>().join(" or "),
+                org.name
+            ),
+        }),
+        Ok(_) => {}
+    }
+    let mobile = MobileNumber::parse(&p.mobile);
+    if let Err(message) = &mobile {
+        fields.push(FieldError { field: "mobile", message: (*message).to_owned() });
+    }
+    match (email, mobile) {
+        (Ok(email), Ok(mobile)) if fields.is_empty() => Ok((name.to_owned(), email, mobile)),
+        _ => Err(Error::invalid(fields)),
+    }
+}
+
+/// Adds a person to an organisation and emails their activation link, inside `tx`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn add_person(
+    app: &App,
+    tx: &mut Tx,
+    org: &Organisation,
+    role: Role,
+    person: &NewPerson,
+    added_by: &User,
+    ctx: &RequestContext,
+    now: Timestamp,
+) -> Result<UserListing, Error> {
+    let (full_name, email, mobile) = validate(org, person)?;
+    if tx.user_by_email(&email).await.map_err(store_error)?.is_some() {
+        return Err(email_in_use());
+    }
+    let new = NewUser {
+        id: UserId::generate(),
+        role,
+        organisation_id: Some(org.id.clone()),
+        full_name,
+        email,
+        phone: Some(mobile.as_str().to_owned()),
+        status: AccountStatus::Invited,
+        added_by: Some(added_by.id.clone()),
+    };
+    if let Err(e) = tx.insert_user(&new, now).await {
+        // Two administrators adding one address at once: the unique index decides.
+        return Err(if e.is_unique_violation() { email_in_use() } else { store_error(e) });
+    }
+    let user = tx.user(&new.id).await.map_err(store_error)?.ok_or_else(|| Error::internal("new user vanished"))?;
+    let expires_at = send_activation(app, tx, &user, added_by, org, now).await?;
+    let action = if role == Role::OrganisationAdministrator { "administrator.invited" } else { "user.added" };
+    audit(tx, ctx, action, added_by, &user, None, now).await?;
+    Ok(UserListing { user, activation_expires_at: Some(expires_at) })
+}
+
+fn email_in_use() -> Error {
+    Error::field("email", "This email address already has an account. Each person can have only one")
+}
+
+/// Issues a new activation link (killing any earlier one) and queues the email.
+async fn send_activation(
+    app: &App,
+    tx: &mut Tx,
+    user: &User,
+    added_by: &User,
+    org: &Organisation,
+    now: Timestamp,
+) -> Result<Timestamp, Error> {
+    let token = Token::generate();
+    let expires_at = now.plus(ACTIVATION_LINK_LIFETIME);
+    let link = OneTimeLink {
+        token_hash: token.hash(),
+        purpose: LinkPurpose::Activation,
+        user_id: Some(user.id.clone()),
+        created_at: now,
+        expires_at,
+        used_at: None,
+        terms_version: None,
+        phone_confirmed_at: None,
+    };
+    tx.replace_link(&link).await.map_err(store_error)?;
+    let url = format!("{}/activate/{}", app.config.base_url(), token.expose());
+    let mail = messages::activation(
+        &app.config,
+        user.email.as_str(),
+        &user.full_name,
+        &added_by.full_name,
+        &org.name,
+        &url,
+        expires_at,
+    );
+    tx.enqueue(&mail, now).await.map_err(store_error)?;
+    Ok(expires_at)
+}
+
+async fn audit(
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    action: &str,
+    actor: &User,
+    subject: &User,
+    detail: Option<String>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let mut event = ctx.event(action, "success");
+    event.actor_id = Some(actor.id.to_string());
+    event.subject_id = Some(subject.id.to_string());
+    event.organisation_id = subject.organisation_id.as_ref().map(ToString::to_string);
+    event.detail = detail;
+    tx.append_audit(&event, now).await.map_err(store_error)?;
+    Ok(())
+}
+
+impl App {
+    pub async fn members(&self, admin: OrganisationAdmin<'_>, search: &str) -> Result<Vec<UserListing>, Error> {
+        let search: String = search.chars().filter(|c| !c.is_control()).take(100).collect();
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        tx.users_of_organisation(admin.organisation(), &search, 500).await.map_err(store_error)
+    }
+
+    pub async fn add_member(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        person: &NewPerson,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let org = tx.organisation(admin.organisation()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        let listing = add_person(self, &mut tx, &org, Role::User, person, admin.user(), ctx, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(listing)
+    }
+
+    /// One person of the administrator's organisation. Anyone else, or nobody, is "not found",
+    /// and asking for someone of another organisation is audited.
+    pub async fn member(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let listing = member_in(&mut tx, admin, id, ctx, now).await;
+        tx.commit().await.map_err(store_error)?;
+        listing
+    }
+
+    pub async fn correct_mobile(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        id: &str,
+        mobile: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let mobile = MobileNumber::parse(mobile).map_err(|m| Error::field("mobile", m))?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let listing = match member_in(&mut tx, admin, id, ctx, now).await {
+            Ok(l) => l,
+            Err(e) => {
+                tx.commit().await.map_err(store_error)?;
+                return Err(e);
+            }
+        };
+        let user = &listing.user;
+        if user.phone.as_deref() == Some(mobile.as_str()) {
+            return Err(Error::field("mobile", "That is the number we already have"));
+        }
+        tx.update_phone(&user.id, mobile.as_str(), now).await.map_err(store_error)?;
+        // A number confirmed during an unfinished activation was the old one.
+        tx.reset_link_phone_confirmation(&user.id).await.map_err(store_error)?;
+        let mail = messages::mobile_changed(
+            &self.config,
+            user.email.as_str(),
+            &user.full_name,
+            mobile.last_four(),
+            &admin.user().full_name,
+        );
+        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        audit(
+            &mut tx,
+            ctx,
+            "user.mobile_corrected",
+            admin.user(),
+            user,
+            Some(format!("now ends {}", mobile.last_four())),
+            now,
+        )
+        .await?;
+        let updated = tx.user(&user.id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(UserListing { user: updated, activation_expires_at: listing.activation_expires_at })
+    }
+
+    /// A new activation link for someone who has not activated; the old link stops working.
+    pub async fn resend_activation(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let listing = match member_in(&mut tx, admin, id, ctx, now).await {
+            Ok(l) => l,
+            Err(e) => {
+                tx.commit().await.map_err(store_error)?;
+                return Err(e);
+            }
+        };
+        if listing.user.status != AccountStatus::Invited {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                "This account is already activated, so there is nothing to resend.",
+            ));
+        }
+        let org = tx.organisation(admin.organisation()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        let expires_at = send_activation(self, &mut tx, &listing.user, admin.user(), &org, now).await?;
+        audit(&mut tx, ctx, "user.activation_resent", admin.user(), &listing.user, None, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(UserListing { user: listing.user, activation_expires_at: Some(expires_at) })
+    }
+}
+
+/// Finds a person of the administrator's organisation, auditing attempts on anyone else's.
+async fn member_in(
+    tx: &mut Tx,
+    admin: OrganisationAdmin<'_>,
+    id: &str,
+    ctx: &RequestContext,
+    now: Timestamp,
+) -> Result<UserListing, Error> {
+    let Some(id) = UserId::parse(id) else { return Err(Error::not_found()) };
+    let user = tx.user(&id).await.map_err(store_error)?;
+    match user {
+        Some(user) if user.organisation_id.as_ref() == Some(admin.organisation()) => {
+            let listing = tx
+                .users_of_organisation(admin.organisation(), user.email.as_str(), 5)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .find(|l| l.user.id == user.id)
+                .unwrap_or(UserListing { user, activation_expires_at: None });
+            Ok(listing)
+        }
+        Some(other) => {
+            let mut event = ctx.event("authz.denied", "refused");
+            event.actor_id = Some(admin.user().id.to_string());
+            event.subject_id = Some(other.id.to_string());
+            event.organisation_id = Some(admin.organisation().to_string());
+            event.detail = Some("administrator asked for a person of another organisation".into());
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            Err(Error::not_found())
+        }
+        None => Err(Error::not_found()),
+    }
+}
+
+impl App {
+    /// The name of the administrator's organisation, for page captions.
+    pub async fn organisation_name(&self, admin: OrganisationAdmin<'_>) -> Result<String, Error> {
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        Ok(tx.organisation(admin.organisation()).await.map_err(store_error)?.map(|o| o.name).unwrap_or_default())
+    }
+}

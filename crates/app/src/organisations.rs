@@ -1,0 +1,161 @@
+//! What the operator does: register organisations, appoint their administrators, publish the
+//! terms and conditions.
+
+use usher_domain::account::Role;
+use usher_domain::error::FieldError;
+use usher_domain::ids::OrganisationId;
+use usher_domain::organisation::{EmailDomains, OrganisationKind};
+use usher_domain::{Error, ErrorCode, Timestamp};
+use usher_store::{Organisation, Terms, UserListing};
+
+use crate::authz::Operator;
+use crate::members::{NewPerson, add_person};
+use crate::{App, RequestContext, store_error};
+
+/// The answers on "Register an organisation".
+#[derive(Debug, Clone, Default)]
+pub struct OrganisationForm {
+    pub name: String,
+    pub kind: String,
+    pub email_domains: String,
+}
+
+/// An organisation with its administrators, for the operator.
+#[derive(Debug, Clone)]
+pub struct OrganisationView {
+    pub organisation: Organisation,
+    pub administrators: Vec<UserListing>,
+}
+
+impl App {
+    pub async fn register_organisation(
+        &self,
+        operator: Operator<'_>,
+        form: &OrganisationForm,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Organisation, Error> {
+        let mut fields = Vec::new();
+        let name = form.name.trim();
+        if name.is_empty() {
+            fields.push(FieldError { field: "name", message: "Enter the organisation's name".into() });
+        } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
+            fields.push(FieldError {
+                field: "name",
+                message: "Name must be 200 characters or fewer, on one line".into(),
+            });
+        }
+        let kind = OrganisationKind::parse(&form.kind);
+        if kind.is_none() {
+            fields.push(FieldError { field: "kind", message: "Select the kind of organisation".into() });
+        }
+        let domains = EmailDomains::parse(&form.email_domains);
+        if let Err(message) = &domains {
+            fields.push(FieldError { field: "email_domains", message: message.clone() });
+        }
+        let (Some(kind), Ok(email_domains), true) = (kind, domains, fields.is_empty()) else {
+            return Err(Error::invalid(fields));
+        };
+        let organisation = Organisation {
+            id: OrganisationId::generate(),
+            name: name.to_owned(),
+            kind,
+            email_domains,
+            created_at: now,
+        };
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        if let Err(e) = tx.insert_organisation(&organisation, &operator.user().id).await {
+            return Err(if e.is_unique_violation() {
+                Error::field("name", "An organisation with this name is already registered")
+            } else {
+                store_error(e)
+            });
+        }
+        let mut event = ctx.event("organisation.registered", "success");
+        event.actor_id = Some(operator.user().id.to_string());
+        event.organisation_id = Some(organisation.id.to_string());
+        event.detail = Some(format!("kind {}", kind.as_str()));
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(organisation)
+    }
+
+    pub async fn organisations(&self, _operator: Operator<'_>) -> Result<Vec<Organisation>, Error> {
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        tx.organisations().await.map_err(store_error)
+    }
+
+    pub async fn organisation_view(&self, _operator: Operator<'_>, id: &str) -> Result<OrganisationView, Error> {
+        let id = OrganisationId::parse(id).ok_or_else(Error::not_found)?;
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        let organisation = tx.organisation(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        let administrators = tx
+            .users_of_organisation(&id, "", 1000)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|l| l.user.role == Role::OrganisationAdministrator)
+            .collect();
+        Ok(OrganisationView { organisation, administrators })
+    }
+
+    /// Appoints an administrator by invitation: they activate like anyone else.
+    pub async fn invite_administrator(
+        &self,
+        operator: Operator<'_>,
+        organisation: &str,
+        person: &NewPerson,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let id = OrganisationId::parse(organisation).ok_or_else(Error::not_found)?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let organisation = tx.organisation(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        let listing = add_person(
+            self,
+            &mut tx,
+            &organisation,
+            Role::OrganisationAdministrator,
+            person,
+            operator.user(),
+            ctx,
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(listing)
+    }
+
+    pub async fn current_terms(&self) -> Result<Terms, Error> {
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        tx.current_terms().await.map_err(store_error)
+    }
+
+    /// Publishes a new version of the terms; people activating from now on agree to it.
+    pub async fn publish_terms(
+        &self,
+        operator: Operator<'_>,
+        body: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<i64, Error> {
+        let body = body.trim().replace("\r\n", "\n");
+        if body.is_empty() {
+            return Err(Error::field("body", "Enter the terms and conditions"));
+        }
+        if body.chars().count() > 20_000 {
+            return Err(Error::field("body", "Terms must be 20,000 characters or fewer"));
+        }
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        if tx.current_terms().await.map_err(store_error)?.body == body {
+            return Err(Error::new(ErrorCode::Conflict, "These are the terms already in force: change them first."));
+        }
+        let version = tx.publish_terms(&body, &operator.user().id, now).await.map_err(store_error)?;
+        let mut event = ctx.event("terms.published", "success");
+        event.actor_id = Some(operator.user().id.to_string());
+        event.detail = Some(format!("version {version}"));
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(version)
+    }
+}
