@@ -44,6 +44,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    use api::people;
     let pages = Router::new()
         .route("/", get(pages::start))
         .route("/home", get(pages::home))
@@ -72,7 +73,20 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/session", get(api::session))
-        .route("/api/v1/test-clock", get(api::test_clock_get).post(api::test_clock_post));
+        .route("/api/v1/test-clock", get(api::test_clock_get).post(api::test_clock_post))
+        .route("/api/v1/organisations", get(people::organisations).post(people::register_organisation))
+        .route("/api/v1/organisations/{id}", get(people::organisation))
+        .route("/api/v1/organisations/{id}/administrators", post(people::invite_administrator))
+        .route("/api/v1/terms", get(people::terms).post(people::publish_terms))
+        .route("/api/v1/users", get(people::users).post(people::add_user))
+        .route("/api/v1/users/{id}", get(people::user))
+        .route("/api/v1/users/{id}/mobile", post(people::correct_mobile))
+        .route("/api/v1/users/{id}/activation-email", post(people::resend_activation))
+        .route("/api/v1/activations/{token}", get(people::activation))
+        .route("/api/v1/activations/{token}/terms", post(people::activation_terms))
+        .route("/api/v1/activations/{token}/code-requests", post(people::activation_send_code))
+        .route("/api/v1/activations/{token}/code", post(people::activation_code))
+        .route("/api/v1/activations/{token}/password", post(people::activation_password));
     Router::new()
         .merge(pages)
         .merge(api)

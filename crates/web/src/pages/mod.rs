@@ -394,8 +394,13 @@ pub async fn dev_mailbox(
     )
 }
 
-pub async fn not_found() -> PageError {
-    PageError(Error::not_found())
+/// Anything unknown: a page, or problem details under `/api/`.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        crate::error::ApiError(Error::not_found()).into_response()
+    } else {
+        PageError(Error::not_found()).into_response()
+    }
 }
 
 /// A text input for `field.html`.

@@ -15,6 +15,8 @@ use usher_domain::duration::Span;
 use usher_domain::{Error, ErrorCode, Timestamp};
 use utoipa::{OpenApi, ToSchema};
 
+pub mod people;
+
 use crate::AppState;
 use crate::error::{ApiError, Problem, ProblemField};
 use crate::frame::Frame;
@@ -25,7 +27,28 @@ use crate::frame::Frame;
         title = "Usher API",
         description = "Sign-in and account service. Every error is an RFC 9457 problem document with a stable `code`."
     ),
-    paths(session, test_clock_get, test_clock_post, healthz),
+    paths(
+        session,
+        test_clock_get,
+        test_clock_post,
+        healthz,
+        people::organisations,
+        people::register_organisation,
+        people::organisation,
+        people::invite_administrator,
+        people::terms,
+        people::publish_terms,
+        people::users,
+        people::add_user,
+        people::user,
+        people::correct_mobile,
+        people::resend_activation,
+        people::activation,
+        people::activation_terms,
+        people::activation_send_code,
+        people::activation_code,
+        people::activation_password,
+    ),
     components(schemas(SessionInfo, TestClock, TestClockMove, Problem, ProblemField))
 )]
 pub struct ApiDoc;
