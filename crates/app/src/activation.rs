@@ -3,13 +3,17 @@
 //! texted code, create a password. The link can be left and resumed until it is used or expires.
 
 use usher_domain::code::{self, ACTIVATION_SMS, OneTimeCode};
+use usher_domain::duration::Span;
 use usher_domain::password::PasswordPolicy;
 use usher_domain::phone::MobileNumber;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, OneTimeLink, Terms, Tx, User};
 
-use crate::{App, RequestContext, messages, store_error};
+use crate::{App, RequestContext, commit_outcome, messages, store_error};
+
+/// Texts one number may receive in a day, across every flow and account.
+pub const TEXTS_PER_NUMBER_PER_DAY: i64 = 10;
 
 /// Where a person is in their activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -62,14 +66,21 @@ impl App {
     ) -> Result<ActivationView, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let (link, view) = self.live_activation(&mut tx, token, now).await?;
-        if !agreed {
-            return Err(Error::field("agree", "Confirm that you agree to the terms and conditions to continue"));
+        if view.step != ActivationStep::Terms {
+            // A form sent again (after Back): the person is past this step already.
+            return Ok(view);
         }
-        if version != view.terms.version {
-            return Err(Error::field(
-                "agree",
-                "The terms have just been updated. Read them again and agree to continue",
-            ));
+        let refusal = if !agreed {
+            Some("Confirm that you agree to the terms and conditions to continue")
+        } else if version != view.terms.version {
+            Some("The terms have just been updated. Read them again and agree to continue")
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            let detail = Some("not agreed to the current version".to_owned());
+            audit(&mut tx, ctx, "activation.terms_refused", &view.user, detail, now).await?;
+            return commit_outcome(tx, Err(Error::field("agree", message))).await;
         }
         tx.record_terms_acceptance(&view.user.id, version, now).await.map_err(store_error)?;
         tx.record_link_terms(&link.token_hash, version).await.map_err(store_error)?;
@@ -87,7 +98,7 @@ impl App {
         now: Timestamp,
     ) -> Result<ActivationView, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, view) = self.live_activation(&mut tx, token, now).await?;
+        let (link, view) = self.locked_activation(&mut tx, token, now).await?;
         if view.step == ActivationStep::Terms {
             return Err(Error::field("agree", "Agree to the terms and conditions first"));
         }
@@ -95,8 +106,23 @@ impl App {
             return Ok(view);
         }
         let phone = view.user.phone.clone().ok_or_else(|| Error::internal("invited user without a mobile"))?;
-        let code = OneTimeCode::generate();
         let rules = ACTIVATION_SMS;
+        // However many flows ask, one number gets at most so many texts a day (S16, S29).
+        tx.lock(&format!("sms:{phone}")).await.map_err(store_error)?;
+        let sent_today = tx.count_messages_to(&phone, now.minus(Span::days(1))).await.map_err(store_error)?;
+        if sent_today >= TEXTS_PER_NUMBER_PER_DAY {
+            audit(&mut tx, ctx, "activation.code_refused", &view.user, Some("daily cap for the number".into()), now)
+                .await?;
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "Too many codes have been sent to this number today. Try again tomorrow, or ask {} for help.",
+                    view.administrator
+                ),
+            ));
+        }
+        let code = OneTimeCode::generate();
         let flow = flow_of(&link, &view.user);
         let issued = tx
             .issue_code(
@@ -148,7 +174,7 @@ impl App {
         now: Timestamp,
     ) -> Result<ActivationView, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, view) = self.live_activation(&mut tx, token, now).await?;
+        let (link, view) = self.locked_activation(&mut tx, token, now).await?;
         if view.step != ActivationStep::EnterCode {
             return Ok(view);
         }
@@ -156,13 +182,15 @@ impl App {
         let flow = flow_of(&link, &view.user);
         let failures = tx.code_flow(&flow).await.map_err(store_error)?.map_or(0, |f| f.failures);
         if failures >= rules.max_failures {
-            return Err(Error::field(
-                "code",
-                format!("Too many wrong codes. Ask {} to send you a new activation email.", view.administrator),
-            ));
+            audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some("attempt limit reached".into()), now)
+                .await?;
+            let message =
+                format!("Too many wrong codes. Ask {} to send you a new activation email.", view.administrator);
+            return commit_outcome(tx, Err(Error::field("code", message))).await;
         }
         let Some(entered) = code::normalise_entered(entered) else {
-            return Err(Error::field("code", "Enter the 6-digit code from the text message"));
+            audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some("not 6 digits".into()), now).await?;
+            return commit_outcome(tx, Err(Error::field("code", "Enter the 6-digit code from the text message"))).await;
         };
         let codes = tx.codes(&flow).await.map_err(store_error)?;
         let key = self.secret_key.bytes();
@@ -170,7 +198,8 @@ impl App {
         let refusal = match matching {
             Some(c) if c.used_at.is_none() && c.superseded_at.is_none() && now <= c.expires_at => {
                 if tx.use_code(&c.id, now).await.map_err(store_error)? {
-                    tx.record_link_phone_confirmed(&link.token_hash, now).await.map_err(store_error)?;
+                    let phone = view.user.phone.clone().unwrap_or_default();
+                    tx.record_link_phone_confirmed(&link.token_hash, &phone, now).await.map_err(store_error)?;
                     audit(&mut tx, ctx, "activation.mobile_confirmed", &view.user, None, now).await?;
                     let (_, view) = self.live_activation(&mut tx, token, now).await?;
                     tx.commit().await.map_err(store_error)?;
@@ -213,11 +242,15 @@ impl App {
         self.check_new_password(&form, &view.user.full_name, &view.user.email)?;
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, view) = self.live_activation(&mut tx, token, now).await?;
-        if view.step != ActivationStep::Password || !tx.use_link(&link.token_hash, now).await.map_err(store_error)? {
+        let (link, view) = self.locked_activation(&mut tx, token, now).await?;
+        if view.step != ActivationStep::Password {
+            return Err(Error::new(ErrorCode::Conflict, "Your mobile number changed: confirm the new one first."));
+        }
+        if !tx.use_link(&link.token_hash, now).await.map_err(store_error)? {
             return Err(link_used(&view.administrator));
         }
-        if !tx.activate(&view.user.id, &hash, now).await.map_err(store_error)? {
+        let confirmed = link.phone_confirmed.clone().unwrap_or_default();
+        if !tx.activate(&view.user.id, &hash, &confirmed, now).await.map_err(store_error)? {
             return Err(link_used(&view.administrator));
         }
         tx.enqueue(&messages::account_activated(&self.config, view.user.email.as_str(), &view.user.full_name), now)
@@ -226,6 +259,19 @@ impl App {
         audit(&mut tx, ctx, "activation.completed", &view.user, None, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(view.user)
+    }
+
+    /// Like `live_activation`, but first serialises with every other change to the same person
+    /// on any node (a code check, a corrected number, a resend), then reads afresh.
+    async fn locked_activation(
+        &self,
+        tx: &mut Tx,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<(OneTimeLink, ActivationView), Error> {
+        let (_, view) = self.live_activation(tx, token, now).await?;
+        tx.lock(&format!("user:{}", view.user.id)).await.map_err(store_error)?;
+        self.live_activation(tx, token, now).await
     }
 
     /// Reads a usable activation link and works out the step.
@@ -268,7 +314,7 @@ impl App {
         let code_sent = tx.code_flow(&flow_of(&link, &user)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
         let step = if link.terms_version != Some(terms.version) {
             ActivationStep::Terms
-        } else if link.phone_confirmed_at.is_none() {
+        } else if link.phone_confirmed_at.is_none() || link.phone_confirmed != user.phone {
             if code_sent { ActivationStep::EnterCode } else { ActivationStep::ConfirmMobile }
         } else {
             ActivationStep::Password

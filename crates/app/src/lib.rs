@@ -95,6 +95,21 @@ impl App {
     }
 }
 
+/// Ends a use case's transaction: commits its work, and for a refusal of bad input commits the
+/// audit event that records the refusal (nothing else was written before the refusal).
+pub(crate) async fn commit_outcome<T>(tx: usher_store::Tx, result: Result<T, Error>) -> Result<T, Error> {
+    match &result {
+        Ok(_) => tx.commit().await.map_err(store_error)?,
+        Err(e) if e.code == usher_domain::ErrorCode::InvalidInput => {
+            if let Err(e) = tx.commit().await {
+                tracing::warn!(error = %e, "could not record a refused request in the audit trail");
+            }
+        }
+        Err(_) => {}
+    }
+    result
+}
+
 /// Maps a storage failure to the one error type. Detail is kept for the log only.
 pub(crate) fn store_error(e: StoreError) -> Error {
     if e.is_unavailable() { Error::unavailable(e) } else { Error::internal(e) }

@@ -14,7 +14,7 @@ use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, NewUser, OneTimeLink, Organisation, Tx, User, UserListing};
 
 use crate::authz::OrganisationAdmin;
-use crate::{App, RequestContext, messages, store_error};
+use crate::{App, RequestContext, commit_outcome, messages, store_error};
 
 /// Seed rule: an activation link works for 28 days.
 pub const ACTIVATION_LINK_LIFETIME: Span = Span::days(28);
@@ -73,8 +73,24 @@ pub(crate) async fn add_person(
     ctx: &RequestContext,
     now: Timestamp,
 ) -> Result<UserListing, Error> {
-    let (full_name, email, mobile) = validate(org, person)?;
+    let action = if role == Role::OrganisationAdministrator { "administrator.invited" } else { "user.added" };
+    let refused = |detail: &str| {
+        let mut event = ctx.event(action, "failure");
+        event.actor_id = Some(added_by.id.to_string());
+        event.organisation_id = Some(org.id.to_string());
+        event.detail = Some(detail.to_owned());
+        event
+    };
+    let (full_name, email, mobile) = match validate(org, person) {
+        Ok(v) => v,
+        Err(e) => {
+            let fields: Vec<&str> = e.fields.iter().map(|f| f.field).collect();
+            tx.append_audit(&refused(&format!("invalid {}", fields.join(", "))), now).await.map_err(store_error)?;
+            return Err(e);
+        }
+    };
     if tx.user_by_email(&email).await.map_err(store_error)?.is_some() {
+        tx.append_audit(&refused("email address already in use"), now).await.map_err(store_error)?;
         return Err(email_in_use());
     }
     let new = NewUser {
@@ -93,7 +109,6 @@ pub(crate) async fn add_person(
     }
     let user = tx.user(&new.id).await.map_err(store_error)?.ok_or_else(|| Error::internal("new user vanished"))?;
     let expires_at = send_activation(app, tx, &user, added_by, org, now).await?;
-    let action = if role == Role::OrganisationAdministrator { "administrator.invited" } else { "user.added" };
     audit(tx, ctx, action, added_by, &user, None, now).await?;
     Ok(UserListing { user, activation_expires_at: Some(expires_at) })
 }
@@ -122,6 +137,7 @@ async fn send_activation(
         used_at: None,
         terms_version: None,
         phone_confirmed_at: None,
+        phone_confirmed: None,
     };
     tx.replace_link(&link).await.map_err(store_error)?;
     let url = format!("{}/activate/{}", app.config.base_url(), token.expose());
@@ -172,9 +188,8 @@ impl App {
     ) -> Result<UserListing, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let org = tx.organisation(admin.organisation()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
-        let listing = add_person(self, &mut tx, &org, Role::User, person, admin.user(), ctx, now).await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(listing)
+        let result = add_person(self, &mut tx, &org, Role::User, person, admin.user(), ctx, now).await;
+        commit_outcome(tx, result).await
     }
 
     /// One person of the administrator's organisation. Anyone else, or nobody, is "not found",
@@ -200,8 +215,9 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<UserListing, Error> {
-        let mobile = MobileNumber::parse(mobile).map_err(|m| Error::field("mobile", m))?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
+        // Whose number it is comes first: another organisation's person is "not found" (and
+        // audited) whatever number was sent.
         let listing = match member_in(&mut tx, admin, id, ctx, now).await {
             Ok(l) => l,
             Err(e) => {
@@ -210,6 +226,14 @@ impl App {
             }
         };
         let user = &listing.user;
+        if user.id == admin.user().id {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "You cannot change your own mobile number here: ask another administrator of your organisation, or the helpdesk.",
+            ));
+        }
+        let mobile = MobileNumber::parse(mobile).map_err(|m| Error::field("mobile", m))?;
+        tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         if user.phone.as_deref() == Some(mobile.as_str()) {
             return Err(Error::field("mobile", "That is the number we already have"));
         }
@@ -255,6 +279,13 @@ impl App {
                 return Err(e);
             }
         };
+        // One resend at a time per person, on any node, so only one link stays alive.
+        tx.lock(&format!("user:{}", listing.user.id)).await.map_err(store_error)?;
+        let listing = tx
+            .user_listing(admin.organisation(), &listing.user.id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(Error::not_found)?;
         if listing.user.status != AccountStatus::Invited {
             return Err(Error::new(
                 ErrorCode::Conflict,
@@ -281,14 +312,7 @@ async fn member_in(
     let user = tx.user(&id).await.map_err(store_error)?;
     match user {
         Some(user) if user.organisation_id.as_ref() == Some(admin.organisation()) => {
-            let listing = tx
-                .users_of_organisation(admin.organisation(), user.email.as_str(), 5)
-                .await
-                .map_err(store_error)?
-                .into_iter()
-                .find(|l| l.user.id == user.id)
-                .unwrap_or(UserListing { user, activation_expires_at: None });
-            Ok(listing)
+            tx.user_listing(admin.organisation(), &user.id).await.map_err(store_error)?.ok_or_else(Error::not_found)
         }
         Some(other) => {
             let mut event = ctx.event("authz.denied", "refused");

@@ -63,6 +63,7 @@ impl App {
             used_at: None,
             terms_version: None,
             phone_confirmed_at: None,
+            phone_confirmed: None,
         };
         tx.replace_link(&link).await.map_err(store_error)?;
         tx.append_audit(&RequestContext::system("usher serve").event("operator.setup_link_issued", "success"), now)
@@ -105,6 +106,7 @@ impl App {
             used_at: None,
             terms_version: None,
             phone_confirmed_at: None,
+            phone_confirmed: None,
         };
         tx.replace_link(&link).await.map_err(store_error)?;
         let mut event =

@@ -10,7 +10,7 @@ use usher_store::{Organisation, Terms, UserListing};
 
 use crate::authz::Operator;
 use crate::members::{NewPerson, add_person};
-use crate::{App, RequestContext, store_error};
+use crate::{App, RequestContext, commit_outcome, store_error};
 
 /// The answers on "Register an organisation".
 #[derive(Debug, Clone, Default)]
@@ -89,13 +89,7 @@ impl App {
         let id = OrganisationId::parse(id).ok_or_else(Error::not_found)?;
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         let organisation = tx.organisation(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
-        let administrators = tx
-            .users_of_organisation(&id, "", 1000)
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|l| l.user.role == Role::OrganisationAdministrator)
-            .collect();
+        let administrators = tx.administrators_of(&id).await.map_err(store_error)?;
         Ok(OrganisationView { organisation, administrators })
     }
 
@@ -111,7 +105,7 @@ impl App {
         let id = OrganisationId::parse(organisation).ok_or_else(Error::not_found)?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let organisation = tx.organisation(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
-        let listing = add_person(
+        let result = add_person(
             self,
             &mut tx,
             &organisation,
@@ -121,9 +115,8 @@ impl App {
             ctx,
             now,
         )
-        .await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(listing)
+        .await;
+        commit_outcome(tx, result).await
     }
 
     pub async fn current_terms(&self) -> Result<Terms, Error> {

@@ -24,9 +24,10 @@ pub struct CodeRules {
     pub resend_after: Span,
 }
 
-/// Activation's text-message check of the mobile number.
+/// Activation's text-message check of the mobile number. Texted codes last 5 minutes, as the
+/// recovery phone's do (S12).
 pub const ACTIVATION_SMS: CodeRules =
-    CodeRules { lifetime: Span::minutes(10), max_failures: 5, max_sends: 5, resend_after: Span::seconds_(60) };
+    CodeRules { lifetime: Span::minutes(5), max_failures: 5, max_sends: 5, resend_after: Span::seconds_(60) };
 
 /// A code as sent. Never logged.
 #[derive(Clone, PartialEq, Eq)]

@@ -4,19 +4,25 @@
 CREATE TABLE organisations (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
+    -- The name lower-cased by the application (both engines fold case alike only for ASCII).
+    name_key TEXT NOT NULL,
     kind TEXT NOT NULL,
     email_domains TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     created_by TEXT
 );
-CREATE UNIQUE INDEX organisations_name ON organisations (lower(name));
+CREATE UNIQUE INDEX organisations_name_key ON organisations (name_key);
 
 ALTER TABLE users ADD COLUMN added_by TEXT;
 ALTER TABLE users ADD COLUMN phone_verified_at BIGINT;
 ALTER TABLE users ADD COLUMN activated_at BIGINT;
+-- Name and email lower-cased by the application, for searching and sorting the same way on both engines.
+ALTER TABLE users ADD COLUMN search_key TEXT;
 
 ALTER TABLE one_time_links ADD COLUMN terms_version BIGINT;
 ALTER TABLE one_time_links ADD COLUMN phone_confirmed_at BIGINT;
+-- The number that was confirmed: a later correction makes it stale.
+ALTER TABLE one_time_links ADD COLUMN phone_confirmed TEXT;
 
 CREATE TABLE terms (
     version BIGINT PRIMARY KEY,

@@ -48,6 +48,8 @@ pub struct OneTimeLink {
     /// Activation progress: the terms version agreed to, and when the mobile was confirmed.
     pub terms_version: Option<i64>,
     pub phone_confirmed_at: Option<Timestamp>,
+    /// The E.164 number that was confirmed.
+    pub phone_confirmed: Option<String>,
 }
 
 impl Tx {
@@ -79,7 +81,7 @@ impl Tx {
 
     pub async fn link(&mut self, hash: &TokenHash) -> Result<Option<OneTimeLink>> {
         let row = sqlx::query(
-            "SELECT token_hash, purpose, user_id, created_at, expires_at, used_at, terms_version, phone_confirmed_at \
+            "SELECT token_hash, purpose, user_id, created_at, expires_at, used_at, terms_version, phone_confirmed_at, phone_confirmed \
              FROM one_time_links WHERE token_hash = $1",
         )
         .bind(hash.as_str())
@@ -97,6 +99,7 @@ impl Tx {
             used_at: row.try_get::<Option<i64>, _>("used_at")?.map(Timestamp::from_unix),
             terms_version: row.try_get("terms_version")?,
             phone_confirmed_at: row.try_get::<Option<i64>, _>("phone_confirmed_at")?.map(Timestamp::from_unix),
+            phone_confirmed: row.try_get("phone_confirmed")?,
         }))
     }
 
@@ -121,10 +124,11 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn record_link_phone_confirmed(&mut self, hash: &TokenHash, now: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE one_time_links SET phone_confirmed_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+    pub async fn record_link_phone_confirmed(&mut self, hash: &TokenHash, phone: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE one_time_links SET phone_confirmed_at = $1, phone_confirmed = $3 WHERE token_hash = $2 AND used_at IS NULL")
             .bind(now.unix())
             .bind(hash.as_str())
+            .bind(phone)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -132,7 +136,7 @@ impl Tx {
 
     /// Forgets a confirmed mobile on every unused link of a person (their number changed).
     pub async fn reset_link_phone_confirmation(&mut self, user: &UserId) -> Result<()> {
-        sqlx::query("UPDATE one_time_links SET phone_confirmed_at = NULL WHERE user_id = $1 AND used_at IS NULL")
+        sqlx::query("UPDATE one_time_links SET phone_confirmed_at = NULL, phone_confirmed = NULL WHERE user_id = $1 AND used_at IS NULL")
             .bind(user.as_str())
             .execute(&mut *self.tx)
             .await?;

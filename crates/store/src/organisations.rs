@@ -40,15 +40,19 @@ pub struct Terms {
 
 impl Tx {
     pub async fn insert_organisation(&mut self, o: &Organisation, created_by: &UserId) -> Result<()> {
-        sqlx::query("INSERT INTO organisations (id, name, kind, email_domains, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(o.id.as_str())
-            .bind(&o.name)
-            .bind(o.kind.as_str())
-            .bind(o.email_domains.to_stored())
-            .bind(o.created_at.unix())
-            .bind(created_by.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO organisations (id, name, name_key, kind, email_domains, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(o.id.as_str())
+        .bind(&o.name)
+        .bind(o.name.to_lowercase())
+        .bind(o.kind.as_str())
+        .bind(o.email_domains.to_stored())
+        .bind(o.created_at.unix())
+        .bind(created_by.as_str())
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -61,10 +65,9 @@ impl Tx {
     }
 
     pub async fn organisations(&mut self) -> Result<Vec<Organisation>> {
-        let rows =
-            sqlx::query("SELECT id, name, kind, email_domains, created_at FROM organisations ORDER BY lower(name)")
-                .fetch_all(&mut *self.tx)
-                .await?;
+        let rows = sqlx::query("SELECT id, name, kind, email_domains, created_at FROM organisations ORDER BY name_key")
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(from_row).collect()
     }
 

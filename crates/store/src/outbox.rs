@@ -86,6 +86,16 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
 }
 
 impl Tx {
+    /// How many messages were queued to one recipient since a moment: for caps on texts.
+    pub async fn count_messages_to(&mut self, recipient: &str, since: Timestamp) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE recipient = $1 AND created_at >= $2")
+            .bind(recipient)
+            .bind(since.unix())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Queues a message; it is sent only if the surrounding transaction commits.
     pub async fn enqueue(&mut self, m: &OutgoingMessage, now: Timestamp) -> Result<MessageId> {
         let id = MessageId::generate();

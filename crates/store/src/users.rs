@@ -71,8 +71,8 @@ fn from_row(row: &AnyRow) -> Result<User> {
 impl Tx {
     pub async fn insert_user(&mut self, u: &NewUser, now: Timestamp) -> Result<()> {
         sqlx::query(
-            "INSERT INTO users (id, role, organisation_id, full_name, email, phone, status, created_at, updated_at, added_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+            "INSERT INTO users (id, role, organisation_id, full_name, email, phone, status, created_at, updated_at, added_by, \
+             search_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
         )
         .bind(u.id.as_str())
         .bind(u.role.as_str())
@@ -83,6 +83,7 @@ impl Tx {
         .bind(u.status.as_str())
         .bind(now.unix())
         .bind(u.added_by.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(search_key(&u.full_name, &u.email))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -136,11 +137,12 @@ impl Tx {
         email: &EmailAddress,
         now: Timestamp,
     ) -> Result<()> {
-        sqlx::query("UPDATE users SET full_name = $1, email = $2, updated_at = $3 WHERE id = $4")
+        sqlx::query("UPDATE users SET full_name = $1, email = $2, updated_at = $3, search_key = $5 WHERE id = $4")
             .bind(full_name)
             .bind(email.as_str())
             .bind(now.unix())
             .bind(id.as_str())
+            .bind(search_key(full_name, email))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -229,23 +231,55 @@ fn like_pattern(search: &str) -> String {
 
 impl Tx {
     /// The people of one organisation whose name or email contains `search` (all when empty),
-    /// by name.
+    /// by name. Matching and order use the application-made `search_key`, so both engines agree.
     pub async fn users_of_organisation(
         &mut self,
         org: &OrganisationId,
         search: &str,
         limit: i64,
     ) -> Result<Vec<UserListing>> {
+        self.listings(
+            "organisation_id = $1 AND ($2 = '' OR search_key LIKE $3 ESCAPE '\\') AND $4 = $4",
+            org,
+            search,
+            "",
+            limit,
+        )
+        .await
+    }
+
+    /// One person of one organisation.
+    pub async fn user_listing(&mut self, org: &OrganisationId, id: &UserId) -> Result<Option<UserListing>> {
+        Ok(self
+            .listings("organisation_id = $1 AND $2 = $2 AND $3 = $3 AND id = $4", org, "", id.as_str(), 1)
+            .await?
+            .pop())
+    }
+
+    /// The administrators of one organisation.
+    pub async fn administrators_of(&mut self, org: &OrganisationId) -> Result<Vec<UserListing>> {
+        let role = Role::OrganisationAdministrator.as_str();
+        self.listings("organisation_id = $1 AND $2 = $2 AND $3 = $3 AND role = $4", org, "", role, 1000).await
+    }
+
+    async fn listings(
+        &mut self,
+        filter: &str,
+        org: &OrganisationId,
+        search: &str,
+        extra: &str,
+        limit: i64,
+    ) -> Result<Vec<UserListing>> {
         let sql = format!(
             "SELECT {COLUMNS}, (SELECT MAX(l.expires_at) FROM one_time_links l WHERE l.user_id = users.id \
              AND l.purpose = 'activation' AND l.used_at IS NULL) AS activation_expires_at \
-             FROM users WHERE organisation_id = $1 AND ($2 = '' OR lower(full_name) LIKE $3 ESCAPE '\\' OR email LIKE $3 ESCAPE '\\') \
-             ORDER BY lower(full_name), id LIMIT $4"
+             FROM users WHERE {filter} ORDER BY search_key, id LIMIT $5"
         );
         let rows = sqlx::query(&sql)
             .bind(org.as_str())
             .bind(search.trim())
             .bind(like_pattern(search.trim()))
+            .bind(extra)
             .bind(limit)
             .fetch_all(&mut *self.tx)
             .await?;
@@ -272,18 +306,31 @@ impl Tx {
     }
 
     /// Completes activation: the password is set, the mobile number is proven, and activation
-    /// counts as the first sign-in. Only an invited account can be activated.
-    pub async fn activate(&mut self, id: &UserId, password_hash: &str, now: Timestamp) -> Result<bool> {
+    /// counts as the first sign-in. Only an invited account whose number is still the one that
+    /// was confirmed can be activated.
+    pub async fn activate(
+        &mut self,
+        id: &UserId,
+        password_hash: &str,
+        confirmed_phone: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, status = 'active', activated_at = $2, \
              phone_verified_at = $2, last_sign_in_at = $2, failed_sign_ins = 0, updated_at = $2 \
-             WHERE id = $3 AND status = 'invited'",
+             WHERE id = $3 AND status = 'invited' AND phone = $4",
         )
         .bind(password_hash)
         .bind(now.unix())
         .bind(id.as_str())
+        .bind(confirmed_phone)
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// Name and email lower-cased by Rust, for searching and sorting alike on both engines.
+fn search_key(full_name: &str, email: &EmailAddress) -> String {
+    format!("{} {}", full_name.to_lowercase(), email.as_str())
 }

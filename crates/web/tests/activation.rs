@@ -222,8 +222,8 @@ async fn codes_are_single_use_short_lived_newest_only_and_guessing_is_limited() 
     assert_eq!(too_soon.status, 429, "resends are throttled");
     assert!(too_soon.body.contains("Wait"));
 
-    // Expired after 10 minutes.
-    t.advance(Span::minutes(10)).await;
+    // Expired after 5 minutes.
+    t.advance(Span::minutes(5)).await;
     t.advance(Span::seconds_(1)).await;
     let expired = c.post_form(&format!("{path}/code"), &[("code", &first)]).await;
     assert!(expired.body.contains("That code has expired"), "{}", expired.body);
@@ -367,4 +367,70 @@ async fn the_activation_email_arrives_through_a_real_smtp_server() {
     let done = t.activate(&path, "+447700900050", USER_PASSWORD).await;
     assert_eq!(done.h1(), "Your account is activated");
     t.sign_in("mo@mail.example", USER_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_number_gets_at_most_ten_texts_a_day_whatever_asks() {
+    let t = TestApp::start().await;
+    let operator = t.operator().await;
+    let (_, admin) = t.organisation_with_admin(&operator, "Pump Ltd", "pump.example", "07700 900080").await;
+    let mut paths = Vec::new();
+    for who in ["ann", "ben", "cat"] {
+        let added = add_user(&admin, who, &format!("{who}@pump.example"), "07700 900081").await;
+        assert_eq!(added.status, 303);
+        paths.push(t.activation_path(&format!("{who}@pump.example")).await);
+    }
+    let c = t.client();
+    let mut sent = 0;
+    let mut refused = None;
+    for path in &paths {
+        c.get(path).await;
+        c.post_form(&format!("{path}/terms"), &[("agree", "yes"), ("version", "1")]).await;
+        for _ in 0..5 {
+            let page = c.post_form(&format!("{path}/send-code"), &[]).await;
+            if page.status == 200 {
+                sent += 1;
+            } else if page.body.contains("Too many codes have been sent to this number today") {
+                refused.get_or_insert(sent);
+            }
+            t.advance(Span::seconds_(61)).await;
+        }
+    }
+    assert_eq!(sent, 10);
+    assert_eq!(refused, Some(10), "the 11th text to one number in a day is refused");
+    let texts = t.messages_to("+447700900081").await;
+    assert_eq!(texts.len(), 10);
+    let events = t.app.store.audit_events_after(0, 10_000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "activation.code_refused"
+        && e.event.detail.as_deref() == Some("daily cap for the number")));
+}
+
+#[tokio::test]
+async fn search_finds_names_alike_on_both_engines_and_own_numbers_are_not_changed_here() {
+    let t = TestApp::start().await;
+    let operator = t.operator().await;
+    let (_, admin) = t.organisation_with_admin(&operator, "Cabinet Élodie", "elodie.example", "07700 900090").await;
+    add_user(&admin, "Élodie Martin", "elodie@elodie.example", "07700 900091").await;
+    add_user(&admin, "Bob 100%_Sure", "bob@elodie.example", "07700 900092").await;
+    let found = admin.get("/admin/users?q=%C3%A9LODIE").await;
+    assert!(found.body.contains("Élodie Martin") || found.body.contains("&#201;lodie Martin"), "{}", found.body);
+    assert!(!found.body.contains("Bob"));
+    let literal = admin.get("/admin/users?q=100%25_").await;
+    assert!(literal.body.contains("Bob"), "% and _ are matched literally");
+    assert!(!admin.get("/admin/users?q=%25").await.body.contains("Martin"));
+
+    let me = admin.get("/api/v1/users?q=admin@elodie.example").await.json();
+    let my_id = me[0]["id"].as_str().unwrap().to_owned();
+    let own = admin.post_form(&format!("/admin/users/{my_id}/mobile"), &[("mobile", "07700 900093")]).await;
+    assert_eq!(own.status, 403, "an administrator cannot change their own number here");
+    // Another organisation's person is "not found" even when the number sent is nonsense.
+    let (_, other) = t.organisation_with_admin(&operator, "Other", "other.example", "07700 900094").await;
+    let foreign = other
+        .api(reqwest::Method::POST, &format!("/api/v1/users/{my_id}/mobile"), Some(serde_json::json!({"mobile": "x"})))
+        .await;
+    assert_eq!(foreign.status, 404);
+    let leaked =
+        other.api(reqwest::Method::POST, "/api/v1/users", Some(serde_json::json!({"full_name": 123456}))).await;
+    assert_eq!(leaked.status, 400);
+    assert!(!leaked.body.contains("123456"), "bodies are never echoed: {}", leaked.body);
 }

@@ -32,7 +32,14 @@ fn signed_in(frame: &Frame) -> Result<&Authenticated, ApiError> {
 /// Reads a JSON body; a malformed one is invalid input like any other.
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     b.map(|Json(v)| v)
-        .map_err(|e| ApiError(Error::field("body", format!("The request body is not valid: {}", e.body_text()))))
+        // The rejection's own text can quote what was sent (a code, a password): never echo it.
+        .map_err(|e| {
+            tracing::info!(status = %e.status(), "unreadable JSON body");
+            ApiError(Error::field(
+                "body",
+                "The request body is not valid JSON for this operation. Check the field names and types.",
+            ))
+        })
 }
 
 /// An organisation.

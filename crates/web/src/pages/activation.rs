@@ -38,6 +38,7 @@ struct ActivatePage<'a> {
     email: String,
     expires: String,
     password_rules: Vec<String>,
+    code_minutes: i64,
 }
 
 fn page<'a>(
@@ -69,6 +70,7 @@ fn page<'a>(
         email: v.user.email.to_string(),
         expires: v.expires_at.human(),
         password_rules: v.password_rules,
+        code_minutes: usher_domain::code::ACTIVATION_SMS.lifetime.seconds() / 60,
     }
 }
 
