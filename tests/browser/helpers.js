@@ -345,3 +345,27 @@ export async function assertHeading(page, expected) {
 export async function pageText(page) {
   return normalise(await page.locator('body').innerText());
 }
+
+/**
+ * checkA11y for a page in a context with JavaScript turned off, where axe cannot run (its
+ * evaluate never returns). Serves a copy of the page as the browser rendered it, scripts
+ * removed, at the same address in a scripting-enabled context (so /assets/... still load from
+ * the server), and checks and screenshots that copy.
+ */
+export async function checkA11yWithoutScripts(page, name) {
+  const url = page.url();
+  const html = (await page.content()).replace(/<script\b[^>]*>[\s\S]*?<\/script\s*>/gi, '');
+  const context = await page.context().browser().newContext();
+  try {
+    context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+    const copy = await context.newPage();
+    await copy.route(url, (route) =>
+      route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }),
+    );
+    await copy.goto(url);
+    return await checkA11y(copy, name);
+  } finally {
+    await context.close();
+  }
+}

@@ -34,7 +34,7 @@ pub struct ActivationView {
     pub user: User,
     pub step: ActivationStep,
     pub terms: Terms,
-    /// The name of the administrator who added them: the person to ask for help.
+    /// Who to ask for help ("Ada Admin, your organisation administrator").
     pub administrator: String,
     pub organisation: String,
     pub mobile_last_four: String,
@@ -117,7 +117,7 @@ impl App {
             return Err(Error::new(
                 ErrorCode::RateLimited,
                 format!(
-                    "Too many codes have been sent to this number today. Try again tomorrow, or ask {} for help.",
+                    "Too many codes have been sent to this number today. Try again tomorrow. For help, ask {}.",
                     view.administrator
                 ),
             ));
@@ -142,7 +142,7 @@ impl App {
             let f = tx.code_flow(&flow).await.map_err(store_error)?;
             let message = match f {
                 Some(f) if f.failures >= rules.max_failures || f.sends >= rules.max_sends => format!(
-                    "No more codes can be sent for this activation. Ask {} to send you a new activation email.",
+                    "No more codes can be sent for this activation. To get a new activation email, ask {}.",
                     view.administrator
                 ),
                 Some(f) => {
@@ -184,8 +184,7 @@ impl App {
         if failures >= rules.max_failures {
             audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some("attempt limit reached".into()), now)
                 .await?;
-            let message =
-                format!("Too many wrong codes. Ask {} to send you a new activation email.", view.administrator);
+            let message = format!("Too many wrong codes. To get a new activation email, ask {}.", view.administrator);
             return commit_outcome(tx, Err(Error::field("code", message))).await;
         }
         let Some(entered) = code::normalise_entered(entered) else {
@@ -287,14 +286,11 @@ impl App {
             return Err(Error::not_found());
         };
         let user = tx.user(user_id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
-        let administrator = match &user.added_by {
-            Some(id) => tx
-                .user(id)
-                .await
-                .map_err(store_error)?
-                .map_or_else(|| "your organisation administrator".to_owned(), |a| a.full_name),
-            None => "your organisation administrator".to_owned(),
+        let added_by = match &user.added_by {
+            Some(id) => tx.user(id).await.map_err(store_error)?,
+            None => None,
         };
+        let administrator = messages::who_to_ask(&self.config, added_by.as_ref());
         if link.used_at.is_some() {
             return Err(link_used(&administrator));
         }
@@ -302,7 +298,7 @@ impl App {
             return Err(Error::new(
                 ErrorCode::LinkExpired,
                 format!(
-                    "Activation links work for 28 days and this one has expired. Ask {administrator} to send you a new activation email."
+                    "Activation links work for 28 days and this one has expired. To get a new activation email, ask {administrator}."
                 ),
             ));
         }
@@ -340,7 +336,7 @@ fn link_used(administrator: &str) -> Error {
     Error::new(
         ErrorCode::LinkUsed,
         format!(
-            "This activation link has already been used or a newer one has replaced it. If you have activated your account, sign in. If not, ask {administrator} to send you a new activation email."
+            "This activation link has already been used or a newer one has replaced it. If you have activated your account, sign in. If not, to get a new activation email, ask {administrator}."
         ),
     )
 }

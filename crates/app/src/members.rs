@@ -145,7 +145,7 @@ async fn send_activation(
         &app.config,
         user.email.as_str(),
         &user.full_name,
-        &added_by.full_name,
+        &messages::who_to_ask(&app.config, Some(added_by)),
         &org.name,
         &url,
         expires_at,

@@ -40,6 +40,19 @@ fn email(
     }
 }
 
+/// Who to ask about an account: the administrator who added the person, or for an
+/// administrator appointed by the operator, the operator who runs the service.
+pub fn who_to_ask(config: &Config, added_by: Option<&usher_store::User>) -> String {
+    use usher_domain::account::Role;
+    match added_by {
+        Some(u) if u.role == Role::OrganisationAdministrator => {
+            format!("{}, your organisation administrator", u.full_name)
+        }
+        Some(u) => format!("{}, who runs {}", u.full_name, config.service_name),
+        None => "your organisation administrator".to_owned(),
+    }
+}
+
 pub fn operator_account_created(config: &Config, to: &str, name: &str) -> OutgoingMessage {
     email(
         config,
@@ -89,11 +102,11 @@ pub fn activation(
         to,
         format!("Activate your {} account", config.service_name),
         format!(
-            "Dear {name},\n\n{added_by} of {organisation} has given you an account on {service}.\n\n\
+            "Dear {name},\n\nYou have an account on {service} for {organisation}, added by {added_by}.\n\n\
              Activate it by {deadline} with this link:\n\n{link}\n\n\
              Allow about 10 minutes and have your mobile phone with you: we will text a code to it.\n\n\
              The link works once and is for you alone. Do not share it or forward this email.\n\
-             If it expires, ask {added_by} to send you a new one.",
+             If it expires, ask for a new one from {added_by}.",
             service = config.service_name,
             deadline = expires_at.human(),
         ),

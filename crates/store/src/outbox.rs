@@ -85,6 +85,22 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
     })
 }
 
+/// An ID that sorts in the order messages were queued: the time, then a per-process counter
+/// (several messages share a second, and the test clock stands still), then randomness so two
+/// servers never collide.
+fn ordered_message_id(now: Timestamp) -> MessageId {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let random = MessageId::generate();
+    let text = format!(
+        "{:012x}{:08x}{}",
+        now.unix().clamp(0, 0xffff_ffff_ffff),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        random.as_str().get(..12).unwrap_or("000000000000")
+    );
+    MessageId::from_trusted(text)
+}
+
 impl Tx {
     /// How many messages were queued to one recipient since a moment: for caps on texts.
     pub async fn count_messages_to(&mut self, recipient: &str, since: Timestamp) -> Result<i64> {
@@ -98,7 +114,7 @@ impl Tx {
 
     /// Queues a message; it is sent only if the surrounding transaction commits.
     pub async fn enqueue(&mut self, m: &OutgoingMessage, now: Timestamp) -> Result<MessageId> {
-        let id = MessageId::generate();
+        let id = ordered_message_id(now);
         sqlx::query(
             "INSERT INTO outbox (id, channel, purpose, recipient, subject, body, created_at, expires_at, status, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7)",

@@ -35,7 +35,7 @@ async fn an_operator_registers_an_organisation_whose_administrator_adds_a_user_w
     // The email says who added them, by when to activate, and not to share the link.
     let mail = t.messages_to("brian@smithjones.example").await;
     let body = &mail[0].message.body;
-    assert!(body.contains("Ada Admin of Smith & Jones LLP of Smith & Jones LLP has given you an account"), "{body}");
+    assert!(body.contains("You have an account on Usher for Smith & Jones LLP, added by Ada Admin of Smith & Jones LLP, your organisation administrator."), "{body}");
     assert!(body.contains("Activate it by 2 February 2026 at 9:00am (UTC)"), "{body}");
     assert!(body.contains("Do not share it"));
 
@@ -51,7 +51,9 @@ async fn an_operator_registers_an_organisation_whose_administrator_adds_a_user_w
     assert_eq!(mobile.h1(), "Check your mobile number", "the link resumes where it was left");
     assert!(mobile.body.contains("ending <strong>0123</strong>"));
     assert!(
-        mobile.body.contains("Ask Ada Admin of Smith &#38; Jones LLP, your organisation administrator"),
+        mobile.body.contains(
+            "To have your number corrected, ask Ada Admin of Smith &#38; Jones LLP, your organisation administrator."
+        ),
         "names the administrator"
     );
 
@@ -119,7 +121,10 @@ async fn activation_links_last_28_days_and_a_resend_kills_the_old_one() {
     let dead = c.get(&first).await;
     assert_eq!(dead.status, 410);
     assert_eq!(dead.h1(), "This link has expired");
-    assert!(dead.body.contains("Ask Ada Admin of Chambers One to send you a new activation email"));
+    assert!(
+        dead.body
+            .contains("To get a new activation email, ask Ada Admin of Chambers One, your organisation administrator.")
+    );
 
     // The administrator sees it as expired, and resends.
     let admin = t.sign_in("admin@chambers.example", common::ADMIN_PASSWORD).await;

@@ -54,7 +54,7 @@ async fn the_whole_journey_through_the_json_api() {
     let anyone = t.client();
     let a = anyone.get(&format!("/api/v1/activations/{token}")).await.json();
     assert_eq!(a["step"], "terms");
-    assert_eq!(a["administrator"], "Olive Operator");
+    assert_eq!(a["administrator"], "Olive Operator, who runs Usher");
     let version = a["terms"]["version"].as_i64().unwrap();
     let a = anyone
         .api(
