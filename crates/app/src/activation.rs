@@ -252,6 +252,7 @@ impl App {
         if !tx.activate(&view.user.id, &hash, &confirmed, now).await.map_err(store_error)? {
             return Err(link_used(&view.administrator));
         }
+        tx.remember_password(&view.user.id, &hash, now).await.map_err(store_error)?;
         tx.enqueue(&messages::account_activated(&self.config, view.user.email.as_str(), &view.user.full_name), now)
             .await
             .map_err(store_error)?;

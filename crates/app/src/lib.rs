@@ -14,6 +14,7 @@ pub mod members;
 pub mod messages;
 pub mod operator;
 pub mod organisations;
+pub mod passwords;
 pub mod sessions;
 pub mod sign_in;
 pub mod test_clock;

@@ -334,3 +334,35 @@ impl App {
         Ok(tx.organisation(admin.organisation()).await.map_err(store_error)?.map(|o| o.name).unwrap_or_default())
     }
 }
+
+impl App {
+    /// Unlocks a locked account of the administrator's organisation.
+    pub async fn unlock_member(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let listing = match member_in(&mut tx, admin, id, ctx, now).await {
+            Ok(l) => l,
+            Err(e) => {
+                tx.commit().await.map_err(store_error)?;
+                return Err(e);
+            }
+        };
+        if !tx.unlock(&listing.user.id, now).await.map_err(store_error)? {
+            return Err(Error::new(ErrorCode::Conflict, "This account is not locked."));
+        }
+        audit(&mut tx, ctx, "account.unlocked", admin.user(), &listing.user, Some("by an administrator".into()), now)
+            .await?;
+        let updated = tx
+            .user_listing(admin.organisation(), &listing.user.id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(Error::not_found)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(updated)
+    }
+}

@@ -159,3 +159,38 @@ pub fn mobile_changed(config: &Config, to: &str, name: &str, last_four: &str, by
         None,
     )
 }
+
+pub fn account_locked(config: &Config, to: &str, name: &str, when: Timestamp) -> OutgoingMessage {
+    email(
+        config,
+        "account_locked",
+        to,
+        format!("Your {} account is locked", config.service_name),
+        format!(
+            "Dear {name},\n\nYour {service} account was locked on {when} after 4 wrong passwords in a row.\n\n\
+             To unlock it, reset your password at {base}/reset-password, or ask your organisation administrator.\n\n\
+             If you did not try to sign in, someone may be guessing your password: tell your administrator.",
+            service = config.service_name,
+            when = when.human(),
+            base = config.base_url(),
+        ),
+        None,
+    )
+}
+
+pub fn password_reset(config: &Config, to: &str, name: &str, link: &str, expires_at: Timestamp) -> OutgoingMessage {
+    email(
+        config,
+        "password_reset",
+        to,
+        format!("Reset your {} password", config.service_name),
+        format!(
+            "Dear {name},\n\nSomeone asked to reset the password of your {service} account. To choose a new one, use this \
+             link by {deadline}:\n\n{link}\n\nThe link works once and only for an hour. Do not share it.\n\n\
+             If you did not ask, ignore this email: your password has not changed.",
+            service = config.service_name,
+            deadline = expires_at.human(),
+        ),
+        Some(expires_at),
+    )
+}

@@ -174,6 +174,7 @@ impl App {
                 };
                 tx.insert_user(&new, now).await.map_err(store_error)?;
                 tx.set_password(&new.id, &hash, now).await.map_err(store_error)?;
+                tx.remember_password(&new.id, &hash, now).await.map_err(store_error)?;
                 tx.enqueue(&messages::operator_account_created(&self.config, email.as_str(), &new.full_name), now)
                     .await
                     .map_err(store_error)?;
@@ -182,6 +183,7 @@ impl App {
             }
             OperatorLink::Recovery(user) => {
                 tx.set_password(&user.id, &hash, now).await.map_err(store_error)?;
+                tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
                 tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
                 tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
                     .await
@@ -263,7 +265,9 @@ async fn live_link(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTimeL
             let user = tx.user(id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
             OperatorLink::Recovery(Box::new(user))
         }
-        (LinkPurpose::OperatorRecovery, None) | (LinkPurpose::Activation, _) => return Err(Error::not_found()),
+        (LinkPurpose::OperatorRecovery, None) | (LinkPurpose::Activation | LinkPurpose::PasswordReset, _) => {
+            return Err(Error::not_found());
+        }
     };
     Ok((link, view))
 }

@@ -62,6 +62,7 @@ impl App {
             kind,
             email_domains,
             created_at: now,
+            min_password_length: None,
         };
         let mut tx = self.store.begin().await.map_err(store_error)?;
         if let Err(e) = tx.insert_organisation(&organisation, &operator.user().id).await {

@@ -14,6 +14,8 @@ use crate::{App, RequestContext, store_error};
 pub struct Authenticated {
     pub session: SessionRecord,
     pub user: User,
+    /// The password is past its age: it must be changed before anything else.
+    pub password_expired: bool,
 }
 
 /// Touch `last_seen_at` at most this often, so reads do not all become writes.
@@ -63,7 +65,10 @@ impl App {
             tx.touch_session(&session.id, now).await.map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
-        Ok(user.map(|user| Authenticated { session, user }))
+        Ok(user.map(|user| {
+            let password_expired = self.password_expires_at(&user).is_some_and(|at| now >= at);
+            Authenticated { session, user, password_expired }
+        }))
     }
 
     pub async fn sign_out(&self, who: &Authenticated, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
@@ -75,5 +80,51 @@ impl App {
         event.organisation_id = who.user.organisation_id.as_ref().map(ToString::to_string);
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)
+    }
+}
+
+impl App {
+    /// The signed-in person's live sessions, newest first.
+    pub async fn sessions(&self, who: &Authenticated) -> Result<Vec<SessionRecord>, Error> {
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        tx.sessions_of(&who.user.id).await.map_err(store_error)
+    }
+
+    /// Ends one of the signed-in person's sessions (another device, or this one).
+    pub async fn end_session(
+        &self,
+        who: &Authenticated,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let id = SessionId::parse(id).ok_or_else(Error::not_found)?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        if !tx.end_session_of(&who.user.id, &id, now).await.map_err(store_error)? {
+            return Err(Error::not_found());
+        }
+        let mut event = ctx.event("session.ended", "success");
+        event.actor_id = Some(who.user.id.to_string());
+        event.subject_id = Some(who.user.id.to_string());
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    /// Ends every session of the signed-in person except the one in use.
+    pub async fn end_other_sessions(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<u64, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let ended = tx.end_other_sessions(&who.user.id, &who.session.id, now).await.map_err(store_error)?;
+        let mut event = ctx.event("session.ended_others", "success");
+        event.actor_id = Some(who.user.id.to_string());
+        event.subject_id = Some(who.user.id.to_string());
+        event.detail = Some(format!("{ended} ended"));
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(ended)
     }
 }

@@ -9,14 +9,20 @@ use usher_domain::{Error, Timestamp};
 
 use crate::operator::SignedIn;
 use crate::sessions::start_session;
-use crate::{App, RequestContext, store_error};
+use crate::{App, RequestContext, messages, store_error};
+use usher_domain::limits::{SIGN_IN_PER_ACCOUNT, SIGN_IN_PER_IP};
 
 /// Consecutive wrong passwords that lock an account (seed rule: no more than 4 guesses).
 pub const LOCK_AFTER: i64 = 4;
 
-/// The one answer for a wrong email or password.
+/// The one answer for a wrong email or password, a locked or a deregistered account: it tells
+/// everyone how to unlock without telling a guesser which case applies.
 pub fn wrong_email_or_password() -> Error {
-    Error::field("email", "Enter a correct email address and password. After 4 wrong passwords the account is locked.")
+    Error::field(
+        "email",
+        "Enter a correct email address and password. After 4 wrong passwords in a row an account is locked: \
+         to unlock it, reset your password or ask your organisation administrator.",
+    )
 }
 
 impl App {
@@ -27,6 +33,8 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<SignedIn, Error> {
+        self.rate_limit(SIGN_IN_PER_IP, ctx.ip.as_deref().unwrap_or("unknown"), now).await?;
+        self.rate_limit(SIGN_IN_PER_ACCOUNT, email, now).await?;
         let email = EmailAddress::parse(email).ok();
         let user = match &email {
             Some(email) => {
@@ -67,6 +75,9 @@ impl App {
                 event.detail = Some(format!("wrong password ({count} in a row)"));
                 if status == AccountStatus::Locked {
                     tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+                    tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
+                        .await
+                        .map_err(store_error)?;
                     let mut locked = ctx.event("account.locked", "success");
                     locked.subject_id = Some(user.id.to_string());
                     locked.organisation_id.clone_from(&event.organisation_id);

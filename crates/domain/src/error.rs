@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Conflict,
     /// The test clock is not switched on for this server.
     TestClockOff,
+    /// The password has expired and must be changed before anything else.
+    PasswordExpired,
     /// Something went wrong on our side.
     Internal,
     /// A dependency (the database) is not available just now.
@@ -53,12 +55,13 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
             Self::TestClockOff => "test_clock_off",
+            Self::PasswordExpired => "password_expired",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
     }
 
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         Self::InvalidInput,
         Self::NotFound,
         Self::Unauthenticated,
@@ -69,6 +72,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::Conflict,
         Self::TestClockOff,
+        Self::PasswordExpired,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -86,6 +90,7 @@ impl ErrorCode {
             Self::RateLimited => "Too many attempts",
             Self::Conflict => "That already exists",
             Self::TestClockOff => "The test clock is off",
+            Self::PasswordExpired => "Your password has expired",
             Self::Internal => "Sorry, there is a problem with the service",
             Self::Unavailable => "Sorry, the service is unavailable",
         }

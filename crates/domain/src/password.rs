@@ -134,16 +134,21 @@ impl PersonalWords<'_> {
     }
 }
 
+/// The shipped deny list, parsed once.
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        COMMON_PASSWORDS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
+    })
+}
+
 /// A password is common when it, or its letters before any trailing digits and symbols, is on
 /// the shipped deny list ("Sunshine2024!" is "sunshine" with decoration).
 fn is_common(password: &str) -> bool {
     let lowered = password.to_lowercase();
     let stem = lowered.trim_end_matches(|c: char| !c.is_alphabetic());
-    COMMON_PASSWORDS
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .any(|common| common == lowered || (stem.chars().count() >= 4 && common == stem))
+    let list = common_passwords();
+    list.contains(lowered.as_str()) || (stem.chars().count() >= 4 && list.contains(stem))
 }
 
 /// Argon2id cost. The defaults are OWASP's minimum (19 MiB, 2 passes, 1 lane).

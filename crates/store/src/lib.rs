@@ -8,6 +8,7 @@
 
 mod audit;
 mod codes;
+mod limits;
 mod links;
 mod migrations;
 mod organisations;

@@ -16,6 +16,8 @@ pub enum LinkPurpose {
     OperatorRecovery,
     /// A new account's one-time activation, emailed when an administrator adds someone.
     Activation,
+    /// A forgotten password's reset, emailed on request; valid for an hour.
+    PasswordReset,
 }
 
 impl LinkPurpose {
@@ -24,6 +26,7 @@ impl LinkPurpose {
             Self::OperatorSetup => "operator_setup",
             Self::OperatorRecovery => "operator_recovery",
             Self::Activation => "activation",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -32,6 +35,7 @@ impl LinkPurpose {
             "operator_setup" => Some(Self::OperatorSetup),
             "operator_recovery" => Some(Self::OperatorRecovery),
             "activation" => Some(Self::Activation),
+            "password_reset" => Some(Self::PasswordReset),
             _ => None,
         }
     }

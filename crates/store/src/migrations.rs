@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "organisations and activation",
         sql: include_str!("../migrations/0002_organisations_and_activation.sql"),
     },
+    Migration {
+        version: 3,
+        name: "passwords and rate limits",
+        sql: include_str!("../migrations/0003_passwords_and_rate_limits.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -15,6 +15,8 @@ pub struct Organisation {
     pub kind: OrganisationKind,
     pub email_domains: EmailDomains,
     pub created_at: Timestamp,
+    /// The organisation's own minimum password length, if tighter than the deployment's.
+    pub min_password_length: Option<i64>,
 }
 
 fn from_row(row: &AnyRow) -> Result<Organisation> {
@@ -27,6 +29,7 @@ fn from_row(row: &AnyRow) -> Result<Organisation> {
             .ok_or_else(|| StoreError::Query(sqlx::Error::Decode("unknown organisation kind".into())))?,
         email_domains: EmailDomains::from_stored(&domains),
         created_at: Timestamp::from_unix(row.try_get("created_at")?),
+        min_password_length: row.try_get("min_password_length")?,
     })
 }
 
@@ -57,18 +60,29 @@ impl Tx {
     }
 
     pub async fn organisation(&mut self, id: &OrganisationId) -> Result<Option<Organisation>> {
-        let row = sqlx::query("SELECT id, name, kind, email_domains, created_at FROM organisations WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, kind, email_domains, created_at, min_password_length FROM organisations WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
         row.as_ref().map(from_row).transpose()
     }
 
     pub async fn organisations(&mut self) -> Result<Vec<Organisation>> {
-        let rows = sqlx::query("SELECT id, name, kind, email_domains, created_at FROM organisations ORDER BY name_key")
+        let rows = sqlx::query("SELECT id, name, kind, email_domains, created_at, min_password_length FROM organisations ORDER BY name_key")
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    pub async fn set_min_password_length(&mut self, id: &OrganisationId, length: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE organisations SET min_password_length = $1 WHERE id = $2")
+            .bind(length)
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     pub async fn current_terms(&mut self) -> Result<Terms> {

@@ -83,3 +83,51 @@ impl Tx {
         Ok(done.rows_affected())
     }
 }
+
+impl Tx {
+    /// A person's live sessions, newest first.
+    pub async fn sessions_of(&mut self, user: &UserId) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, created_at, last_seen_at, ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at DESC, id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionRecord {
+                    id: SessionId::from_trusted(row.try_get("id")?),
+                    user_id: UserId::from_trusted(row.try_get("user_id")?),
+                    created_at: Timestamp::from_unix(row.try_get("created_at")?),
+                    last_seen_at: Timestamp::from_unix(row.try_get("last_seen_at")?),
+                    ip: row.try_get("ip")?,
+                    user_agent: row.try_get("user_agent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends one of a person's sessions; false when it was not theirs or had ended.
+    pub async fn end_session_of(&mut self, user: &UserId, id: &SessionId, now: Timestamp) -> Result<bool> {
+        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL")
+            .bind(now.unix())
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends every session of a person but one.
+    pub async fn end_other_sessions(&mut self, user: &UserId, keep: &SessionId, now: Timestamp) -> Result<u64> {
+        let done =
+            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL")
+                .bind(now.unix())
+                .bind(user.as_str())
+                .bind(keep.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(done.rows_affected())
+    }
+}

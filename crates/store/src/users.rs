@@ -334,3 +334,53 @@ impl Tx {
 fn search_key(full_name: &str, email: &EmailAddress) -> String {
     format!("{} {}", full_name.to_lowercase(), email.as_str())
 }
+
+impl Tx {
+    /// Records a password in the history (every password set, including the current one).
+    pub async fn remember_password(&mut self, id: &UserId, password_hash: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("INSERT INTO password_history (user_id, password_hash, set_at) VALUES ($1, $2, $3)")
+            .bind(id.as_str())
+            .bind(password_hash)
+            .bind(now.unix())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest `n` password hashes of a person, newest first.
+    pub async fn recent_passwords(&mut self, id: &UserId, n: i64) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY set_at DESC LIMIT $2")
+                .bind(id.as_str())
+                .bind(n)
+                .fetch_all(&mut *self.tx)
+                .await?;
+        rows.iter().map(|r| r.try_get("password_hash").map_err(Into::into)).collect()
+    }
+
+    /// Unlocks a locked account (the failure count starts again).
+    pub async fn unlock(&mut self, id: &UserId, now: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET status = 'active', failed_sign_ins = 0, updated_at = $1 WHERE id = $2 AND status = 'locked'",
+        )
+        .bind(now.unix())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A password set by a reset: it also unlocks the account. Only active or locked accounts.
+    pub async fn reset_password(&mut self, id: &UserId, password_hash: &str, now: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, status = 'active', failed_sign_ins = 0, \
+             updated_at = $2 WHERE id = $3 AND status IN ('active', 'locked')",
+        )
+        .bind(password_hash)
+        .bind(now.unix())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -82,9 +82,30 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
         ip,
         user_agent,
     });
+    if frame.user.as_ref().is_some_and(|u| u.password_expired) && !allowed_with_expired_password(req.uri().path()) {
+        // Seed rule: after 90 days the next sign-in requires a new password before anything else.
+        let response = if is_api {
+            crate::error::ApiError(usher_domain::Error::new(
+                usher_domain::ErrorCode::PasswordExpired,
+                "Your password has expired. Change it (POST /api/v1/password) before anything else.",
+            ))
+            .into_response()
+        } else {
+            axum::response::Redirect::to("/account/password").into_response()
+        };
+        return finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf);
+    }
     req.extensions_mut().insert(frame.clone());
     let response = next.run(req).await;
     finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf)
+}
+
+/// What someone whose password has expired may still reach.
+fn allowed_with_expired_password(path: &str) -> bool {
+    matches!(
+        path,
+        "/account/password" | "/sign-out" | "/healthz" | "/metrics" | "/api/v1/password" | "/api/v1/sign-out"
+    ) || path.starts_with("/assets/")
 }
 
 trait IntoMarker {

@@ -15,6 +15,7 @@ use usher_domain::duration::Span;
 use usher_domain::{Error, ErrorCode, Timestamp};
 use utoipa::{OpenApi, ToSchema};
 
+pub mod account;
 pub mod people;
 
 use crate::AppState;
@@ -48,6 +49,13 @@ use crate::frame::Frame;
         people::activation_send_code,
         people::activation_code,
         people::activation_password,
+        account::sign_in,
+        account::sign_out,
+        account::change_password,
+        account::request_reset,
+        account::sessions,
+        account::end_session,
+        account::unlock,
     ),
     components(schemas(SessionInfo, TestClock, TestClockMove, Problem, ProblemField))
 )]

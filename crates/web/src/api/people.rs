@@ -93,7 +93,7 @@ pub struct MemberOut {
     pub activation_expires_at: Option<String>,
 }
 
-fn member(l: &UserListing, now: Timestamp) -> MemberOut {
+pub(crate) fn member(l: &UserListing, now: Timestamp) -> MemberOut {
     let u = &l.user;
     MemberOut {
         id: u.id.to_string(),

@@ -127,6 +127,7 @@ struct UserPage<'a> {
     last_sign_in: String,
     activation_expires: Option<String>,
     can_resend: bool,
+    can_unlock: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +149,7 @@ pub async fn show(
         Some("added") => Some("User added. We have emailed them a link to activate their account."),
         Some("resent") => Some("Activation email sent. The previous link no longer works."),
         Some("mobile") => Some("Mobile number changed. We have emailed them to say so."),
+        Some("unlocked") => Some("Account unlocked. They can sign in again."),
         _ => None,
     };
     let activation_expires = (u.status == AccountStatus::Invited).then(|| match l.activation_expires_at {
@@ -172,6 +174,7 @@ pub async fn show(
         last_sign_in: u.last_sign_in_at.map_or_else(|| "Never".to_owned(), |t| t.human()),
         activation_expires,
         can_resend: u.status == AccountStatus::Invited,
+        can_unlock: u.status == AccountStatus::Locked,
     };
     html(StatusCode::OK, &page)
 }
@@ -252,4 +255,14 @@ pub async fn mobile_submit(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let l = state.app.unlock_member(admin, &id, &frame.context(), frame.now).await?;
+    Ok(Redirect::to(&format!("/admin/users/{}?done=unlocked", l.user.id)).into_response())
 }

@@ -1,6 +1,7 @@
 //! HTML pages. Each handler reads the form, calls one use case and renders a template; forms
 //! with mistakes are shown again with a GOV.UK error summary and the answers kept.
 
+pub mod account;
 pub mod activation;
 pub mod admin;
 pub mod operator;
@@ -156,6 +157,7 @@ struct HomePage<'a> {
     is_operator: bool,
     is_admin: bool,
     organisation: String,
+    password_expires: Option<String>,
     database: &'a str,
     policy: String,
 }
@@ -183,6 +185,7 @@ pub async fn home(
         signed_in_at: who.session.created_at.human(),
         is_operator: u.role == Role::Operator,
         is_admin: u.role == Role::OrganisationAdministrator,
+        password_expires: state.app.password_expires_at(u).map(|t| t.human_date()),
         organisation: match usher_app::authz::OrganisationAdmin::check(who) {
             Ok(admin) => state.app.organisation_name(admin).await?,
             Err(_) => String::new(),
@@ -284,6 +287,7 @@ struct SignInPage<'a> {
     layout: Layout<'a>,
     errors: FormErrors,
     email: String,
+    banner: Option<&'static str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,9 +298,15 @@ pub struct SignInFormData {
     password: SecretString,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct SignInDone {
+    done: Option<String>,
+}
+
 pub async fn sign_in_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    axum::extract::Query(done): axum::extract::Query<SignInDone>,
 ) -> Result<Response, PageError> {
     if frame.user.is_some() {
         return Ok(Redirect::to("/home").into_response());
@@ -305,6 +315,8 @@ pub async fn sign_in_form(
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in"),
         errors: FormErrors::default(),
         email: String::new(),
+        banner: (done.done.as_deref() == Some("reset"))
+            .then_some("Your password has been changed and every session signed out. Sign in with your new password."),
     };
     html(StatusCode::OK, &page)
 }
@@ -330,6 +342,7 @@ pub async fn sign_in_submit(
                 layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in").with_errors(&errors),
                 errors,
                 email: form.email.chars().take(254).collect(),
+                banner: None,
             };
             html(StatusCode::BAD_REQUEST, &page)
         }

@@ -1,0 +1,298 @@
+//! The password lifecycle: the policy in force for a person, change (current password
+//! required), reset by emailed link, and the history that stops the last 5 being reused.
+
+use sha2::{Digest, Sha256};
+use usher_domain::account::AccountStatus;
+use usher_domain::duration::Span;
+use usher_domain::email::EmailAddress;
+use usher_domain::error::FieldError;
+use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, RateLimit};
+use usher_domain::password::{PasswordPolicy, PersonalWords};
+use usher_domain::secret::{SecretString, Token};
+use usher_domain::{Error, ErrorCode, Timestamp};
+use usher_store::{LinkPurpose, OneTimeLink, Tx, User};
+
+use crate::sessions::{Authenticated, start_session};
+use crate::sign_in::LOCK_AFTER;
+use crate::{App, RequestContext, messages, store_error};
+
+/// A reset link works for an hour.
+pub const RESET_LINK_LIFETIME: Span = Span::hours(1);
+
+impl App {
+    /// The rules for a person: the deployment's profile, tightened by their organisation.
+    pub async fn policy_for(&self, tx: &mut Tx, user: &User) -> Result<PasswordPolicy, Error> {
+        let mut policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
+        if let Some(org) = &user.organisation_id
+            && let Some(o) = tx.organisation(org).await.map_err(store_error)?
+            && let Some(min) = o.min_password_length.and_then(|m| usize::try_from(m).ok())
+        {
+            policy.min_length = policy.min_length.max(min);
+        }
+        Ok(policy)
+    }
+
+    /// When a person's password expires under the policy, if it ever does.
+    pub fn password_expires_at(&self, user: &User) -> Option<Timestamp> {
+        let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
+        match (policy.max_age, user.password_changed_at) {
+            (Some(age), Some(changed)) => Some(changed.plus(age)),
+            _ => None,
+        }
+    }
+
+    /// Every rule a new password breaks, including reuse of one of the last ones. Empty: fine.
+    async fn new_password_problems(
+        &self,
+        tx: &mut Tx,
+        user: &User,
+        password: &SecretString,
+        confirm: &SecretString,
+    ) -> Result<Vec<FieldError>, Error> {
+        let policy = self.policy_for(tx, user).await?;
+        let words = PersonalWords { full_name: &user.full_name, email: user.email.as_str() };
+        let mut fields: Vec<FieldError> = policy
+            .check(password.expose(), &words)
+            .into_iter()
+            .map(|message| FieldError { field: "password", message })
+            .collect();
+        if fields.is_empty() && policy.history > 0 {
+            let n = i64::try_from(policy.history).unwrap_or(5);
+            let recent = tx.recent_passwords(&user.id, n).await.map_err(store_error)?;
+            for stored in recent {
+                if self.hasher.verify(stored, password.expose().to_owned()).await? {
+                    fields.push(FieldError {
+                        field: "password",
+                        message: format!(
+                            "Choose a password you have not used before: your last {n} cannot be used again"
+                        ),
+                    });
+                    break;
+                }
+            }
+        }
+        if fields.is_empty() && password != confirm {
+            fields.push(FieldError {
+                field: "confirm_password",
+                message: "Passwords do not match. Type the same password twice".into(),
+            });
+        }
+        Ok(fields)
+    }
+
+    /// Changes the signed-in person's password. Every other session ends, this one is replaced
+    /// (the person re-authenticated), and they are emailed. Returns the new session token.
+    pub async fn change_password(
+        &self,
+        who: &Authenticated,
+        current: &SecretString,
+        password: &SecretString,
+        confirm: &SecretString,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Token, Error> {
+        let user = &who.user;
+        let stored = user.password_hash.clone().unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
+        if !self.hasher.verify(stored.clone(), current.expose().to_owned()).await? {
+            let mut tx = self.store.begin().await.map_err(store_error)?;
+            let mut event = ctx.event("password.change", "failure");
+            event.actor_id = Some(user.id.to_string());
+            event.subject_id = Some(user.id.to_string());
+            event.detail = Some("wrong current password".into());
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            // Guessing the current password counts towards the lock like any wrong password.
+            if let Some((_, AccountStatus::Locked)) =
+                tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)?
+            {
+                tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+                tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
+                    .await
+                    .map_err(store_error)?;
+            }
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::field("current_password", "Your current password is not right"));
+        }
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let problems = self.new_password_problems(&mut tx, user, password, confirm).await?;
+        if !problems.is_empty() {
+            return Err(Error::invalid(problems));
+        }
+        drop(tx);
+        let hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        tx.set_password(&user.id, &hash, now).await.map_err(store_error)?;
+        tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
+        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+        let token = start_session(&mut tx, user, ctx, now).await?;
+        tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
+            .await
+            .map_err(store_error)?;
+        let mut event = ctx.event("password.changed", "success");
+        event.actor_id = Some(user.id.to_string());
+        event.subject_id = Some(user.id.to_string());
+        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(token)
+    }
+
+    /// Counts a request against a rate limit; refuses with "try again later" past the limit.
+    pub async fn rate_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<(), Error> {
+        if self.within_limit(limit, key, now).await? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::RateLimited,
+                format!("There have been too many attempts. Wait {} and try again.", describe(limit.window)),
+            ))
+        }
+    }
+
+    async fn within_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<bool, Error> {
+        // Keys (emails, addresses) are stored hashed: the table needs no personal data.
+        let bucket = format!("{}:{}", limit.name, hex_digest(key));
+        let hits = self.store.hit_rate_limit(&bucket, limit.window.seconds(), now).await.map_err(store_error)?;
+        Ok(hits <= limit.max)
+    }
+
+    /// "Reset your password": always the same answer. A known, active or locked account gets
+    /// an email with a single-use link for an hour; a newer request kills the older link.
+    pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
+        self.rate_limit(RESET_PER_IP, ctx.ip.as_deref().unwrap_or("unknown"), now).await?;
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Err(Error::field("email", "Enter your email address, like name@example.com"));
+        };
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let user = tx.user_by_email(&email).await.map_err(store_error)?;
+        let mut event = ctx.event("password.reset_requested", "success");
+        let Some(user) = user.filter(|u| matches!(u.status, AccountStatus::Active | AccountStatus::Locked)) else {
+            event.detail = Some("no usable account".into());
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            return tx.commit().await.map_err(store_error);
+        };
+        event.subject_id = Some(user.id.to_string());
+        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        drop(tx);
+        if !self.within_limit(RESET_EMAILS_PER_ACCOUNT, email.as_str(), now).await? {
+            let mut tx = self.store.begin().await.map_err(store_error)?;
+            event.outcome = "refused".into();
+            event.detail = Some("reset emails per hour reached".into());
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            return tx.commit().await.map_err(store_error);
+        }
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let token = Token::generate();
+        let expires_at = now.plus(RESET_LINK_LIFETIME);
+        let link = OneTimeLink {
+            token_hash: token.hash(),
+            purpose: LinkPurpose::PasswordReset,
+            user_id: Some(user.id.clone()),
+            created_at: now,
+            expires_at,
+            used_at: None,
+            terms_version: None,
+            phone_confirmed_at: None,
+            phone_confirmed: None,
+        };
+        tx.replace_link(&link).await.map_err(store_error)?;
+        let url = format!("{}/reset-password/{}", self.config.base_url(), token.expose());
+        tx.enqueue(
+            &messages::password_reset(&self.config, user.email.as_str(), &user.full_name, &url, expires_at),
+            now,
+        )
+        .await
+        .map_err(store_error)?;
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    /// The person a reset link is for, or why it cannot be used.
+    pub async fn open_password_reset(&self, token: &str, now: Timestamp) -> Result<(User, Vec<String>), Error> {
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        let (_, user) = live_reset(&mut tx, token, now).await?;
+        let rules = self.policy_for(&mut tx, &user).await?.describe();
+        Ok((user, rules))
+    }
+
+    /// Sets a new password from a reset link. Every session ends and the account is unlocked;
+    /// the person is emailed and must then sign in (a reset never signs anyone in).
+    pub async fn complete_password_reset(
+        &self,
+        token: &str,
+        password: &SecretString,
+        confirm: &SecretString,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<User, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (_, user) = live_reset(&mut tx, token, now).await?;
+        let problems = self.new_password_problems(&mut tx, &user, password, confirm).await?;
+        if !problems.is_empty() {
+            return Err(Error::invalid(problems));
+        }
+        drop(tx);
+        let hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (link, user) = live_reset(&mut tx, token, now).await?;
+        if !tx.use_link(&link.token_hash, now).await.map_err(store_error)?
+            || !tx.reset_password(&user.id, &hash, now).await.map_err(store_error)?
+        {
+            return Err(reset_link_dead());
+        }
+        tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
+        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+        tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
+            .await
+            .map_err(store_error)?;
+        let mut event = ctx.event("password.reset", "success");
+        event.actor_id = Some(user.id.to_string());
+        event.subject_id = Some(user.id.to_string());
+        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        event.detail =
+            Some(if user.status == AccountStatus::Locked { "unlocked by the reset".into() } else { "reset".into() });
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(user)
+    }
+}
+
+fn reset_link_dead() -> Error {
+    Error::new(
+        ErrorCode::LinkUsed,
+        "This reset link has been used, or a newer one has replaced it. Ask for a new one from the sign-in page.",
+    )
+}
+
+async fn live_reset(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTimeLink, User), Error> {
+    let token = Token::parse(token).ok_or_else(Error::not_found)?;
+    let link = tx.link(&token.hash()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+    let (LinkPurpose::PasswordReset, Some(user_id)) = (link.purpose, &link.user_id) else {
+        return Err(Error::not_found());
+    };
+    if link.used_at.is_some() {
+        return Err(reset_link_dead());
+    }
+    if now > link.expires_at {
+        return Err(Error::new(
+            ErrorCode::LinkExpired,
+            "Reset links work for an hour and this one has expired. Ask for a new one from the sign-in page.",
+        ));
+    }
+    let user = tx.user(user_id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+    // A link issued before the password last changed is dead (S14).
+    if user.password_changed_at.is_some_and(|at| at > link.created_at) {
+        return Err(reset_link_dead());
+    }
+    Ok((link, user))
+}
+
+fn hex_digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.trim().to_lowercase().as_bytes()))
+}
+
+fn describe(span: Span) -> String {
+    match span.seconds() {
+        s if s % 3600 == 0 => format!("{} hour{}", s / 3600, if s == 3600 { "" } else { "s" }),
+        s => format!("{} minutes", s / 60),
+    }
+}

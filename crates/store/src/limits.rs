@@ -1,0 +1,36 @@
+//! Rate limits kept in the database, so every node counts against the same window.
+
+use sqlx::Row as _;
+use usher_domain::Timestamp;
+
+use crate::{Result, Store};
+
+impl Store {
+    /// Counts one hit in `bucket`'s fixed window of `window_seconds`; returns the hits in the
+    /// current window including this one. One statement after the insert, so concurrent hits on
+    /// any node are all counted.
+    pub async fn hit_rate_limit(&self, bucket: &str, window_seconds: i64, now: Timestamp) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 0) ON CONFLICT (bucket) DO NOTHING",
+        )
+        .bind(bucket)
+        .bind(now.unix())
+        .execute(&mut *tx.tx)
+        .await?;
+        let row = sqlx::query(
+            "UPDATE rate_limits SET \
+             hits = CASE WHEN window_start <= $2 THEN 1 ELSE hits + 1 END, \
+             window_start = CASE WHEN window_start <= $2 THEN $3 ELSE window_start END \
+             WHERE bucket = $1 RETURNING hits",
+        )
+        .bind(bucket)
+        .bind(now.unix().saturating_sub(window_seconds))
+        .bind(now.unix())
+        .fetch_one(&mut *tx.tx)
+        .await?;
+        let hits: i64 = row.try_get("hits")?;
+        tx.commit().await?;
+        Ok(hits)
+    }
+}

@@ -1,0 +1,207 @@
+//! Signing in and out, passwords and sessions through the JSON API. A sign-in answers with
+//! the session cookie and the anti-forgery token that later writes must send as `X-CSRF-Token`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use usher_domain::secret::{SecretString, Token};
+use usher_domain::{Error, ErrorCode};
+use utoipa::ToSchema;
+
+use super::SessionInfo;
+use crate::AppState;
+use crate::error::{ApiError, Problem};
+use crate::frame::Frame;
+use crate::session::{CSRF_COOKIE, SESSION_COOKIE, set_cookie};
+
+fn signed_in(frame: &Frame) -> Result<&usher_app::sessions::Authenticated, ApiError> {
+    frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|_| ApiError(Error::field("body", "The request body is not valid JSON for this operation.")))
+}
+
+/// Email address and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInIn {
+    pub email: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+/// A new session. The cookie is set too; send `csrf_token` as `X-CSRF-Token` with writes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedInOut {
+    pub session: SessionInfo,
+    pub csrf_token: String,
+    /// True when the password has expired: change it before anything else.
+    pub password_expired: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/sign-in", tag = "sessions", request_body = SignInIn,
+    responses(
+        (status = 200, body = SignedInOut),
+        (status = 400, description = "Wrong email or password, or a locked or deregistered account: one answer for all", body = Problem),
+        (status = 429, description = "Too many attempts", body = Problem),
+    ))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    b: Result<Json<SignInIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let s = state.app.sign_in(&b.email, &b.password, &frame.context(), frame.now).await?;
+    if let Some(old) = &frame.user {
+        state.app.sign_out(old, &frame.context(), frame.now).await?;
+    }
+    let csrf = Token::generate();
+    let password_expired = state.app.password_expires_at(&s.user).is_some_and(|at| frame.now >= at);
+    let out = SignedInOut {
+        session: SessionInfo {
+            user_id: s.user.id.to_string(),
+            full_name: s.user.full_name.clone(),
+            email: s.user.email.to_string(),
+            role: s.user.role.as_str().to_owned(),
+            signed_in_at: frame.now.rfc3339(),
+        },
+        csrf_token: csrf.expose().to_owned(),
+        password_expired,
+    };
+    let mut response = Json(out).into_response();
+    set_cookie(response.headers_mut(), SESSION_COOKIE, s.token.expose(), "Lax", None, state.secure_cookies);
+    set_cookie(response.headers_mut(), CSRF_COOKIE, csrf.expose(), "Strict", None, state.secure_cookies);
+    Ok(response)
+}
+
+#[utoipa::path(post, path = "/api/v1/sign-out", tag = "sessions", responses((status = 204, description = "Signed out")))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+) -> Result<Response, ApiError> {
+    if let Some(who) = &frame.user {
+        state.app.sign_out(who, &frame.context(), frame.now).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
+    Ok(response)
+}
+
+/// The current password and the new one, typed twice.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordIn {
+    #[schema(value_type = String)]
+    pub current_password: SecretString,
+    #[schema(value_type = String)]
+    pub password: SecretString,
+    #[schema(value_type = String)]
+    pub confirm_password: SecretString,
+}
+
+#[utoipa::path(post, path = "/api/v1/password", tag = "passwords", request_body = ChangePasswordIn,
+    responses(
+        (status = 204, description = "Changed; every other session ended and this one replaced (new cookie)"),
+        (status = 400, description = "Wrong current password, or a message for each rule the new one breaks", body = Problem),
+        (status = 401, body = Problem),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    b: Result<Json<ChangePasswordIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let who = signed_in(&frame)?;
+    let b = body(b)?;
+    let token = state
+        .app
+        .change_password(who, &b.current_password, &b.password, &b.confirm_password, &frame.context(), frame.now)
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_cookie(response.headers_mut(), SESSION_COOKIE, token.expose(), "Lax", None, state.secure_cookies);
+    Ok(response)
+}
+
+/// Whose password to reset.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestIn {
+    pub email: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/password-resets", tag = "passwords", request_body = ResetRequestIn,
+    responses(
+        (status = 202, description = "The same answer whether or not the address has an account"),
+        (status = 400, body = Problem),
+        (status = 429, body = Problem),
+    ))]
+pub async fn request_reset(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    b: Result<Json<ResetRequestIn>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let b = body(b)?;
+    state.app.request_password_reset(&b.email, &frame.context(), frame.now).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// A signed-in session of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionOut {
+    pub id: String,
+    pub browser: String,
+    pub ip: Option<String>,
+    pub started_at: String,
+    pub last_seen_at: String,
+    pub current: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, body = [SessionOut]), (status = 401, body = Problem)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+) -> Result<Json<Vec<SessionOut>>, ApiError> {
+    let who = signed_in(&frame)?;
+    let list = state.app.sessions(who).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|s| SessionOut {
+                current: s.id == who.session.id,
+                id: s.id.to_string(),
+                browser: crate::pages::account::browser_of(s.user_agent.as_deref()),
+                ip: s.ip,
+                started_at: s.created_at.rfc3339(),
+                last_seen_at: s.last_seen_at.rfc3339(),
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/end", tag = "sessions", responses((status = 204), (status = 404, body = Problem)))]
+pub async fn end_session(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let who = signed_in(&frame)?;
+    state.app.end_session(who, &id, &frame.context(), frame.now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users",
+    responses((status = 200, body = super::people::MemberOut), (status = 404, body = Problem), (status = 409, description = "Not locked", body = Problem)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+) -> Result<Json<super::people::MemberOut>, ApiError> {
+    let admin = usher_app::authz::OrganisationAdmin::check(signed_in(&frame)?)?;
+    let l = state.app.unlock_member(admin, &id, &frame.context(), frame.now).await?;
+    Ok(Json(super::people::member(&l, frame.now)))
+}
