@@ -1,0 +1,437 @@
+//! Signing in, passwords and sessions (issue 4): the lock, expiry, change, reset, rate limits,
+//! the sessions page and the API, on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Client, PASSWORD, TestApp};
+use reqwest::Method;
+use serde_json::json;
+use usher_domain::duration::Span;
+use usher_domain::email::EmailAddress;
+
+const EMAIL: &str = "olive@example.org";
+
+async fn try_sign_in(c: &Client, email: &str, password: &str) -> common::Page {
+    if c.cookie("__Host-usher-csrf").is_none() {
+        c.get("/sign-in").await;
+    }
+    c.post_form("/sign-in", &[("email", email), ("password", password)]).await
+}
+
+async fn user(t: &TestApp, email: &str) -> usher_app::User {
+    let mut tx = t.app.store.begin().await.unwrap();
+    tx.user_by_email(&EmailAddress::parse(email).unwrap()).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn four_wrong_passwords_lock_the_account_which_says_how_to_unlock() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let c = t.client();
+    for _ in 0..3 {
+        assert_eq!(try_sign_in(&c, EMAIL, "Wrong-pass-1").await.status, 400);
+    }
+    assert_eq!(try_sign_in(&c, EMAIL, PASSWORD).await.status, 303, "a success resets the count");
+    assert_eq!(user(&t, EMAIL).await.failed_sign_ins, 0);
+    let c = t.client();
+    for _ in 0..4 {
+        try_sign_in(&c, EMAIL, "Wrong-pass-1").await;
+    }
+    let fifth = try_sign_in(&c, EMAIL, PASSWORD).await;
+    assert_eq!(fifth.status, 400, "the right password is refused once locked");
+    assert!(fifth.body.contains("reset your password or ask your organisation administrator"));
+    assert!(fifth.body.contains("href=\"/reset-password\""), "the page links to the reset");
+    let mail = t.messages_to(EMAIL).await;
+    assert!(mail.iter().any(|m| m.message.purpose == "account_locked"), "the user is emailed when the account locks");
+    let events = t.app.store.audit_events_after(0, 10_000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "account.locked"));
+    assert_eq!(
+        events.iter().filter(|e| e.event.action == "sign_in" && e.event.outcome == "failure").count(),
+        3 + 4 + 1
+    );
+
+    // A reset unlocks it.
+    c.get("/reset-password").await;
+    c.post_form("/reset-password", &[("email", EMAIL)]).await;
+    let link = reset_link(&t, EMAIL).await;
+    let done = c.post_form(&link, &[("password", "Brand-New-Pass-1"), ("confirm_password", "Brand-New-Pass-1")]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(user(&t, EMAIL).await.status.as_str(), "active");
+    assert_eq!(try_sign_in(&t.client(), EMAIL, "Brand-New-Pass-1").await.status, 303);
+}
+
+async fn reset_link(t: &TestApp, email: &str) -> String {
+    let mail = t.messages_to(email).await;
+    let body = &mail.iter().find(|m| m.message.purpose == "password_reset").expect("a reset email").message.body;
+    let start = body.find(&format!("{}/reset-password/", t.base)).unwrap() + t.base.len();
+    body[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_on_two_servers_count_exactly_four() {
+    let a = TestApp::start().await;
+    let b = TestApp::start_on(&a.database_url, |_| {}).await;
+    a.operator().await;
+    let (ca, cb) = (a.client(), b.client());
+    ca.get("/sign-in").await;
+    cb.get("/sign-in").await;
+    let attempts = (0..20).map(|i| {
+        let c = if i % 2 == 0 { ca.clone() } else { cb.clone() };
+        async move { c.post_form("/sign-in", &[("email", EMAIL), ("password", "Wrong-pass-1")]).await.status }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    assert!(statuses.iter().all(|s| *s == 400), "{statuses:?}");
+    let u = user(&a, EMAIL).await;
+    assert_eq!(u.failed_sign_ins, 4);
+    assert_eq!(u.status.as_str(), "locked");
+    b.advance(Span::minutes(15)).await; // past the per-account rate limit's window
+    assert_eq!(try_sign_in(&b.client(), EMAIL, PASSWORD).await.status, 400, "locked on every node");
+}
+
+#[tokio::test]
+async fn an_administrator_unlocks_and_it_is_audited() {
+    let t = TestApp::start().await;
+    let operator = t.operator().await;
+    let (_, admin) = t.organisation_with_admin(&operator, "Unlock Ltd", "unlock.example", "07700 900100").await;
+    admin.get("/admin/users/new").await;
+    let added = admin
+        .post_form(
+            "/admin/users/new",
+            &[("full_name", "Lou Locked"), ("email", "lou@unlock.example"), ("mobile", "07700 900101")],
+        )
+        .await;
+    let lou = added.location().unwrap().split('?').next().unwrap().to_owned();
+    let path = t.activation_path("lou@unlock.example").await;
+    t.activate(&path, "+447700900101", "Grey-Heron-Phrase-9").await;
+    let c = t.client();
+    for _ in 0..4 {
+        try_sign_in(&c, "lou@unlock.example", "Wrong-pass-1").await;
+    }
+    let page = admin.get(&lou).await;
+    assert!(page.body.contains(">Locked<") && page.body.contains("Unlock account"));
+    let unlocked = admin.post_form(&format!("{lou}/unlock"), &[]).await;
+    assert_eq!(unlocked.status, 303);
+    assert!(admin.get(&unlocked.location().unwrap()).await.body.contains("Account unlocked"));
+    assert_eq!(try_sign_in(&t.client(), "lou@unlock.example", "Grey-Heron-Phrase-9").await.status, 303);
+    assert_eq!(admin.post_form(&format!("{lou}/unlock"), &[]).await.status, 409, "not locked any more");
+    let events = t.app.store.audit_events_after(0, 10_000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.action == "account.unlocked" && e.event.actor_id.is_some()));
+}
+
+#[tokio::test]
+async fn passwords_expire_after_90_days_and_must_be_changed_first() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    t.advance(Span::days(89)).await;
+    let c = t.sign_in(EMAIL, PASSWORD).await;
+    let home = c.get("/home").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Expires on 5 April 2026"), "the account page shows the expiry date");
+    t.advance(Span::days(1)).await;
+    let c = t.sign_in(EMAIL, PASSWORD).await;
+    let home = c.get("/home").await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.location().as_deref(), Some("/account/password"));
+    let api = c.get("/api/v1/session").await;
+    assert_eq!(api.json()["code"], "password_expired");
+    let page = c.get("/account/password").await;
+    assert_eq!(page.h1(), "Your password has expired");
+    let same = c
+        .post_form(
+            "/account/password",
+            &[("current_password", PASSWORD), ("password", PASSWORD), ("confirm_password", PASSWORD)],
+        )
+        .await;
+    assert!(same.body.contains("Choose a password you have not used before"));
+    let done = c
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "Fresh-Horse-Staple-3"),
+                ("confirm_password", "Fresh-Horse-Staple-3"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(c.get("/home").await.status, 200);
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_other_sessions_and_refuses_the_last_five() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let c = t.sign_in(EMAIL, PASSWORD).await;
+    let other = t.sign_in(EMAIL, PASSWORD).await;
+    let before = c.cookie("__Host-usher-session").unwrap();
+    let wrong = c
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", "nope"),
+                ("password", "Fresh-Horse-Staple-3"),
+                ("confirm_password", "Fresh-Horse-Staple-3"),
+            ],
+        )
+        .await;
+    assert!(wrong.body.contains("Your current password is not right"));
+    assert_eq!(user(&t, EMAIL).await.failed_sign_ins, 1, "guessing the current password counts towards the lock");
+    let mut passwords = vec![PASSWORD.to_owned()];
+    t.advance(Span::seconds_(1)).await; // each password set at its own second
+    for i in 1..=5 {
+        let next = format!("Fresh-Horse-Staple-{i}");
+        let page = c
+            .post_form(
+                "/account/password",
+                &[("current_password", passwords.last().unwrap()), ("password", &next), ("confirm_password", &next)],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        passwords.push(next);
+        t.advance(Span::seconds_(1)).await;
+    }
+    assert_ne!(before, c.cookie("__Host-usher-session").unwrap(), "the session ID changes");
+    let old = t.client();
+    old.set_cookie("__Host-usher-session", &before);
+    assert_eq!(old.get("/api/v1/session").await.status, 401, "the old cookie is dead");
+    assert_eq!(other.get("/api/v1/session").await.status, 401, "other sessions ended");
+    assert_eq!(c.get("/api/v1/session").await.status, 200, "this one carries on");
+    // The last 5 (Fresh-Horse-Staple-1..5) cannot be reused; the original one now can.
+    let reuse = c
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", "Fresh-Horse-Staple-5"),
+                ("password", "Fresh-Horse-Staple-1"),
+                ("confirm_password", "Fresh-Horse-Staple-1"),
+            ],
+        )
+        .await;
+    assert!(reuse.body.contains("your last 5 cannot be used again"));
+    let back = c
+        .post_form(
+            "/account/password",
+            &[("current_password", "Fresh-Horse-Staple-5"), ("password", PASSWORD), ("confirm_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(back.status, 303);
+    assert!(t.messages_to(EMAIL).await.iter().filter(|m| m.message.purpose == "password_changed").count() >= 6);
+}
+
+#[tokio::test]
+async fn reset_links_are_single_use_last_an_hour_die_when_replaced_and_never_sign_in() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let session = t.sign_in(EMAIL, PASSWORD).await;
+    let c = t.client();
+    c.get("/reset-password").await;
+    let known = c.post_form("/reset-password", &[("email", EMAIL)]).await;
+    let unknown = c.post_form("/reset-password", &[("email", "nobody@example.org")]).await;
+    assert_eq!(known.status, 200);
+    assert_eq!(
+        common::masked(&known.body).replace(EMAIL, "X"),
+        common::masked(&unknown.body).replace("nobody@example.org", "X"),
+        "the same answer"
+    );
+    let first = reset_link(&t, EMAIL).await;
+    t.advance(Span::minutes(1)).await;
+    c.post_form("/reset-password", &[("email", EMAIL)]).await;
+    let second = reset_link(&t, EMAIL).await;
+    assert_ne!(first, second);
+    assert_eq!(c.get(&first).await.status, 410, "a newer link kills the older");
+    assert_eq!(c.get(&second).await.h1(), "Choose a new password");
+    t.advance(Span::hours(1)).await;
+    assert_eq!(c.get(&second).await.status, 200, "still valid at exactly an hour");
+    t.advance(Span::seconds_(1)).await;
+    assert_eq!(c.get(&second).await.h1(), "This link has expired");
+
+    t.advance(Span::minutes(1)).await;
+    c.post_form("/reset-password", &[("email", EMAIL)]).await;
+    let third = reset_link(&t, EMAIL).await;
+    let weak = c.post_form(&third, &[("password", "weak"), ("confirm_password", "weak")]).await;
+    assert_eq!(weak.status, 400);
+    let done = c
+        .post_form(&third, &[("password", "Reset-Horse-Staple-8"), ("confirm_password", "Reset-Horse-Staple-8")])
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location().as_deref(), Some("/sign-in?done=reset"), "sent to sign in, not signed in");
+    assert!(!done.set_cookies().iter().any(|s| s.starts_with("__Host-usher-session=") && !s.contains("Max-Age=0")));
+    assert!(c.get("/sign-in?done=reset").await.body.contains("Your password has been changed"));
+    assert_eq!(session.get("/api/v1/session").await.status, 401, "every session ended");
+    assert_eq!(c.get(&third).await.status, 410, "single use");
+    assert!(t.messages_to(EMAIL).await.iter().any(|m| m.message.purpose == "password_changed"));
+}
+
+#[tokio::test]
+async fn sign_in_and_reset_requests_are_rate_limited_and_change_nothing() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let c = t.client();
+    c.get("/reset-password").await;
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(c.post_form("/reset-password", &[("email", EMAIL)]).await.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 20, "20 requests per IP per hour");
+    let limited = c.post_form("/reset-password", &[("email", EMAIL)]).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.h1(), "Too many attempts");
+    let emails = t.messages_to(EMAIL).await.iter().filter(|m| m.message.purpose == "password_reset").count();
+    assert_eq!(emails, 3, "at most 3 reset emails an hour to one address");
+    let u = user(&t, EMAIL).await;
+    assert_eq!((u.status.as_str(), u.failed_sign_ins), ("active", 0), "requests never change the account");
+
+    let s = t.client();
+    let mut last = 0;
+    for i in 0..21 {
+        last = try_sign_in(&s, &format!("someone{}@example.org", i % 2), "Wrong-pass-1").await.status;
+    }
+    assert_eq!(last, 400);
+    for _ in 0..40 {
+        last = try_sign_in(&s, "x@example.org", "Wrong-pass-1").await.status;
+    }
+    assert_eq!(last, 429, "60 sign-in attempts per IP per 15 minutes");
+    t.advance(Span::minutes(15)).await;
+    assert_eq!(try_sign_in(&s, EMAIL, PASSWORD).await.status, 303, "allowed again in the next window");
+}
+
+#[tokio::test]
+async fn unknown_and_known_accounts_get_identical_answers() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let c = t.client();
+    let unknown = try_sign_in(&c, "nobody@example.org", "Wrong-pass-1").await;
+    let wrong = try_sign_in(&c, EMAIL, "Wrong-pass-1").await;
+    let mask = |p: &common::Page, email: &str| common::masked(&p.body).replace(email, "EMAIL");
+    assert_eq!(unknown.status, wrong.status);
+    assert_eq!(mask(&unknown, "nobody@example.org"), mask(&wrong, EMAIL));
+    let api_unknown = c
+        .api(Method::POST, "/api/v1/sign-in", Some(json!({"email": "nobody@example.org", "password": "x"})))
+        .await
+        .json();
+    let api_wrong = c.api(Method::POST, "/api/v1/sign-in", Some(json!({"email": EMAIL, "password": "x"}))).await.json();
+    assert_eq!(api_unknown["detail"], api_wrong["detail"]);
+    assert_eq!(api_unknown["errors"], api_wrong["errors"]);
+    let r1 = c.api(Method::POST, "/api/v1/password-resets", Some(json!({"email": "nobody@example.org"}))).await;
+    let r2 = c.api(Method::POST, "/api/v1/password-resets", Some(json!({"email": EMAIL}))).await;
+    assert_eq!((r1.status, r1.body), (r2.status, r2.body));
+}
+
+#[tokio::test]
+async fn the_sessions_page_lists_and_ends_sessions() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let c = t.sign_in(EMAIL, PASSWORD).await;
+    let phone = t.client();
+    phone.get("/sign-in").await;
+    phone
+        .request(
+            Method::POST,
+            "/sign-in",
+            &[
+                ("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            Some((
+                format!(
+                    "csrf_token={}&email=olive%40example.org&password={PASSWORD}",
+                    phone.cookie("__Host-usher-csrf").unwrap()
+                ),
+                "application/x-www-form-urlencoded",
+            )),
+        )
+        .await;
+    let page = c.get("/account/sessions").await;
+    assert_eq!(page.h1(), "Your sessions");
+    assert!(page.body.contains("Safari on iOS"));
+    assert!(page.body.contains("This session"));
+    let list = c.get("/api/v1/sessions").await.json();
+    let theirs = list.as_array().unwrap().iter().find(|s| s["browser"] == "Safari on iOS").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = c.post_form(&format!("/account/sessions/{theirs}/end"), &[]).await;
+    assert_eq!(ended.status, 303);
+    assert_eq!(phone.get("/api/v1/session").await.status, 401);
+    let third = t.sign_in(EMAIL, PASSWORD).await;
+    c.post_form("/account/sessions/end-others", &[]).await;
+    assert_eq!(third.get("/api/v1/session").await.status, 401);
+    assert_eq!(c.get("/api/v1/session").await.status, 200);
+    let mine = c.get("/api/v1/sessions").await.json()[0]["id"].as_str().unwrap().to_owned();
+    let out = c.post_form(&format!("/account/sessions/{mine}/end"), &[]).await;
+    assert_eq!(out.location().as_deref(), Some("/"));
+    assert_eq!(c.get("/api/v1/session").await.status, 401);
+}
+
+#[tokio::test]
+async fn the_json_api_signs_in_changes_passwords_and_ends_sessions() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let c = t.client();
+    let signed = c.api(Method::POST, "/api/v1/sign-in", Some(json!({"email": EMAIL, "password": PASSWORD}))).await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let body = signed.json();
+    assert_eq!(body["session"]["email"], EMAIL);
+    assert_eq!(body["password_expired"], false);
+    assert_eq!(c.cookie("__Host-usher-csrf").as_deref(), body["csrf_token"].as_str());
+    let weak = c
+        .api(
+            Method::POST,
+            "/api/v1/password",
+            Some(json!({"current_password": PASSWORD, "password": "short", "confirm_password": "short"})),
+        )
+        .await;
+    assert_eq!(weak.status, 400);
+    assert_eq!(weak.json()["code"], "invalid_input");
+    let changed = c
+        .api(Method::POST, "/api/v1/password", Some(json!({"current_password": PASSWORD, "password": "Api-Horse-Staple-4", "confirm_password": "Api-Horse-Staple-4"})))
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    assert_eq!(c.get("/api/v1/session").await.status, 200);
+    let out = c.api(Method::POST, "/api/v1/sign-out", None).await;
+    assert_eq!(out.status, 204);
+    assert_eq!(c.get("/api/v1/session").await.status, 401);
+    let doc = t.client().get("/api/v1/openapi.json").await.json();
+    for path in ["/api/v1/sign-in", "/api/v1/password", "/api/v1/password-resets", "/api/v1/sessions"] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_nist_profile_wants_length_and_never_expires() {
+    let t = TestApp::start_with(|c| c.policy.profile = usher_domain::password::Profile::Nist).await;
+    let link = t.setup_link().await;
+    let c = t.client();
+    c.get(&link).await;
+    let short = c
+        .post_form(
+            &link,
+            &[
+                ("full_name", "Nia Nist"),
+                ("email", "nia@example.org"),
+                ("password", "Tr1cky-Horse!"),
+                ("confirm_password", "Tr1cky-Horse!"),
+            ],
+        )
+        .await;
+    assert!(short.body.contains("Password must be 15 characters or more"));
+    let ok = c
+        .post_form(
+            &link,
+            &[
+                ("full_name", "Nia Nist"),
+                ("email", "nia@example.org"),
+                ("password", "correct horse battery"),
+                ("confirm_password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    t.advance(Span::days(400)).await;
+    let c = t.sign_in("nia@example.org", "correct horse battery").await;
+    let home = c.get("/home").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Does not expire"));
+}
