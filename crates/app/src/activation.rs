@@ -4,7 +4,6 @@
 
 use usher_domain::code::{self, ACTIVATION_SMS, OneTimeCode};
 use usher_domain::duration::Span;
-use usher_domain::password::PasswordPolicy;
 use usher_domain::phone::MobileNumber;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
@@ -233,12 +232,12 @@ impl App {
         if view.step != ActivationStep::Password {
             return Err(Error::new(ErrorCode::Conflict, "Confirm your mobile number first."));
         }
-        let form = crate::operator::SetupForm {
-            password: password.clone(),
-            confirm_password: confirm.clone(),
-            ..Default::default()
-        };
-        self.check_new_password(&form, &view.user.full_name, &view.user.email)?;
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        let problems = self.new_password_problems(&mut tx, &view.user, password, confirm).await?;
+        drop(tx);
+        if !problems.is_empty() {
+            return Err(Error::invalid(problems));
+        }
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let (link, view) = self.locked_activation(&mut tx, token, now).await?;
@@ -318,7 +317,7 @@ impl App {
         };
         let mobile_last_four =
             user.phone.clone().map(|p| MobileNumber::from_trusted(p).last_four().to_owned()).unwrap_or_default();
-        let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
+        let policy = self.policy_for(tx, &user).await?;
         let view = ActivationView {
             step,
             terms,

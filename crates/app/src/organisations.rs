@@ -18,6 +18,8 @@ pub struct OrganisationForm {
     pub name: String,
     pub kind: String,
     pub email_domains: String,
+    /// Optional: a longer minimum password length than the deployment's (never shorter).
+    pub min_password_length: String,
 }
 
 /// An organisation with its administrators, for the operator.
@@ -53,6 +55,23 @@ impl App {
         if let Err(message) = &domains {
             fields.push(FieldError { field: "email_domains", message: message.clone() });
         }
+        let deployment_min =
+            usher_domain::password::PasswordPolicy::for_profile(self.config.policy.profile, false).min_length;
+        let min_password_length = match form.min_password_length.trim() {
+            "" => None,
+            text => {
+                match text.parse::<i64>() {
+                    Ok(n) if n >= i64::try_from(deployment_min).unwrap_or(8) && n <= 128 => Some(n),
+                    _ => {
+                        fields.push(FieldError {
+                        field: "min_password_length",
+                        message: format!("Minimum password length must be a whole number from {deployment_min} to 128, or left empty"),
+                    });
+                        None
+                    }
+                }
+            }
+        };
         let (Some(kind), Ok(email_domains), true) = (kind, domains, fields.is_empty()) else {
             return Err(Error::invalid(fields));
         };
@@ -62,7 +81,7 @@ impl App {
             kind,
             email_domains,
             created_at: now,
-            min_password_length: None,
+            min_password_length,
         };
         let mut tx = self.store.begin().await.map_err(store_error)?;
         if let Err(e) = tx.insert_organisation(&organisation, &operator.user().id).await {

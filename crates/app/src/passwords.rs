@@ -42,7 +42,7 @@ impl App {
     }
 
     /// Every rule a new password breaks, including reuse of one of the last ones. Empty: fine.
-    async fn new_password_problems(
+    pub(crate) async fn new_password_problems(
         &self,
         tx: &mut Tx,
         user: &User,

@@ -44,8 +44,8 @@ pub struct Terms {
 impl Tx {
     pub async fn insert_organisation(&mut self, o: &Organisation, created_by: &UserId) -> Result<()> {
         sqlx::query(
-            "INSERT INTO organisations (id, name, name_key, kind, email_domains, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO organisations (id, name, name_key, kind, email_domains, created_at, created_by, min_password_length) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(o.id.as_str())
         .bind(&o.name)
@@ -54,6 +54,7 @@ impl Tx {
         .bind(o.email_domains.to_stored())
         .bind(o.created_at.unix())
         .bind(created_by.as_str())
+        .bind(o.min_password_length)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

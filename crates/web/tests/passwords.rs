@@ -435,3 +435,56 @@ async fn the_nist_profile_wants_length_and_never_expires() {
     assert_eq!(home.status, 200);
     assert!(home.body.contains("Does not expire"));
 }
+
+#[tokio::test]
+async fn an_organisation_may_ask_for_longer_passwords_never_shorter() {
+    let t = TestApp::start().await;
+    let operator = t.operator().await;
+    operator.get("/home").await;
+    let short = operator
+        .api(
+            Method::POST,
+            "/api/v1/organisations",
+            Some(json!({"name": "Lax", "kind": "other", "min_password_length": 6})),
+        )
+        .await;
+    assert_eq!(short.status, 400, "never looser than the deployment");
+    let strict = operator
+        .api(
+            Method::POST,
+            "/api/v1/organisations",
+            Some(json!({"name": "Strict", "kind": "court", "min_password_length": 20})),
+        )
+        .await;
+    assert_eq!(strict.status, 201, "{}", strict.body);
+    let id = strict.json()["id"].as_str().unwrap().to_owned();
+    operator
+        .api(
+            Method::POST,
+            &format!("/api/v1/organisations/{id}/administrators"),
+            Some(json!({"full_name": "Sid Strict", "email": "sid@strict.example", "mobile": "07700 900110"})),
+        )
+        .await;
+    let path = t.activation_path("sid@strict.example").await;
+    let c = t.client();
+    c.get(&path).await;
+    c.post_form(&format!("{path}/terms"), &[("agree", "yes"), ("version", "1")]).await;
+    c.post_form(&format!("{path}/send-code"), &[]).await;
+    let code = t.sms_code("+447700900110").await;
+    let page = c.post_form(&format!("{path}/code"), &[("code", &code)]).await;
+    assert!(page.body.contains("20 characters or more"), "the organisation's rule is shown");
+    let refused = c
+        .post_form(
+            &format!("{path}/password"),
+            &[("password", "Tr1cky-Horse-42"), ("confirm_password", "Tr1cky-Horse-42")],
+        )
+        .await;
+    assert!(refused.body.contains("Password must be 20 characters or more"));
+    let ok = c
+        .post_form(
+            &format!("{path}/password"),
+            &[("password", "Tr1cky-Horse-Battery-42"), ("confirm_password", "Tr1cky-Horse-Battery-42")],
+        )
+        .await;
+    assert_eq!(ok.h1(), "Your account is activated");
+}

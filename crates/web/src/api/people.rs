@@ -51,6 +51,7 @@ pub struct OrganisationOut {
     pub kind: String,
     /// The domains its people's email addresses must have; empty means any.
     pub email_domains: Vec<String>,
+    pub min_password_length: Option<i64>,
     pub created_at: String,
 }
 
@@ -61,6 +62,7 @@ impl From<&Organisation> for OrganisationOut {
             name: o.name.clone(),
             kind: o.kind.as_str().to_owned(),
             email_domains: o.email_domains.list().to_vec(),
+            min_password_length: o.min_password_length,
             created_at: o.created_at.rfc3339(),
         }
     }
@@ -75,6 +77,9 @@ pub struct OrganisationIn {
     pub kind: String,
     #[serde(default)]
     pub email_domains: Vec<String>,
+    /// A longer minimum password length than the deployment's, if the organisation wants one.
+    #[serde(default)]
+    pub min_password_length: Option<i64>,
 }
 
 /// A person as their administrator (or the operator) sees them. Never a secret; only the last
@@ -153,7 +158,12 @@ pub async fn register_organisation(
 ) -> Result<(StatusCode, Json<OrganisationOut>), ApiError> {
     let operator = Operator::check(signed_in(&frame)?)?;
     let b = body(b)?;
-    let form = OrganisationForm { name: b.name, kind: b.kind, email_domains: b.email_domains.join(",") };
+    let form = OrganisationForm {
+        name: b.name,
+        kind: b.kind,
+        email_domains: b.email_domains.join(","),
+        min_password_length: b.min_password_length.map(|n| n.to_string()).unwrap_or_default(),
+    };
     let o = state.app.register_organisation(operator, &form, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(OrganisationOut::from(&o))))
 }

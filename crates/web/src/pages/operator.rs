@@ -75,6 +75,7 @@ struct NewOrganisationPage<'a> {
     name: Field,
     kinds: Vec<KindChoice>,
     email_domains: String,
+    min_password_length: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +86,8 @@ pub struct OrganisationFormData {
     kind: String,
     #[serde(default)]
     email_domains: String,
+    #[serde(default)]
+    min_password_length: String,
 }
 
 fn new_organisation_page<'a>(
@@ -101,6 +104,7 @@ fn new_organisation_page<'a>(
             .map(|k| KindChoice { value: k.as_str(), label: k.label(), checked: form.kind == k.as_str() })
             .collect(),
         email_domains: form.email_domains.clone(),
+        min_password_length: form.min_password_length.clone(),
         errors,
     }
 }
@@ -127,6 +131,7 @@ pub async fn new_submit(
         name: form.name.clone(),
         kind: form.kind.clone(),
         email_domains: form.email_domains.clone(),
+        min_password_length: form.min_password_length.clone(),
     };
     match state.app.register_organisation(operator, &answers, &frame.context(), frame.now).await {
         Ok(o) => Ok(Redirect::to(&format!("/operator/organisations/{}?done=registered", o.id)).into_response()),
