@@ -488,3 +488,50 @@ async fn an_organisation_may_ask_for_longer_passwords_never_shorter() {
         .await;
     assert_eq!(ok.h1(), "Your account is activated");
 }
+
+#[tokio::test]
+async fn a_reset_link_dies_when_the_password_changes_and_every_cookie_is_host_only_and_secure() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let c = t.client();
+    c.get("/reset-password").await;
+    c.post_form("/reset-password", &[("email", EMAIL)]).await;
+    let link = reset_link(&t, EMAIL).await;
+    t.advance(Span::seconds_(1)).await;
+    let s = t.sign_in(EMAIL, PASSWORD).await;
+    let changed = s
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "Other-Horse-Staple-2"),
+                ("confirm_password", "Other-Horse-Staple-2"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303);
+    assert_eq!(c.get(&link).await.status, 410, "a password change kills an older reset link");
+
+    // S20: every Set-Cookie, from pages and the API.
+    let fresh = t.client();
+    let mut cookies = fresh.get("/sign-in").await.set_cookies();
+    cookies.extend(
+        fresh.post_form("/sign-in", &[("email", EMAIL), ("password", "Other-Horse-Staple-2")]).await.set_cookies(),
+    );
+    cookies.extend(fresh.post_form("/sign-out", &[]).await.set_cookies());
+    let api = t.client();
+    cookies.extend(
+        api.api(Method::POST, "/api/v1/sign-in", Some(json!({"email": EMAIL, "password": "Other-Horse-Staple-2"})))
+            .await
+            .set_cookies(),
+    );
+    assert!(cookies.len() >= 5, "{cookies:?}");
+    for c in cookies {
+        assert!(c.starts_with("__Host-"), "{c}");
+        for attribute in ["Path=/", "HttpOnly", "Secure"] {
+            assert!(c.contains(attribute), "{c} lacks {attribute}");
+        }
+        assert!(c.contains("SameSite=Lax") || c.contains("SameSite=Strict"), "{c}");
+        assert!(!c.contains("Domain="), "{c}");
+    }
+}
