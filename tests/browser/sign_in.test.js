@@ -1,0 +1,544 @@
+// Signing in, locking, resetting, sessions, changing and expiring passwords, in a real browser:
+// the operator sets up an account from the printed link; four wrong passwords lock the account
+// (the right one is then refused too, and a lock email is sent); "Reset your password" emails a
+// single-use link that sets a new password and unlocks the account; the sessions page lists two
+// browsers and signs the other one out; the password is changed; and 91 days later (on the test
+// clock) signing in forces a new password. Every page visited, including pages with form errors,
+// is checked with axe and screenshotted.
+//
+// Run: USHER_BIN=target/debug/usher node --test tests/browser/
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  ACTION_TIMEOUT_MS,
+  assertHeading,
+  checkA11y,
+  describePage,
+  launchBrowser,
+  navigateBy,
+  newPage,
+  pageText,
+  screenshot,
+  startUsher,
+} from './helpers.js';
+
+const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
+const WRONG_PASSWORD = 'Wr0ng-Horse-Guess';
+const RESET_PASSWORD = 'Reset-Horse-Staple-8';
+const CHANGED_PASSWORD = 'Change-Horse-Staple-9';
+const EXPIRY_PASSWORD = 'Expiry-Horse-Staple-10';
+const WEAK_PASSWORD = 'password';
+
+const WRONG_SIGN_IN = 'Enter a correct email address and password';
+const HOW_TO_UNLOCK = 'reset your password or ask your organisation administrator';
+const LOCK_AFTER = 4;
+
+const STEP_TIMEOUT_MS = 180_000;
+/** How long to wait for the delivery worker to move a queued message into the dev mailbox. */
+const MAILBOX_WAIT_MS = 60_000;
+/** Screenshot names start with this, so they do not clash with other journeys' artifacts. */
+const SHOT = 'signin';
+
+const normalise = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout: 20 * 60_000 }, () => {
+  let usher;
+  let browser;
+  /** The page a failing step screenshots; each part of the journey points it at its own page. */
+  let current = null;
+  const contexts = [];
+  let failed = null; // the first journey step that failed; later journey steps are skipped
+
+  // Carried from step to step.
+  let page; // the operator's first browser
+  let secondPage; // the operator's second browser (another context: its own cookies)
+  let resetLink;
+  let mailboxCountBeforeReset = 0;
+
+  /** A step of the journey: skipped once an earlier one has failed; screenshots on failure. */
+  function step(name, fn) {
+    test(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
+      if (failed) {
+        t.skip(`skipped because "${failed}" failed`);
+        return;
+      }
+      let timer;
+      try {
+        // Fail a little before node:test's own time-out, so the step is marked as failed (and
+        // later steps skipped) and a screenshot is taken.
+        const limit = STEP_TIMEOUT_MS - 10_000;
+        await Promise.race([
+          fn(t),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`the step did not finish within ${limit / 1000} s`)), limit);
+          }),
+        ]);
+      } catch (e) {
+        failed = name;
+        if (current && !current.isClosed()) {
+          try {
+            const shot = await screenshot(current, `FAILED-${SHOT}-${name}`);
+            e.message += `\n  screenshot: ${shot}`;
+          } catch {
+            // the page may be gone; the original error matters more
+          }
+        }
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  }
+
+  async function freshPage(options = {}) {
+    const p = await newPage(browser, usher.baseUrl, options);
+    contexts.push(p.context);
+    return p;
+  }
+
+  const a11y = (p, name) => checkA11y(p, `${SHOT}-${name}`);
+
+  // ----- small page helpers -----------------------------------------------------------------
+
+  /** A link, or a link styled as a button (role="button"), with this accessible name. */
+  const linkOrButton = (p, name) =>
+    p.getByRole('link', { name, exact: true }).or(p.getByRole('button', { name, exact: true })).first();
+
+  async function visible(locator, what, p) {
+    try {
+      await locator.waitFor({ state: 'visible', timeout: ACTION_TIMEOUT_MS });
+    } catch {
+      assert.fail(`expected ${what}.\n${await describePage(p)}`);
+    }
+    return locator;
+  }
+
+  async function click(p, locator, what) {
+    await visible(locator, `${what} to click`, p);
+    await navigateBy(p, () => locator.click(), `Clicking ${what}`);
+  }
+
+  const clickButton = (p, name) =>
+    click(p, p.getByRole('button', { name, exact: true }), `the "${name}" button`);
+  const clickLink = (p, name) => click(p, linkOrButton(p, name), `the "${name}" link`);
+
+  async function fill(p, label, value) {
+    const field = p.getByLabel(label, { exact: true });
+    await visible(field, `a field labelled "${label}"`, p);
+    await field.fill(value);
+  }
+
+  async function assertErrorSummary(p, pattern, what) {
+    const summary = await visible(p.locator('.govuk-error-summary'), `an error summary (.govuk-error-summary) ${what}`, p);
+    const text = normalise(await summary.innerText());
+    assert.match(text, pattern, `the error summary ${what} should match ${pattern}; it says: ${text}`);
+    const title = await p.title();
+    assert.ok(title.startsWith('Error: '), `a page with errors should have a title starting "Error: " ${what}; it is "${title}"`);
+    return text;
+  }
+
+  async function assertNoErrorSummary(p, what) {
+    const count = await p.locator('.govuk-error-summary').count();
+    if (count > 0) assert.fail(`expected no error summary ${what}.\n${await describePage(p)}`);
+  }
+
+  async function assertSuccessBanner(p, expected, what) {
+    const banner = await visible(
+      p.locator('.govuk-notification-banner--success'),
+      `a success banner (.govuk-notification-banner--success) ${what}`,
+      p,
+    );
+    const text = normalise(await banner.innerText());
+    assert.ok(text.includes(expected), `the success banner ${what} should say "${expected}"; it says: ${text}`);
+    return text;
+  }
+
+  async function assertTextIncludes(p, expected, what) {
+    const text = await pageText(p);
+    if (!text.includes(expected)) assert.fail(`${what}: expected the page to include "${expected}".\n${await describePage(p)}`);
+    return text;
+  }
+
+  function assertPath(p, expected, what) {
+    const actual = new URL(p.url()).pathname;
+    assert.equal(actual, expected, `${what}: expected to be at ${expected}, but the browser is at ${p.url()}`);
+  }
+
+  /** The "Value" of the summary-list row whose key is `key`. */
+  async function summaryValue(p, key) {
+    const row = p.locator('.govuk-summary-list__row').filter({
+      has: p.locator('dt', { hasText: new RegExp(`^\\s*${escapeRegExp(key)}\\s*$`) }),
+    });
+    await visible(row.first(), `a summary-list row "${key}"`, p);
+    return normalise(await row.first().locator('dd').first().innerText());
+  }
+
+  /** Fills in the sign-in form of the page the browser is on and presses "Sign in". */
+  async function submitSignIn(p, email, password) {
+    await assertHeading(p, 'Sign in');
+    await fill(p, 'Email address', email);
+    await fill(p, 'Password', password);
+    await clickButton(p, 'Sign in');
+  }
+
+  /** Asserts the sign-in page refused, with the one answer that says how to unlock. */
+  async function assertSignInRefused(p, what) {
+    await assertHeading(p, 'Sign in');
+    assertPath(p, '/sign-in', `${what}, the browser should stay on the sign-in page`);
+    const summary = await assertErrorSummary(p, new RegExp(escapeRegExp(WRONG_SIGN_IN)), what);
+    assert.ok(
+      summary.includes(HOW_TO_UNLOCK),
+      `the error ${what} should say how to unlock: "…${HOW_TO_UNLOCK}"; it says: ${summary}`,
+    );
+    const link = p.locator('.govuk-error-summary a[href="#email"]');
+    await visible(link.first(), `the error summary ${what} to link to the email field (#email)`, p);
+    return summary;
+  }
+
+  async function signOut(p, a11yName) {
+    await clickButton(p, 'Sign out');
+    const signIn = p
+      .getByRole('link', { name: 'Sign in', exact: true })
+      .or(p.getByRole('button', { name: 'Sign in', exact: true }))
+      .first();
+    await visible(signIn, 'a "Sign in" link or button after signing out', p);
+    await a11y(p, a11yName);
+  }
+
+  /** The data rows (rows with cells, not the header) of the sessions table. */
+  const sessionRows = (p) =>
+    p.getByRole('table').first().getByRole('row').filter({ has: p.getByRole('cell') });
+
+  // ----- the dev mailbox ----------------------------------------------------------------------
+
+  /** Every message on the dev mailbox page, newest first, as { title, to, body }. */
+  async function readMailbox(p) {
+    return p.locator('.govuk-summary-card').evaluateAll((cards) =>
+      cards.map((card) => {
+        const title = card.querySelector('.govuk-summary-card__title')?.textContent ?? '';
+        let to = '';
+        for (const row of card.querySelectorAll('.govuk-summary-list__row')) {
+          if ((row.querySelector('dt')?.textContent ?? '').trim() === 'To') {
+            to = row.querySelector('dd')?.textContent ?? '';
+          }
+        }
+        const body = card.querySelector('pre.usher-message-body')?.textContent ?? '';
+        return { title: title.replace(/\s+/g, ' ').trim(), to: to.trim(), body };
+      }),
+    );
+  }
+
+  /**
+   * Opens /dev/mailbox on `p` (reloading while the delivery worker catches up) until the newest
+   * message satisfying `want` is there (`want` gets the message list too); checks the page with
+   * axe and returns that message.
+   */
+  async function waitForMessage(p, want, what, a11yName) {
+    const deadline = Date.now() + MAILBOX_WAIT_MS;
+    let messages = [];
+    for (;;) {
+      await p.goto('/dev/mailbox');
+      await assertHeading(p, 'Dev mailbox');
+      messages = await readMailbox(p);
+      const found = messages.find((m, i) => want(m, i, messages));
+      if (found) {
+        await a11y(p, a11yName);
+        return found;
+      }
+      if (Date.now() > deadline) break;
+      await sleep(500);
+    }
+    const list = messages.map((m) => `    - "${m.title}" to ${m.to}: ${normalise(m.body).slice(0, 100)}`).join('\n');
+    assert.fail(
+      `the dev mailbox has no ${what} after ${MAILBOX_WAIT_MS / 1000} s; it holds ${messages.length} message(s):\n` +
+        (list || '    (none)'),
+    );
+  }
+
+  // ----- the test clock -----------------------------------------------------------------------
+
+  /** Moves the server's test clock forward (from the test process: loopback, no cookies). */
+  async function advanceClock(span) {
+    const res = await fetch(`${usher.baseUrl}/api/v1/test-clock`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ advance: span }),
+      signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, `POST /api/v1/test-clock {"advance":"${span}"} should answer 200; it answered ${res.status}: ${text}`);
+    return JSON.parse(text);
+  }
+
+  // ----- set-up and tear-down ------------------------------------------------------------------
+
+  before(async () => {
+    usher = await startUsher();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close().catch(() => {});
+    if (usher) {
+      if (failed) console.log(`Server output:\n${usher.output()}`);
+      await usher.stop();
+    }
+  });
+
+  // ----- 1. the operator -----------------------------------------------------------------------
+
+  step('the operator sets up an account from the printed set-up link and signs out', async () => {
+    const [, setupLink] = await usher.waitForLine(/Set up the first operator: (\S+)/);
+    ({ page } = await freshPage());
+    current = page;
+    await page.goto(setupLink);
+    await assertHeading(page, 'Set up your operator account');
+    await a11y(page, 'setup-form');
+    await fill(page, 'Full name', OPERATOR.name);
+    await fill(page, 'Email address', OPERATOR.email);
+    await fill(page, 'Create a password', OPERATOR.password);
+    await fill(page, 'Confirm your password', OPERATOR.password);
+    await clickButton(page, 'Create account');
+    await assertHeading(page, 'Operator home');
+    await a11y(page, 'operator-home-after-setup');
+    await signOut(page, 'signed-out-after-setup');
+  });
+
+  // ----- 2. wrong passwords lock the account ------------------------------------------------------
+
+  step('the sign-in page offers "Reset your password"', async () => {
+    await page.goto('/sign-in');
+    await assertHeading(page, 'Sign in');
+    await visible(
+      page.getByRole('link', { name: 'Reset your password', exact: true }),
+      'a link "Reset your password" on the sign-in page',
+      page,
+    );
+    await assertNoErrorSummary(page, 'on a fresh sign-in page');
+    await a11y(page, 'sign-in');
+  });
+
+  for (let attempt = 1; attempt <= LOCK_AFTER; attempt += 1) {
+    step(`wrong password ${attempt} of ${LOCK_AFTER} is refused with the one answer that says how to unlock`, async () => {
+      if (attempt > 1) await page.goto('/sign-in');
+      await submitSignIn(page, OPERATOR.email, WRONG_PASSWORD);
+      await assertSignInRefused(page, `after wrong password ${attempt} of ${LOCK_AFTER}`);
+      const email = await page.getByLabel('Email address', { exact: true }).inputValue();
+      assert.equal(email, OPERATOR.email, 'the sign-in form should keep the email address after a refusal');
+      await a11y(page, `sign-in-wrong-password-${attempt}`);
+    });
+  }
+
+  step('the right password is refused too once the account is locked', async () => {
+    await page.goto('/sign-in');
+    await submitSignIn(page, OPERATOR.email, OPERATOR.password);
+    await assertSignInRefused(page, 'after the right password on a locked account');
+    await a11y(page, 'sign-in-locked');
+  });
+
+  step('the dev mailbox shows the "account is locked" email', async () => {
+    await waitForMessage(
+      page,
+      (m) => /account is locked/i.test(m.title) && m.to === OPERATOR.email,
+      `email to ${OPERATOR.email} with a subject containing "account is locked"`,
+      'dev-mailbox-locked',
+    );
+  });
+
+  // ----- 3. resetting the password ----------------------------------------------------------------
+
+  step('"Reset your password" leads to the reset form; an empty form shows an error', async () => {
+    await page.goto('/sign-in');
+    await assertHeading(page, 'Sign in');
+    await clickLink(page, 'Reset your password');
+    await assertHeading(page, 'Reset your password');
+    await a11y(page, 'reset-request');
+    await clickButton(page, 'Send reset link');
+    await assertHeading(page, 'Reset your password');
+    await assertErrorSummary(page, /email/i, 'after sending the reset form empty');
+    await visible(page.locator('#email-error'), 'an error message by the email field', page);
+    await a11y(page, 'reset-request-empty');
+  });
+
+  step('asking for a reset link for the operator says "Check your email"', async () => {
+    // Remember how many reset emails there were, to be sure to read the new one.
+    await page.goto('/dev/mailbox');
+    await assertHeading(page, 'Dev mailbox');
+    mailboxCountBeforeReset = (await readMailbox(page)).filter((m) => /Reset your/.test(m.title)).length;
+    await a11y(page, 'dev-mailbox-before-reset');
+    await page.goto('/reset-password');
+    await assertHeading(page, 'Reset your password');
+    await fill(page, 'Email address', OPERATOR.email);
+    await clickButton(page, 'Send reset link');
+    await assertHeading(page, 'Check your email');
+    await assertNoErrorSummary(page, 'after asking for a reset link');
+    await a11y(page, 'reset-check-email');
+  });
+
+  step('the dev mailbox holds the reset email with a link to /reset-password/<43 chars>', async () => {
+    const mail = await waitForMessage(
+      page,
+      (m, _i, all) =>
+        /Reset your/.test(m.title) &&
+        m.to === OPERATOR.email &&
+        all.filter((x) => /Reset your/.test(x.title)).length > mailboxCountBeforeReset,
+      `new email to ${OPERATOR.email} with a subject containing "Reset your"`,
+      'dev-mailbox-reset',
+    );
+    const re = new RegExp(`${escapeRegExp(usher.baseUrl)}/reset-password/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])`);
+    const m = mail.body.match(re);
+    assert.ok(m, `the reset email should contain a link ${usher.baseUrl}/reset-password/<43 chars>; its body:\n${mail.body}`);
+    resetLink = m[0];
+  });
+
+  step('the reset link opens "Choose a new password"; a weak password is refused', async () => {
+    await page.goto(resetLink);
+    await assertHeading(page, 'Choose a new password');
+    await assertTextIncludes(page, OPERATOR.email, 'the reset form names the account');
+    await a11y(page, 'reset-choose');
+    await fill(page, 'Create a password', WEAK_PASSWORD);
+    await fill(page, 'Confirm your password', WEAK_PASSWORD);
+    await clickButton(page, 'Save new password');
+    await assertHeading(page, 'Choose a new password');
+    await assertErrorSummary(page, /\S/, `after a weak password ("${WEAK_PASSWORD}")`);
+    await visible(page.locator('#password-error-1'), 'an error message by the "Create a password" field', page);
+    await a11y(page, 'reset-choose-weak');
+  });
+
+  step('a strong new password is saved and the browser lands on the sign-in page', async () => {
+    await fill(page, 'Create a password', RESET_PASSWORD);
+    await fill(page, 'Confirm your password', RESET_PASSWORD);
+    await clickButton(page, 'Save new password');
+    await assertHeading(page, 'Sign in');
+    assertPath(page, '/sign-in', 'after saving the new password');
+    await assertSuccessBanner(page, 'Your password has been changed', 'after resetting the password');
+    await assertNoErrorSummary(page, 'after resetting the password');
+    await a11y(page, 'sign-in-after-reset');
+  });
+
+  step('the used reset link cannot be used again', async () => {
+    await page.goto(resetLink);
+    await assertHeading(page, 'This link has already been used');
+    await a11y(page, 'reset-link-used');
+  });
+
+  // ----- 4. signing in with the new password; sessions -----------------------------------------------
+
+  step('the new password signs in (the reset unlocked the account); home shows when it expires', async () => {
+    await page.goto('/sign-in');
+    await submitSignIn(page, OPERATOR.email, RESET_PASSWORD);
+    await assertHeading(page, 'Operator home');
+    const expiry = await summaryValue(page, 'Password');
+    assert.match(expiry, /^Expires on \S/, `the "Password" row on the home page should read "Expires on <date>"; it reads "${expiry}"`);
+    await a11y(page, 'operator-home');
+  });
+
+  step('"Your sessions" lists this session', async () => {
+    await clickLink(page, 'Your sessions');
+    await assertHeading(page, 'Your sessions');
+    assertPath(page, '/account/sessions', 'after following "Your sessions"');
+    await visible(page.getByRole('table').first(), 'a table of sessions', page);
+    const rows = sessionRows(page);
+    assert.equal(await rows.count(), 1, `one session should be listed.\n${await describePage(page)}`);
+    await visible(rows.first().getByText('This session', { exact: true }), 'the tag "This session" in the row', page);
+    await a11y(page, 'sessions-one');
+  });
+
+  step('the operator signs in in a second browser too', async () => {
+    ({ page: secondPage } = await freshPage());
+    current = secondPage;
+    await secondPage.goto('/sign-in');
+    await a11y(secondPage, 'second-sign-in');
+    await submitSignIn(secondPage, OPERATOR.email, RESET_PASSWORD);
+    await assertHeading(secondPage, 'Operator home');
+    await a11y(secondPage, 'second-operator-home');
+  });
+
+  step('the first browser lists two sessions and signs out of the other one', async () => {
+    current = page;
+    await page.reload();
+    await assertHeading(page, 'Your sessions');
+    const rows = sessionRows(page);
+    assert.equal(await rows.count(), 2, `two sessions should be listed after signing in in a second browser.\n${await describePage(page)}`);
+    const tagged = rows.filter({ has: page.getByText('This session', { exact: true }) });
+    assert.equal(await tagged.count(), 1, `exactly one row should be tagged "This session".\n${await describePage(page)}`);
+    await a11y(page, 'sessions-two');
+    await clickButton(page, 'Sign out of all other sessions');
+    await assertHeading(page, 'Your sessions');
+    await assertSuccessBanner(page, 'All your other sessions are signed out', 'after "Sign out of all other sessions"');
+    assert.equal(await sessionRows(page).count(), 1, `one session should be left.\n${await describePage(page)}`);
+    await a11y(page, 'sessions-others-ended');
+  });
+
+  step('the second browser is signed out: /home goes to the sign-in page', async () => {
+    current = secondPage;
+    await secondPage.goto('/home');
+    await assertHeading(secondPage, 'Sign in');
+    assertPath(secondPage, '/sign-in', 'the signed-out browser opening /home');
+    await a11y(secondPage, 'second-signed-out');
+  });
+
+  // ----- 5. changing the password --------------------------------------------------------------------
+
+  step('"Change your password" refuses a wrong current password', async () => {
+    current = page;
+    await page.goto('/home');
+    await assertHeading(page, 'Operator home');
+    await clickLink(page, 'Change your password');
+    await assertHeading(page, 'Change your password');
+    await a11y(page, 'change-password');
+    await fill(page, 'Current password', WRONG_PASSWORD);
+    await fill(page, 'Create a password', CHANGED_PASSWORD);
+    await fill(page, 'Confirm your password', CHANGED_PASSWORD);
+    await clickButton(page, 'Change password');
+    await assertHeading(page, 'Change your password');
+    await assertErrorSummary(page, /Your current password is not right/, 'after a wrong current password');
+    await visible(page.locator('#current_password-error'), 'an error message by the "Current password" field', page);
+    await a11y(page, 'change-password-wrong-current');
+  });
+
+  step('the password is changed with the right current password', async () => {
+    await fill(page, 'Current password', RESET_PASSWORD);
+    await fill(page, 'Create a password', CHANGED_PASSWORD);
+    await fill(page, 'Confirm your password', CHANGED_PASSWORD);
+    await clickButton(page, 'Change password');
+    await assertHeading(page, 'Operator home');
+    assertPath(page, '/home', 'after changing the password');
+    await a11y(page, 'operator-home-after-change');
+  });
+
+  // ----- 6. the password expires ------------------------------------------------------------------
+
+  step('91 days later, signing in leads to "Your password has expired"', async () => {
+    await advanceClock('91d');
+    // The session has timed out on the server; signing out still works and clears the cookie.
+    await signOut(page, 'signed-out-after-91-days');
+    await page.goto('/sign-in');
+    await a11y(page, 'sign-in-after-91-days');
+    await submitSignIn(page, OPERATOR.email, CHANGED_PASSWORD);
+    await assertHeading(page, 'Your password has expired');
+    assertPath(page, '/account/password', 'signing in with an expired password');
+    await a11y(page, 'password-expired');
+    // Nothing else is reachable until the password is changed.
+    await page.goto('/account/sessions');
+    await assertHeading(page, 'Your password has expired');
+    await a11y(page, 'password-expired-from-sessions');
+  });
+
+  step('changing the expired password leads to the home page', async () => {
+    await fill(page, 'Current password', CHANGED_PASSWORD);
+    await fill(page, 'Create a password', EXPIRY_PASSWORD);
+    await fill(page, 'Confirm your password', EXPIRY_PASSWORD);
+    await clickButton(page, 'Change password');
+    await assertHeading(page, 'Operator home');
+    assertPath(page, '/home', 'after changing the expired password');
+    const expiry = await summaryValue(page, 'Password');
+    assert.match(expiry, /^Expires on \S/, `the "Password" row should read "Expires on <date>"; it reads "${expiry}"`);
+    await a11y(page, 'operator-home-after-expiry');
+  });
+});
