@@ -363,6 +363,7 @@ impl App {
             .map_err(store_error)?
             .ok_or_else(Error::not_found)?;
         tx.commit().await.map_err(store_error)?;
+        self.clear_limit(usher_domain::limits::SIGN_IN_PER_ACCOUNT, updated.user.email.as_str()).await?;
         Ok(updated)
     }
 }

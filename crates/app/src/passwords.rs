@@ -6,7 +6,7 @@ use usher_domain::account::AccountStatus;
 use usher_domain::duration::Span;
 use usher_domain::email::EmailAddress;
 use usher_domain::error::FieldError;
-use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, RateLimit};
+use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, RateLimit, SIGN_IN_PER_ACCOUNT};
 use usher_domain::password::{PasswordPolicy, PersonalWords};
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
@@ -120,8 +120,14 @@ impl App {
         drop(tx);
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        tx.set_password(&user.id, &hash, now).await.map_err(store_error)?;
+        tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
+        // Only if nothing changed meanwhile: not locked, not reset, this session still live.
+        let still_live = tx.session_is_live(&who.session.id).await.map_err(store_error)?;
+        if !still_live || !tx.change_password_if_current(&user.id, &stored, &hash, now).await.map_err(store_error)? {
+            return Err(Error::field("current_password", "Your current password is not right"));
+        }
         tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
+        tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
         tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
         let token = start_session(&mut tx, user, ctx, now).await?;
         tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
@@ -149,10 +155,27 @@ impl App {
     }
 
     async fn within_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<bool, Error> {
-        // Keys (emails, addresses) are stored hashed: the table needs no personal data.
-        let bucket = format!("{}:{}", limit.name, hex_digest(key));
-        let hits = self.store.hit_rate_limit(&bucket, limit.window.seconds(), now).await.map_err(store_error)?;
+        let hits =
+            self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
         Ok(hits <= limit.max)
+    }
+
+    /// True while `key` is still under `limit`, without counting this request.
+    pub(crate) async fn under_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<bool, Error> {
+        let hits =
+            self.store.rate_limit_hits(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
+        Ok(hits < limit.max)
+    }
+
+    /// Counts one request against `limit` (for limits that count only failures).
+    pub(crate) async fn count_against(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<(), Error> {
+        self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Forgets `key`'s count under `limit`.
+    pub(crate) async fn clear_limit(&self, limit: RateLimit, key: &str) -> Result<(), Error> {
+        self.store.clear_rate_limit(&bucket(limit, key)).await.map_err(store_error)
     }
 
     /// "Reset your password": always the same answer. A known, active or locked account gets
@@ -162,6 +185,8 @@ impl App {
         let Ok(email) = EmailAddress::parse(email) else {
             return Err(Error::field("email", "Enter your email address, like name@example.com"));
         };
+        // Counted for every address, known or not, so both take the same path this far.
+        let under_cap = self.within_limit(RESET_EMAILS_PER_ACCOUNT, email.as_str(), now).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let user = tx.user_by_email(&email).await.map_err(store_error)?;
         let mut event = ctx.event("password.reset_requested", "success");
@@ -172,15 +197,14 @@ impl App {
         };
         event.subject_id = Some(user.id.to_string());
         event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
-        drop(tx);
-        if !self.within_limit(RESET_EMAILS_PER_ACCOUNT, email.as_str(), now).await? {
-            let mut tx = self.store.begin().await.map_err(store_error)?;
+        if !under_cap {
             event.outcome = "refused".into();
             event.detail = Some("reset emails per hour reached".into());
             tx.append_audit(&event, now).await.map_err(store_error)?;
             return tx.commit().await.map_err(store_error);
         }
-        let mut tx = self.store.begin().await.map_err(store_error)?;
+        // One link at a time per person, on any node: a newer request kills the older link.
+        tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let token = Token::generate();
         let expires_at = now.plus(RESET_LINK_LIFETIME);
         let link = OneTimeLink {
@@ -240,6 +264,7 @@ impl App {
             return Err(reset_link_dead());
         }
         tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
+        tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
         tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
         tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
             .await
@@ -252,6 +277,8 @@ impl App {
             Some(if user.status == AccountStatus::Locked { "unlocked by the reset".into() } else { "reset".into() });
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
+        // The person did what the lock message says: they start afresh.
+        self.clear_limit(SIGN_IN_PER_ACCOUNT, user.email.as_str()).await?;
         Ok(user)
     }
 }
@@ -286,8 +313,19 @@ async fn live_reset(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTime
     Ok((link, user))
 }
 
-fn hex_digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.trim().to_lowercase().as_bytes()))
+/// The storage name of `key`'s bucket under `limit`. Keys (emails, addresses) are hashed, so
+/// the table holds no personal data; an IPv6 address counts by its /64, which one subscriber
+/// usually holds whole.
+fn bucket(limit: RateLimit, key: &str) -> String {
+    let key = key.trim().to_lowercase();
+    let key = match key.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => key,
+    };
+    format!("{}:{}", limit.name, hex::encode(Sha256::digest(key.as_bytes())))
 }
 
 fn describe(span: Span) -> String {

@@ -34,7 +34,15 @@ impl App {
         now: Timestamp,
     ) -> Result<SignedIn, Error> {
         self.rate_limit(SIGN_IN_PER_IP, ctx.ip.as_deref().unwrap_or("unknown"), now).await?;
-        self.rate_limit(SIGN_IN_PER_ACCOUNT, email, now).await?;
+        // Per account, only failures count, so a person who proves their password (or resets it)
+        // is never kept out by someone else's guessing beyond the lock itself.
+        if !self.under_limit(SIGN_IN_PER_ACCOUNT, email, now).await? {
+            return Err(Error::new(
+                usher_domain::ErrorCode::RateLimited,
+                "There have been too many attempts for this account. Wait 15 minutes and try again, or reset your password.",
+            ));
+        }
+        let account_key = email.to_owned();
         let email = EmailAddress::parse(email).ok();
         let user = match &email {
             Some(email) => {
@@ -60,6 +68,7 @@ impl App {
             event.detail = Some("unknown account".into());
             tx.append_audit(&event, now).await.map_err(store_error)?;
             tx.commit().await.map_err(store_error)?;
+            self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
             return Err(wrong_email_or_password());
         };
         let mut event = ctx.event("sign_in", "failure");
@@ -84,6 +93,7 @@ impl App {
                     tx.append_audit(&event, now).await.map_err(store_error)?;
                     tx.append_audit(&locked, now).await.map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
+                    self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
                     return Err(wrong_email_or_password());
                 }
             } else {
@@ -91,9 +101,11 @@ impl App {
             }
             tx.append_audit(&event, now).await.map_err(store_error)?;
             tx.commit().await.map_err(store_error)?;
+            self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
             return Err(wrong_email_or_password());
         }
         if !tx.record_sign_in_if_active(&user.id, &verified, rehashed.as_deref(), now).await.map_err(store_error)? {
+            self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
             return Err(wrong_email_or_password());
         }
         let token = start_session(&mut tx, &user, ctx, now).await?;

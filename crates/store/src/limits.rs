@@ -34,3 +34,21 @@ impl Store {
         Ok(hits)
     }
 }
+
+impl Store {
+    /// The hits counted in `bucket`'s current window, without counting one.
+    pub async fn rate_limit_hits(&self, bucket: &str, window_seconds: i64, now: Timestamp) -> Result<i64> {
+        let row = sqlx::query("SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start > $2")
+            .bind(bucket)
+            .bind(now.unix().saturating_sub(window_seconds))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("hits")).transpose()?.unwrap_or(0))
+    }
+
+    /// Forgets a bucket (after a reset or an unlock, the person starts afresh).
+    pub async fn clear_rate_limit(&self, bucket: &str) -> Result<()> {
+        sqlx::query("DELETE FROM rate_limits WHERE bucket = $1").bind(bucket).execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -147,3 +147,16 @@ impl Tx {
         Ok(())
     }
 }
+
+impl Tx {
+    /// Kills every unused link of one purpose for a person (a new password kills reset links).
+    pub async fn kill_links(&mut self, user: &UserId, purpose: LinkPurpose, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE one_time_links SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL")
+            .bind(now.unix())
+            .bind(user.as_str())
+            .bind(purpose.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}

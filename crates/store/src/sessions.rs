@@ -131,3 +131,14 @@ impl Tx {
         Ok(done.rows_affected())
     }
 }
+
+impl Tx {
+    /// True while a session has not been ended.
+    pub async fn session_is_live(&mut self, id: &SessionId) -> Result<bool> {
+        let row = sqlx::query("SELECT id FROM sessions WHERE id = $1 AND ended_at IS NULL")
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.is_some())
+    }
+}

@@ -384,3 +384,28 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Tx {
+    /// A password change by its owner: only if the account is still active and the password is
+    /// still the one they proved they know (a reset or another change on any node wins). The
+    /// status is never touched, so a change cannot unlock an account.
+    pub async fn change_password_if_current(
+        &mut self,
+        id: &UserId,
+        verified: &str,
+        new_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_sign_ins = 0, updated_at = $2 \
+             WHERE id = $3 AND status = 'active' AND password_hash = $4",
+        )
+        .bind(new_hash)
+        .bind(now.unix())
+        .bind(id.as_str())
+        .bind(verified)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
