@@ -16,6 +16,9 @@ use crate::sessions::{Authenticated, start_session};
 use crate::sign_in::LOCK_AFTER;
 use crate::{App, RequestContext, messages, store_error};
 
+/// The shortest time a reset request takes to answer, whatever the address.
+const RESET_ANSWER_FLOOR_SECONDS: f64 = 0.25;
+
 /// A reset link works for an hour.
 pub const RESET_LINK_LIFETIME: Span = Span::hours(1);
 
@@ -181,6 +184,23 @@ impl App {
     /// "Reset your password": always the same answer. A known, active or locked account gets
     /// an email with a single-use link for an hour; a newer request kills the older link.
     pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
+        // Known and unknown addresses do different work; the answer waits for a fixed floor so
+        // the time taken says nothing about which it was (S6).
+        let watch = crate::clock::Stopwatch::start();
+        let result = self.request_password_reset_inner(email, ctx, now).await;
+        let left = RESET_ANSWER_FLOOR_SECONDS - watch.elapsed_seconds();
+        if left > 0.0 {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(left)).await;
+        }
+        result
+    }
+
+    async fn request_password_reset_inner(
+        &self,
+        email: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         self.rate_limit(RESET_PER_IP, ctx.ip.as_deref().unwrap_or("unknown"), now).await?;
         let Ok(email) = EmailAddress::parse(email) else {
             return Err(Error::field("email", "Enter your email address, like name@example.com"));
