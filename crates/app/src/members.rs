@@ -128,17 +128,7 @@ async fn send_activation(
 ) -> Result<Timestamp, Error> {
     let token = Token::generate();
     let expires_at = now.plus(ACTIVATION_LINK_LIFETIME);
-    let link = OneTimeLink {
-        token_hash: token.hash(),
-        purpose: LinkPurpose::Activation,
-        user_id: Some(user.id.clone()),
-        created_at: now,
-        expires_at,
-        used_at: None,
-        terms_version: None,
-        phone_confirmed_at: None,
-        phone_confirmed: None,
-    };
+    let link = OneTimeLink::new(token.hash(), LinkPurpose::Activation, Some(user.id.clone()), now, expires_at);
     tx.replace_link(&link).await.map_err(store_error)?;
     let url = format!("{}/activate/{}", app.config.base_url(), token.expose());
     let mail = messages::activation(
@@ -218,12 +208,9 @@ impl App {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         // Whose number it is comes first: another organisation's person is "not found" (and
         // audited) whatever number was sent.
-        let listing = match member_in(&mut tx, admin, id, ctx, now).await {
-            Ok(l) => l,
-            Err(e) => {
-                tx.commit().await.map_err(store_error)?;
-                return Err(e);
-            }
+        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::not_found());
         };
         let user = &listing.user;
         if user.id == admin.user().id {
@@ -272,12 +259,9 @@ impl App {
         now: Timestamp,
     ) -> Result<UserListing, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let listing = match member_in(&mut tx, admin, id, ctx, now).await {
-            Ok(l) => l,
-            Err(e) => {
-                tx.commit().await.map_err(store_error)?;
-                return Err(e);
-            }
+        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::not_found());
         };
         // One resend at a time per person, on any node, so only one link stays alive.
         tx.lock(&format!("user:{}", listing.user.id)).await.map_err(store_error)?;
@@ -297,6 +281,21 @@ impl App {
         audit(&mut tx, ctx, "user.activation_resent", admin.user(), &listing.user, None, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(UserListing { user: listing.user, activation_expires_at: Some(expires_at) })
+    }
+}
+
+/// Like `member_in`, but a refusal is `None` so the caller commits its audit event first.
+async fn member_or_refusal(
+    tx: &mut Tx,
+    admin: OrganisationAdmin<'_>,
+    id: &str,
+    ctx: &RequestContext,
+    now: Timestamp,
+) -> Result<Option<UserListing>, Error> {
+    match member_in(tx, admin, id, ctx, now).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -345,12 +344,9 @@ impl App {
         now: Timestamp,
     ) -> Result<UserListing, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let listing = match member_in(&mut tx, admin, id, ctx, now).await {
-            Ok(l) => l,
-            Err(e) => {
-                tx.commit().await.map_err(store_error)?;
-                return Err(e);
-            }
+        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::not_found());
         };
         if !tx.unlock(&listing.user.id, now).await.map_err(store_error)? {
             return Err(Error::new(ErrorCode::Conflict, "This account is not locked."));

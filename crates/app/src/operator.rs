@@ -54,17 +54,7 @@ impl App {
             return Ok(None);
         }
         let token = Token::generate();
-        let link = OneTimeLink {
-            token_hash: token.hash(),
-            purpose: LinkPurpose::OperatorSetup,
-            user_id: None,
-            created_at: now,
-            expires_at: now.plus(SETUP_LINK_LIFETIME),
-            used_at: None,
-            terms_version: None,
-            phone_confirmed_at: None,
-            phone_confirmed: None,
-        };
+        let link = OneTimeLink::new(token.hash(), LinkPurpose::OperatorSetup, None, now, now.plus(SETUP_LINK_LIFETIME));
         tx.replace_link(&link).await.map_err(store_error)?;
         tx.append_audit(&RequestContext::system("usher serve").event("operator.setup_link_issued", "success"), now)
             .await
@@ -97,17 +87,13 @@ impl App {
             }
         };
         let token = Token::generate();
-        let link = OneTimeLink {
-            token_hash: token.hash(),
-            purpose: LinkPurpose::OperatorRecovery,
-            user_id: Some(operator.id.clone()),
-            created_at: now,
-            expires_at: now.plus(RECOVERY_LINK_LIFETIME),
-            used_at: None,
-            terms_version: None,
-            phone_confirmed_at: None,
-            phone_confirmed: None,
-        };
+        let link = OneTimeLink::new(
+            token.hash(),
+            LinkPurpose::OperatorRecovery,
+            Some(operator.id.clone()),
+            now,
+            now.plus(RECOVERY_LINK_LIFETIME),
+        );
         tx.replace_link(&link).await.map_err(store_error)?;
         let mut event =
             RequestContext::system("usher operator recover").event("operator.recovery_link_issued", "success");

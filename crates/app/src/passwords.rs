@@ -227,17 +227,7 @@ impl App {
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let token = Token::generate();
         let expires_at = now.plus(RESET_LINK_LIFETIME);
-        let link = OneTimeLink {
-            token_hash: token.hash(),
-            purpose: LinkPurpose::PasswordReset,
-            user_id: Some(user.id.clone()),
-            created_at: now,
-            expires_at,
-            used_at: None,
-            terms_version: None,
-            phone_confirmed_at: None,
-            phone_confirmed: None,
-        };
+        let link = OneTimeLink::new(token.hash(), LinkPurpose::PasswordReset, Some(user.id.clone()), now, expires_at);
         tx.replace_link(&link).await.map_err(store_error)?;
         let url = format!("{}/reset-password/{}", self.config.base_url(), token.expose());
         tx.enqueue(

@@ -56,6 +56,29 @@ pub struct OneTimeLink {
     pub phone_confirmed: Option<String>,
 }
 
+impl OneTimeLink {
+    /// A new, unused link for `token_hash`, valid from `now` until `expires_at`.
+    pub fn new(
+        token_hash: TokenHash,
+        purpose: LinkPurpose,
+        user_id: Option<UserId>,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Self {
+        Self {
+            token_hash,
+            purpose,
+            user_id,
+            created_at: now,
+            expires_at,
+            used_at: None,
+            terms_version: None,
+            phone_confirmed_at: None,
+            phone_confirmed: None,
+        }
+    }
+}
+
 impl Tx {
     /// Stores a new link and kills every unused earlier link of the same purpose for the same
     /// person (or, for links without a person, of the same purpose).
