@@ -44,6 +44,9 @@ pub struct Config {
     pub password_hashing: HashCost,
     /// Threads that may hash passwords at once (0: one per CPU).
     pub hashing_threads: usize,
+    /// Addresses of the load balancers or reverse proxies in front of Usher. Only from these is
+    /// `X-Forwarded-For` believed, to find the client's address for rate limits and the audit.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +146,7 @@ impl Default for Config {
             helpdesk: HelpdeskConfig::default(),
             password_hashing: HashCost::default(),
             hashing_threads: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -277,6 +281,9 @@ impl Config {
             return Err(bad("sessions", "idle_timeout must be at least 1m and no longer than absolute_timeout"));
         }
         self.password_hashing.validate().map_err(|m| bad("password_hashing", m))?;
+        if let Some(bad_ip) = self.trusted_proxies.iter().find(|p| p.parse::<std::net::IpAddr>().is_err()) {
+            return Err(bad("trusted_proxies", format!("'{bad_ip}' is not an IP address")));
+        }
         Ok(())
     }
 

@@ -13,6 +13,8 @@ enum Kind {
     Text,
     Secret,
     Integer,
+    /// Comma-separated.
+    List,
 }
 
 /// Every setting that can come from the environment: its dotted path and kind. The variable is
@@ -61,6 +63,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("password_hashing.iterations", Kind::Integer),
     ("password_hashing.parallelism", Kind::Integer),
     ("hashing_threads", Kind::Integer),
+    ("trusted_proxies", Kind::List),
 ];
 
 pub fn env_name(path: &str) -> String {
@@ -96,6 +99,14 @@ pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result
             let value = match kind {
                 Kind::Integer => Value::Integer(
                     value.trim().parse().map_err(|_| format!("{name}: '{value}' is not a whole number"))?,
+                ),
+                Kind::List => Value::Array(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| Value::String(v.to_owned()))
+                        .collect(),
                 ),
                 Kind::Text | Kind::Secret => Value::String(value),
             };

@@ -70,7 +70,8 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
         },
         None => None,
     };
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = peer.map(|p| client_ip(p, req.headers(), &state.app.config.trusted_proxies).to_string());
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let frame = Arc::new(Frame {
         now,
@@ -98,6 +99,24 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
     req.extensions_mut().insert(frame.clone());
     let response = next.run(req).await;
     finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf)
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &[String]) -> std::net::IpAddr {
+    let is_trusted =
+        |ip: &std::net::IpAddr| trusted.iter().any(|t| t.parse::<std::net::IpAddr>().ok().as_ref() == Some(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
 }
 
 /// What someone whose password has expired may still reach.

@@ -553,3 +553,51 @@ async fn someone_elses_guessing_never_keeps_the_owner_out_after_a_reset() {
     owner.post_form(&link, &[("password", "Owner-Horse-Staple-5"), ("confirm_password", "Owner-Horse-Staple-5")]).await;
     assert_eq!(try_sign_in(&owner, EMAIL, "Owner-Horse-Staple-5").await.status, 303, "the reset lets them straight in");
 }
+
+async fn sign_in_from(c: &Client, ip: &str, email: &str, password: &str) -> common::Page {
+    if c.cookie("__Host-usher-csrf").is_none() {
+        c.get("/sign-in").await;
+    }
+    let token = c.cookie("__Host-usher-csrf").unwrap();
+    let body = format!("csrf_token={token}&email={}&password={password}", email.replace('@', "%40"));
+    c.request(
+        Method::POST,
+        "/sign-in",
+        &[("x-forwarded-for", ip), ("sec-fetch-site", "same-origin")],
+        Some((body, "application/x-www-form-urlencoded")),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_lock_is_shared_across_addresses_and_nodes() {
+    let a = TestApp::start_with(|c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let b = TestApp::start_on(&a.database_url, |c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    a.operator().await;
+    // 4 wrong passwords from 4 addresses over two nodes, then the right one: refused (S3).
+    for (i, ip) in ["198.51.100.1", "198.51.100.2", "203.0.113.3", "2001:db8::4"].iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(sign_in_from(&node.client(), ip, EMAIL, "Wrong-pass-1").await.status, 400);
+    }
+    assert_eq!(sign_in_from(&b.client(), "192.0.2.9", EMAIL, PASSWORD).await.status, 400);
+    assert_eq!(user(&a, EMAIL).await.status.as_str(), "locked");
+    let events = a.app.store.audit_events_after(0, 10_000).await.unwrap();
+    assert!(events.iter().any(|e| e.event.ip.as_deref() == Some("2001:db8::4")), "the client's address is audited");
+
+    // Per-IP limits count clients, not the proxy: 70 attempts from two clients are all answered.
+    let c = a.client();
+    for i in 0..70 {
+        let ip = if i % 2 == 0 { "198.51.100.7" } else { "198.51.100.8" };
+        let page = sign_in_from(&c, ip, &format!("u{i}@example.org"), "Wrong-pass-1").await;
+        assert_eq!(page.status, 400, "attempt {i}");
+    }
+    // Without trusting the proxy, X-Forwarded-For is ignored.
+    let plain = TestApp::start().await;
+    let c = plain.client();
+    let mut last = 0;
+    for i in 0..61 {
+        let ip = format!("198.51.100.{}", i % 50);
+        last = sign_in_from(&c, &ip, &format!("u{i}@example.org"), "Wrong-pass-1").await.status;
+    }
+    assert_eq!(last, 429);
+}
