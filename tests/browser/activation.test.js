@@ -6,21 +6,34 @@
 //
 // Run: USHER_BIN=target/debug/usher node --test tests/browser/
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  ACTION_TIMEOUT_MS,
+  STEP_TIMEOUT_MS,
+  assertErrorSummary,
   assertHeading,
+  assertNoErrorSummary,
+  assertSuccessBanner,
+  assertTextIncludes,
   checkA11y,
   checkA11yWithoutScripts,
+  click,
+  clickButton,
+  clickLink,
   describePage,
-  launchBrowser,
-  navigateBy,
-  newPage,
+  escapeRegExp,
+  fill,
+  normalise,
   pageText,
-  screenshot,
-  startUsher,
+  printedSetupLink,
+  signOut,
+  submitSetupForm,
+  submitSignIn,
+  tokenLinkIn,
+  useJourney,
+  visible,
+  waitForMessage,
 } from './helpers.js';
 
 const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
@@ -42,21 +55,10 @@ const USER = {
   password: 'Us3r-Correct-Staple',
 };
 const ACTIVATION_SUBJECT = 'Activate your Usher account';
-const STEP_TIMEOUT_MS = 180_000;
-/** How long to wait for the delivery worker to move a queued message into the dev mailbox. */
-const MAILBOX_WAIT_MS = 60_000;
-
-const normalise = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
-const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('organisation registration and account activation journey', { timeout: 20 * 60_000 }, () => {
-  let usher;
-  let browser;
-  /** The page a failing step screenshots; each part of the journey points it at its own page. */
-  let current = null;
-  const contexts = [];
-  let failed = null; // the first journey step that failed; later journey steps are skipped
+  const journey = useJourney({ shotPrefix: 'activation-' });
+  const { step, freshPage } = journey;
 
   // Carried from step to step.
   let setupLink;
@@ -72,41 +74,6 @@ describe('organisation registration and account activation journey', { timeout: 
   let brianPhone;
   let brianConfirmMobileText = null;
 
-  /** A step of the journey: skipped once an earlier one has failed; screenshots on failure. */
-  function step(name, fn) {
-    test(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
-      if (failed) {
-        t.skip(`skipped because "${failed}" failed`);
-        return;
-      }
-      let timer;
-      try {
-        // Fail a little before node:test's own time-out, so the step is marked as failed (and
-        // later steps skipped) and a screenshot is taken.
-        const limit = STEP_TIMEOUT_MS - 10_000;
-        await Promise.race([
-          fn(t),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`the step did not finish within ${limit / 1000} s`)), limit);
-          }),
-        ]);
-      } catch (e) {
-        failed = name;
-        if (current && !current.isClosed()) {
-          try {
-            const shot = await screenshot(current, `FAILED-activation-${name}`);
-            e.message += `\n  screenshot: ${shot}`;
-          } catch {
-            // the page may be gone; the original error matters more
-          }
-        }
-        throw e;
-      } finally {
-        clearTimeout(timer);
-      }
-    });
-  }
-
   /**
    * A check of something a journey step recorded. Its failure is reported but does not stop the
    * journey; it is skipped when the journey never got far enough to record it.
@@ -115,62 +82,7 @@ describe('organisation registration and account activation journey', { timeout: 
     test(name, { timeout: STEP_TIMEOUT_MS }, (t) => fn(t));
   }
 
-  async function freshPage(options = {}) {
-    const p = await newPage(browser, usher.baseUrl, options);
-    contexts.push(p.context);
-    return p;
-  }
-
   // ----- small page helpers -----------------------------------------------------------------
-
-  /** A link, or a link styled as a button (role="button"), with this accessible name. */
-  const linkOrButton = (p, name) =>
-    p.getByRole('link', { name, exact: true }).or(p.getByRole('button', { name, exact: true })).first();
-
-  async function visible(locator, what, p) {
-    try {
-      await locator.waitFor({ state: 'visible', timeout: ACTION_TIMEOUT_MS });
-    } catch {
-      assert.fail(`expected ${what}.\n${await describePage(p)}`);
-    }
-    return locator;
-  }
-
-  async function click(p, locator, what) {
-    await visible(locator, `${what} to click`, p);
-    await navigateBy(p, () => locator.click(), `Clicking ${what}`);
-  }
-
-  const clickButton = (p, name) =>
-    click(p, p.getByRole('button', { name, exact: true }), `the "${name}" button`);
-  const clickLink = (p, name) => click(p, linkOrButton(p, name), `the "${name}" link`);
-
-  async function fill(p, label, value) {
-    const field = p.getByLabel(label, { exact: true });
-    await visible(field, `a field labelled "${label}"`, p);
-    await field.fill(value);
-  }
-
-  async function assertErrorSummary(p, pattern, what) {
-    const summary = await visible(p.locator('.govuk-error-summary'), `an error summary (.govuk-error-summary) ${what}`, p);
-    const text = normalise(await summary.innerText());
-    assert.match(text, pattern, `the error summary ${what} should match ${pattern}; it says: ${text}`);
-    return text;
-  }
-
-  async function assertNoErrorSummary(p, what) {
-    const count = await p.locator('.govuk-error-summary').count();
-    if (count > 0) assert.fail(`expected no error summary ${what}.\n${await describePage(p)}`);
-  }
-
-  async function assertSuccessBanner(p, what) {
-    const banner = await visible(
-      p.locator('.govuk-notification-banner--success'),
-      `a success banner (.govuk-notification-banner--success) ${what}`,
-      p,
-    );
-    return normalise(await banner.innerText());
-  }
 
   /** The status tag in the table row of the person called `name`. */
   async function assertTagInRow(p, name, tag) {
@@ -180,74 +92,13 @@ describe('organisation registration and account activation journey', { timeout: 
     assert.deepEqual(tags, [tag], `the row for "${name}" should show the tag "${tag}".\n${await describePage(p)}`);
   }
 
-  async function assertTextIncludes(p, expected, what) {
-    const text = await pageText(p);
-    if (!text.includes(expected)) assert.fail(`${what}: expected the page to include "${expected}".\n${await describePage(p)}`);
-    return text;
-  }
-
+  /** Opens /sign-in and signs in as `person`. */
   async function signIn(p, { email, password }) {
     await p.goto('/sign-in');
-    await assertHeading(p, 'Sign in');
-    await fill(p, 'Email address', email);
-    await fill(p, 'Password', password);
-    await clickButton(p, 'Sign in');
-  }
-
-  async function signOut(p, a11yName) {
-    await clickButton(p, 'Sign out');
-    const signIn = p
-      .getByRole('link', { name: 'Sign in', exact: true })
-      .or(p.getByRole('button', { name: 'Sign in', exact: true }))
-      .first();
-    await visible(signIn, 'a "Sign in" link or button after signing out', p);
-    await checkA11y(p, a11yName);
+    await submitSignIn(p, email, password);
   }
 
   // ----- the dev mailbox ----------------------------------------------------------------------
-
-  /** Every message on the dev mailbox page, newest first, as { title, to, body }. */
-  async function readMailbox(p) {
-    return p.locator('.govuk-summary-card').evaluateAll((cards) =>
-      cards.map((card) => {
-        const title = card.querySelector('.govuk-summary-card__title')?.textContent ?? '';
-        let to = '';
-        for (const row of card.querySelectorAll('.govuk-summary-list__row')) {
-          if ((row.querySelector('dt')?.textContent ?? '').trim() === 'To') {
-            to = row.querySelector('dd')?.textContent ?? '';
-          }
-        }
-        const body = card.querySelector('pre.usher-message-body')?.textContent ?? '';
-        return { title: title.replace(/\s+/g, ' ').trim(), to: to.trim(), body };
-      }),
-    );
-  }
-
-  /**
-   * Opens /dev/mailbox on `p` (reloading while the delivery worker catches up) until a message
-   * satisfying `want` is there; checks the page with axe and returns the newest such message.
-   */
-  async function waitForMessage(p, want, what, a11yName) {
-    const deadline = Date.now() + MAILBOX_WAIT_MS;
-    let messages = [];
-    for (;;) {
-      await p.goto('/dev/mailbox');
-      await assertHeading(p, 'Dev mailbox');
-      messages = await readMailbox(p);
-      const found = messages.find(want);
-      if (found) {
-        await checkA11y(p, a11yName);
-        return found;
-      }
-      if (Date.now() > deadline) break;
-      await sleep(500);
-    }
-    const list = messages.map((m) => `    - "${m.title}" to ${m.to}: ${normalise(m.body).slice(0, 100)}`).join('\n');
-    assert.fail(
-      `the dev mailbox has no ${what} after ${MAILBOX_WAIT_MS / 1000} s; it holds ${messages.length} message(s):\n` +
-        (list || '    (none)'),
-    );
-  }
 
   async function activationLinkFor(p, email, a11yName) {
     const mail = await waitForMessage(
@@ -256,10 +107,7 @@ describe('organisation registration and account activation journey', { timeout: 
       `"${ACTIVATION_SUBJECT}" email to ${email}`,
       a11yName,
     );
-    const re = new RegExp(`${escapeRegExp(usher.baseUrl)}/activate/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])`);
-    const m = mail.body.match(re);
-    assert.ok(m, `the activation email to ${email} should contain a link ${usher.baseUrl}/activate/<43 chars>; its body:\n${mail.body}`);
-    return m[0];
+    return tokenLinkIn(mail, journey.usher.baseUrl, 'activate', `the activation email to ${email}`);
   }
 
   async function textedCodeFor(p, e164, a11yName) {
@@ -345,38 +193,16 @@ describe('organisation registration and account activation journey', { timeout: 
     await checkA11y(p, `${who}-activated`);
   }
 
-  // ----- set-up and tear-down ------------------------------------------------------------------
-
-  before(async () => {
-    usher = await startUsher();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    if (usher) {
-      if (failed) console.log(`Server output:\n${usher.output()}`);
-      await usher.stop();
-    }
-  });
-
   // ----- 1. the operator -----------------------------------------------------------------------
 
   step('the operator sets up an account from the printed set-up link', async () => {
-    const [, link] = await usher.waitForLine(/Set up the first operator: (\S+)/);
-    setupLink = link;
+    setupLink = await printedSetupLink(journey.usher);
     ({ page: operatorPage } = await freshPage());
-    current = operatorPage;
+    journey.current = operatorPage;
     const p = operatorPage;
     await p.goto(setupLink);
     await assertHeading(p, 'Set up your operator account');
-    await fill(p, 'Full name', OPERATOR.name);
-    await fill(p, 'Email address', OPERATOR.email);
-    await fill(p, 'Create a password', OPERATOR.password);
-    await fill(p, 'Confirm your password', OPERATOR.password);
-    await clickButton(p, 'Create account');
-    await assertHeading(p, 'Operator home');
+    await submitSetupForm(p, OPERATOR);
     await checkA11y(p, 'activation-operator-home');
   });
 
@@ -463,7 +289,7 @@ describe('organisation registration and account activation journey', { timeout: 
     const { context, page } = await freshPage();
     adaPage = page;
     adaPhone = await context.newPage();
-    current = adaPage;
+    journey.current = adaPage;
     await adaPage.goto(adaActivationLink);
     await acceptTerms(adaPage, 'ada');
     adaConfirmMobileText = await pageText(adaPage);
@@ -559,7 +385,7 @@ describe('organisation registration and account activation journey', { timeout: 
     const { context, page } = await freshPage();
     brianPage = page;
     brianPhone = await context.newPage();
-    current = brianPhone;
+    journey.current = brianPhone;
     brianActivationLink = await activationLinkFor(brianPhone, USER.email, 'dev-mailbox-brian-activation');
     assert.notEqual(brianActivationLink, adaActivationLink, 'each person gets their own activation link');
   });
@@ -567,7 +393,7 @@ describe('organisation registration and account activation journey', { timeout: 
   step(`${USER.name} agrees to the terms with JavaScript turned off`, async () => {
     const noJs = await freshPage({ javaScriptEnabled: false });
     const p = noJs.page;
-    current = p;
+    journey.current = p;
     await p.goto(brianActivationLink);
     // No govuk-frontend JavaScript runs: the body never gets the js-enabled class.
     const bodyClass = (await p.locator('body').getAttribute('class')) ?? '';
@@ -578,7 +404,7 @@ describe('organisation registration and account activation journey', { timeout: 
   });
 
   step(`${USER.name} resumes the link in another browser at "Check your mobile number"`, async () => {
-    current = brianPage;
+    journey.current = brianPage;
     await brianPage.goto(brianActivationLink);
     await assertActivationStep(brianPage, 'Check your mobile number', 2);
     brianConfirmMobileText = await pageText(brianPage);
@@ -601,7 +427,7 @@ describe('organisation registration and account activation journey', { timeout: 
 
   step(`${ADMIN.name} sees ${USER.name} as "Active"`, async () => {
     const p = adaPage;
-    current = p;
+    journey.current = p;
     await signIn(p, ADMIN);
     await assertHeading(p, 'Administrator home');
     await p.goto('/admin/users');

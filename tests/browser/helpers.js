@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -70,7 +71,8 @@ export async function freePort() {
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts `usher serve --test-clock` on a free port with a fresh data directory and waits until
@@ -309,7 +311,8 @@ export async function navigateBy(page, action, what = 'the action', timeout = NA
   await page.waitForLoadState('load', { timeout });
 }
 
-const normalise = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
+/** The string with runs of white space folded to one space and the ends trimmed. */
+export const normalise = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
 
 /** A short description of the page for failure messages. */
 export async function describePage(page) {
@@ -368,4 +371,260 @@ export async function checkA11yWithoutScripts(page, name) {
   } finally {
     await context.close();
   }
+}
+
+// ----- journeys: steps that stop at the first failure ------------------------------------------
+
+/** How long one journey step may take. */
+export const STEP_TIMEOUT_MS = 180_000;
+/** How long to wait for the delivery worker to move a queued message into the dev mailbox. */
+export const MAILBOX_WAIT_MS = 60_000;
+
+/** The string with every regular-expression metacharacter escaped. */
+export const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Sets up a journey inside describe(): before() starts usher and the browser; after() closes
+ * every context opened with freshPage(), the browser and the server (printing the server's
+ * output when a step failed). Returns an object with usher, browser, current (the page a failing
+ * step screenshots), failed (the first failed step's name), freshPage(options) and
+ * step(name, fn): a test skipped once an earlier step has failed, which screenshots `current` to
+ * artifacts/FAILED-<shotPrefix><name>.png when it fails. With stepLimit, a step fails 10 s before
+ * node:test's own time-out, so it is still marked as failed and screenshotted.
+ */
+export function useJourney({ shotPrefix = '', stepLimit = true } = {}) {
+  const contexts = [];
+  const journey = {
+    usher: null,
+    browser: null,
+    current: null,
+    failed: null,
+    /** A new context and page on the server, closed after the journey. */
+    async freshPage(options = {}) {
+      const p = await newPage(journey.browser, journey.usher.baseUrl, options);
+      contexts.push(p.context);
+      return p;
+    },
+    /** A step of the journey: skipped once an earlier one has failed; screenshots on failure. */
+    step(name, fn) {
+      test(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
+        if (journey.failed) {
+          t.skip(`skipped because "${journey.failed}" failed`);
+          return;
+        }
+        let timer;
+        try {
+          if (stepLimit) {
+            const limit = STEP_TIMEOUT_MS - 10_000;
+            await Promise.race([
+              fn(t),
+              new Promise((_, reject) => {
+                timer = setTimeout(() => reject(new Error(`the step did not finish within ${limit / 1000} s`)), limit);
+              }),
+            ]);
+          } else {
+            await fn(t);
+          }
+        } catch (e) {
+          journey.failed = name;
+          const { current } = journey;
+          if (current && !current.isClosed()) {
+            try {
+              const shot = await screenshot(current, `FAILED-${shotPrefix}${name}`);
+              e.message += `\n  screenshot: ${shot}`;
+            } catch {
+              // the page may be gone; the original error matters more
+            }
+          }
+          throw e;
+        } finally {
+          clearTimeout(timer);
+        }
+      });
+    },
+  };
+
+  before(async () => {
+    journey.usher = await startUsher();
+    journey.browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await journey.browser?.close().catch(() => {});
+    if (journey.usher) {
+      if (journey.failed) console.log(`Server output:\n${journey.usher.output()}`);
+      await journey.usher.stop();
+    }
+  });
+
+  return journey;
+}
+
+// ----- small page helpers -------------------------------------------------------------------
+
+/** A link, or a link styled as a button (role="button"), with this accessible name. */
+export const linkOrButton = (p, name) =>
+  p.getByRole('link', { name, exact: true }).or(p.getByRole('button', { name, exact: true })).first();
+
+/** Waits for `locator` to be visible, failing with "expected <what>" and the page; returns it. */
+export async function visible(locator, what, p) {
+  try {
+    await locator.waitFor({ state: 'visible', timeout: ACTION_TIMEOUT_MS });
+  } catch {
+    assert.fail(`expected ${what}.\n${await describePage(p)}`);
+  }
+  return locator;
+}
+
+/** Clicks a visible `locator` and waits for the new page it loads. */
+export async function click(p, locator, what) {
+  await visible(locator, `${what} to click`, p);
+  await navigateBy(p, () => locator.click(), `Clicking ${what}`);
+}
+
+/** Clicks the button called `name` and waits for the new page. */
+export const clickButton = (p, name) =>
+  click(p, p.getByRole('button', { name, exact: true }), `the "${name}" button`);
+
+/** Clicks the link (or link styled as a button) called `name` and waits for the new page. */
+export const clickLink = (p, name) => click(p, linkOrButton(p, name), `the "${name}" link`);
+
+/** Fills the visible field labelled exactly `label` with `value`. */
+export async function fill(p, label, value) {
+  const field = p.getByLabel(label, { exact: true });
+  await visible(field, `a field labelled "${label}"`, p);
+  await field.fill(value);
+}
+
+/** Asserts an error summary is shown and matches `pattern`; returns its text. */
+export async function assertErrorSummary(p, pattern, what) {
+  const summary = await visible(p.locator('.govuk-error-summary'), `an error summary (.govuk-error-summary) ${what}`, p);
+  const text = normalise(await summary.innerText());
+  assert.match(text, pattern, `the error summary ${what} should match ${pattern}; it says: ${text}`);
+  return text;
+}
+
+/** Asserts the page shows no error summary. */
+export async function assertNoErrorSummary(p, what) {
+  const count = await p.locator('.govuk-error-summary').count();
+  if (count > 0) assert.fail(`expected no error summary ${what}.\n${await describePage(p)}`);
+}
+
+/** Asserts a success banner is shown (saying `expected`, when given); returns its text. */
+export async function assertSuccessBanner(p, what, expected) {
+  const banner = await visible(
+    p.locator('.govuk-notification-banner--success'),
+    `a success banner (.govuk-notification-banner--success) ${what}`,
+    p,
+  );
+  const text = normalise(await banner.innerText());
+  if (expected !== undefined) {
+    assert.ok(text.includes(expected), `the success banner ${what} should say "${expected}"; it says: ${text}`);
+  }
+  return text;
+}
+
+/** Asserts the page's visible text includes `expected`; returns the text. */
+export async function assertTextIncludes(p, expected, what) {
+  const text = await pageText(p);
+  if (!text.includes(expected)) assert.fail(`${what}: expected the page to include "${expected}".\n${await describePage(p)}`);
+  return text;
+}
+
+// ----- setting up, signing in and out -----------------------------------------------------------
+
+/** The set-up link the server prints for the first operator. */
+export async function printedSetupLink(usher) {
+  const [, link] = await usher.waitForLine(/Set up the first operator: (\S+)/);
+  return link;
+}
+
+/** Fills in the operator set-up form with `person` and lands on "Operator home". */
+export async function submitSetupForm(p, person) {
+  await fill(p, 'Full name', person.name);
+  await fill(p, 'Email address', person.email);
+  await fill(p, 'Create a password', person.password);
+  await fill(p, 'Confirm your password', person.password);
+  await clickButton(p, 'Create account');
+  await assertHeading(p, 'Operator home');
+}
+
+/** Asserts a "Sign in" link or button is visible (`where` says where, for the message). */
+export async function assertSignInOffered(p, where) {
+  await visible(linkOrButton(p, 'Sign in'), `a "Sign in" link or button ${where}`, p);
+}
+
+/** Fills in the sign-in form of the page the browser is on and presses "Sign in". */
+export async function submitSignIn(p, email, password) {
+  await assertHeading(p, 'Sign in');
+  await fill(p, 'Email address', email);
+  await fill(p, 'Password', password);
+  await clickButton(p, 'Sign in');
+}
+
+/** Presses "Sign out", expects a "Sign in" link or button, and checks the page with `a11y`. */
+export async function signOut(p, a11yName, a11y = checkA11y) {
+  await clickButton(p, 'Sign out');
+  await assertSignInOffered(p, 'after signing out');
+  await a11y(p, a11yName);
+}
+
+// ----- the dev mailbox ------------------------------------------------------------------------
+
+/** Opens /dev/mailbox and checks its heading. */
+export async function openMailbox(p) {
+  await p.goto('/dev/mailbox');
+  await assertHeading(p, 'Dev mailbox');
+}
+
+/** Every message on the dev mailbox page, newest first, as { title, to, body }. */
+export async function readMailbox(p) {
+  return p.locator('.govuk-summary-card').evaluateAll((cards) =>
+    cards.map((card) => {
+      const title = card.querySelector('.govuk-summary-card__title')?.textContent ?? '';
+      let to = '';
+      for (const row of card.querySelectorAll('.govuk-summary-list__row')) {
+        if ((row.querySelector('dt')?.textContent ?? '').trim() === 'To') {
+          to = row.querySelector('dd')?.textContent ?? '';
+        }
+      }
+      const body = card.querySelector('pre.usher-message-body')?.textContent ?? '';
+      return { title: title.replace(/\s+/g, ' ').trim(), to: to.trim(), body };
+    }),
+  );
+}
+
+/**
+ * Opens /dev/mailbox on `p` (reloading while the delivery worker catches up) until the newest
+ * message satisfying `want(message, index, messages)` is there; checks the page with `a11y`
+ * (named a11yName) and returns that message.
+ */
+export async function waitForMessage(p, want, what, a11yName, a11y = checkA11y) {
+  const deadline = Date.now() + MAILBOX_WAIT_MS;
+  let messages = [];
+  for (;;) {
+    await openMailbox(p);
+    messages = await readMailbox(p);
+    const found = messages.find(want);
+    if (found) {
+      await a11y(p, a11yName);
+      return found;
+    }
+    if (Date.now() > deadline) break;
+    await sleep(500);
+  }
+  const list = messages.map((m) => `    - "${m.title}" to ${m.to}: ${normalise(m.body).slice(0, 100)}`).join('\n');
+  assert.fail(
+    `the dev mailbox has no ${what} after ${MAILBOX_WAIT_MS / 1000} s; it holds ${messages.length} message(s):\n` +
+      (list || '    (none)'),
+  );
+}
+
+/** The link <baseUrl>/<route>/<43-char token> in `mail`'s body; `what` names the mail on failure. */
+export function tokenLinkIn(mail, baseUrl, route, what) {
+  const re = new RegExp(`${escapeRegExp(baseUrl)}/${route}/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])`);
+  const m = mail.body.match(re);
+  assert.ok(m, `${what} should contain a link ${baseUrl}/${route}/<43 chars>; its body:\n${mail.body}`);
+  return m[0];
 }

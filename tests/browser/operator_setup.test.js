@@ -4,20 +4,25 @@
 //
 // Run: USHER_BIN=target/debug/usher node --test tests/browser/
 
-import { after, before, describe, test } from 'node:test';
+import { before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
   ACTION_TIMEOUT_MS,
   assertHeading,
+  assertSignInOffered,
   checkA11y,
+  clickButton,
   describePage,
-  launchBrowser,
+  escapeRegExp,
   navigateBy,
-  newPage,
+  openMailbox,
   pageText,
+  printedSetupLink,
   screenshot,
-  startUsher,
+  submitSetupForm,
+  submitSignIn,
+  useJourney,
 } from './helpers.js';
 
 const OPERATOR = {
@@ -26,81 +31,24 @@ const OPERATOR = {
   password: 'Tr1cky-Horse-42',
 };
 const SENDER_ADDRESS = 'noreply@usher.localhost';
-const STEP_TIMEOUT_MS = 180_000;
 
 describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
-  let usher;
-  let browser;
+  const journey = useJourney({ stepLimit: false });
+  const { step } = journey;
   let context;
   let page;
   let setupLink;
-  let failed = null; // the first step that failed; later steps are skipped
-
-  /** A step of the journey: skipped once an earlier one has failed; screenshots on failure. */
-  function step(name, fn) {
-    test(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
-      if (failed) {
-        t.skip(`skipped because "${failed}" failed`);
-        return;
-      }
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = name;
-        if (page) {
-          try {
-            const shot = await screenshot(page, `FAILED-${name}`);
-            e.message += `\n  screenshot: ${shot}`;
-          } catch {
-            // the page may be gone; the original error matters more
-          }
-        }
-        throw e;
-      }
-    });
-  }
-
-  const signInControl = (p) =>
-    p
-      .getByRole('link', { name: 'Sign in', exact: true })
-      .or(p.getByRole('button', { name: 'Sign in', exact: true }))
-      .first();
-
-  async function assertSignInOffered(p, where) {
-    try {
-      await signInControl(p).waitFor({ state: 'visible', timeout: ACTION_TIMEOUT_MS });
-    } catch {
-      assert.fail(`expected a "Sign in" link or button ${where}.\n${await describePage(p)}`);
-    }
-  }
-
-  async function signIn(p, { email, password }) {
-    await p.getByLabel('Email address', { exact: true }).fill(email);
-    await p.getByLabel('Password', { exact: true }).fill(password);
-    await navigateBy(p, () => p.getByRole('button', { name: 'Sign in', exact: true }).click(), 'Clicking "Sign in"');
-  }
 
   before(async () => {
-    usher = await startUsher();
-    browser = await launchBrowser();
-    ({ context, page } = await newPage(browser, usher.baseUrl));
-  });
-
-  after(async () => {
-    await context?.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    if (usher) {
-      if (failed) console.log(`Server output:\n${usher.output()}`);
-      await usher.stop();
-    }
+    ({ context, page } = await journey.freshPage());
+    journey.current = page;
   });
 
   step('the server prints where to open it and the set-up link', async () => {
-    const [, opened] = await usher.waitForLine(/Open (\S+) in your browser/);
-    assert.equal(opened.replace(/\/$/, ''), usher.baseUrl, 'the "Open … in your browser" line names the base URL');
-    const [, link] = await usher.waitForLine(/Set up the first operator: (\S+)/);
-    const escaped = usher.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    assert.match(link, new RegExp(`^${escaped}/setup/[A-Za-z0-9_-]{43}$`), 'the set-up link is <base url>/setup/<43-char token>');
+    const [, opened] = await journey.usher.waitForLine(/Open (\S+) in your browser/);
+    assert.equal(opened.replace(/\/$/, ''), journey.usher.baseUrl, 'the "Open … in your browser" line names the base URL');
+    const link = await printedSetupLink(journey.usher);
+    assert.match(link, new RegExp(`^${escapeRegExp(journey.usher.baseUrl)}/setup/[A-Za-z0-9_-]{43}$`), 'the set-up link is <base url>/setup/<43-char token>');
     setupLink = link;
   });
 
@@ -134,12 +82,7 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
   });
 
   step('filling in the set-up form creates the account and signs the operator in', async () => {
-    await page.getByLabel('Full name', { exact: true }).fill(OPERATOR.name);
-    await page.getByLabel('Email address', { exact: true }).fill(OPERATOR.email);
-    await page.getByLabel('Create a password', { exact: true }).fill(OPERATOR.password);
-    await page.getByLabel('Confirm your password', { exact: true }).fill(OPERATOR.password);
-    await navigateBy(page, () => page.getByRole('button', { name: 'Create account', exact: true }).click(), 'Clicking "Create account"');
-    await assertHeading(page, 'Operator home');
+    await submitSetupForm(page, OPERATOR);
     const text = await pageText(page);
     assert.ok(text.includes(OPERATOR.name), `the operator home page should show "${OPERATOR.name}".\n${await describePage(page)}`);
     await checkA11y(page, 'operator-home');
@@ -173,7 +116,7 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
   step('"Sign out" signs the operator out', async () => {
     await page.goto('/home');
     await assertHeading(page, 'Operator home');
-    await navigateBy(page, () => page.getByRole('button', { name: 'Sign out', exact: true }).click(), 'Clicking "Sign out"');
+    await clickButton(page, 'Sign out');
     await assertSignInOffered(page, 'after signing out');
     const res = await page.goto('/home');
     const text = await pageText(page);
@@ -187,12 +130,12 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
     await page.goto('/sign-in');
     await assertHeading(page, 'Sign in');
     await checkA11y(page, 'sign-in');
-    await signIn(page, OPERATOR);
+    await submitSignIn(page, OPERATOR.email, OPERATOR.password);
     await assertHeading(page, 'Operator home');
   });
 
   step('the session cookie is __Host-, HttpOnly, Secure, SameSite and Path=/', async () => {
-    const cookies = await context.cookies(usher.baseUrl);
+    const cookies = await context.cookies(journey.usher.baseUrl);
     const names = cookies.map((c) => c.name);
     const session = cookies.find((c) => /session/i.test(c.name));
     assert.ok(session, `no session cookie after signing in; cookies: ${JSON.stringify(names)}`);
@@ -205,8 +148,7 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
   });
 
   step('the dev mailbox shows the "operator account is set up" email', async () => {
-    await page.goto('/dev/mailbox');
-    await assertHeading(page, 'Dev mailbox');
+    await openMailbox(page);
     const text = await pageText(page);
     assert.match(
       text,
@@ -217,16 +159,15 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
   });
 
   step('the sign-in form works with JavaScript turned off', async () => {
-    const noJs = await newPage(browser, usher.baseUrl, { javaScriptEnabled: false });
+    const noJs = await journey.freshPage({ javaScriptEnabled: false });
     try {
       const p = noJs.page;
       await p.goto('/sign-in');
-      await assertHeading(p, 'Sign in');
-      await signIn(p, OPERATOR);
+      await submitSignIn(p, OPERATOR.email, OPERATOR.password);
       await assertHeading(p, 'Operator home');
       assert.ok((await pageText(p)).includes(OPERATOR.name), `operator home (no JS) should show "${OPERATOR.name}".\n${await describePage(p)}`);
       await screenshot(p, 'no-js-operator-home');
-      await navigateBy(p, () => p.getByRole('button', { name: 'Sign out', exact: true }).click(), 'Clicking "Sign out" (no JS)');
+      await clickButton(p, 'Sign out');
       await assertSignInOffered(p, 'after signing out with JavaScript off');
     } catch (e) {
       await screenshot(noJs.page, 'FAILED-no-js').catch(() => {});

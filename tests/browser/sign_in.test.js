@@ -8,20 +8,33 @@
 //
 // Run: USHER_BIN=target/debug/usher node --test tests/browser/
 
-import { after, before, describe, test } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
   ACTION_TIMEOUT_MS,
+  assertErrorSummary as assertErrorSummaryText,
   assertHeading,
+  assertNoErrorSummary,
+  assertSuccessBanner,
+  assertTextIncludes,
   checkA11y,
+  clickButton,
+  clickLink,
   describePage,
-  launchBrowser,
-  navigateBy,
-  newPage,
-  pageText,
-  screenshot,
-  startUsher,
+  escapeRegExp,
+  fill,
+  normalise,
+  openMailbox,
+  printedSetupLink,
+  readMailbox,
+  signOut as signOutAndCheck,
+  submitSetupForm,
+  submitSignIn,
+  tokenLinkIn,
+  useJourney,
+  visible,
+  waitForMessage as waitForMessageAndCheck,
 } from './helpers.js';
 
 const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
@@ -35,23 +48,12 @@ const WRONG_SIGN_IN = 'Enter a correct email address and password';
 const HOW_TO_UNLOCK = 'reset your password or ask your organisation administrator';
 const LOCK_AFTER = 4;
 
-const STEP_TIMEOUT_MS = 180_000;
-/** How long to wait for the delivery worker to move a queued message into the dev mailbox. */
-const MAILBOX_WAIT_MS = 60_000;
 /** Screenshot names start with this, so they do not clash with other journeys' artifacts. */
 const SHOT = 'signin';
 
-const normalise = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
-const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout: 20 * 60_000 }, () => {
-  let usher;
-  let browser;
-  /** The page a failing step screenshots; each part of the journey points it at its own page. */
-  let current = null;
-  const contexts = [];
-  let failed = null; // the first journey step that failed; later journey steps are skipped
+  const journey = useJourney({ shotPrefix: `${SHOT}-` });
+  const { step, freshPage } = journey;
 
   // Carried from step to step.
   let page; // the operator's first browser
@@ -59,107 +61,15 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
   let resetLink;
   let mailboxCountBeforeReset = 0;
 
-  /** A step of the journey: skipped once an earlier one has failed; screenshots on failure. */
-  function step(name, fn) {
-    test(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
-      if (failed) {
-        t.skip(`skipped because "${failed}" failed`);
-        return;
-      }
-      let timer;
-      try {
-        // Fail a little before node:test's own time-out, so the step is marked as failed (and
-        // later steps skipped) and a screenshot is taken.
-        const limit = STEP_TIMEOUT_MS - 10_000;
-        await Promise.race([
-          fn(t),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`the step did not finish within ${limit / 1000} s`)), limit);
-          }),
-        ]);
-      } catch (e) {
-        failed = name;
-        if (current && !current.isClosed()) {
-          try {
-            const shot = await screenshot(current, `FAILED-${SHOT}-${name}`);
-            e.message += `\n  screenshot: ${shot}`;
-          } catch {
-            // the page may be gone; the original error matters more
-          }
-        }
-        throw e;
-      } finally {
-        clearTimeout(timer);
-      }
-    });
-  }
-
-  async function freshPage(options = {}) {
-    const p = await newPage(browser, usher.baseUrl, options);
-    contexts.push(p.context);
-    return p;
-  }
-
   const a11y = (p, name) => checkA11y(p, `${SHOT}-${name}`);
 
   // ----- small page helpers -----------------------------------------------------------------
 
-  /** A link, or a link styled as a button (role="button"), with this accessible name. */
-  const linkOrButton = (p, name) =>
-    p.getByRole('link', { name, exact: true }).or(p.getByRole('button', { name, exact: true })).first();
-
-  async function visible(locator, what, p) {
-    try {
-      await locator.waitFor({ state: 'visible', timeout: ACTION_TIMEOUT_MS });
-    } catch {
-      assert.fail(`expected ${what}.\n${await describePage(p)}`);
-    }
-    return locator;
-  }
-
-  async function click(p, locator, what) {
-    await visible(locator, `${what} to click`, p);
-    await navigateBy(p, () => locator.click(), `Clicking ${what}`);
-  }
-
-  const clickButton = (p, name) =>
-    click(p, p.getByRole('button', { name, exact: true }), `the "${name}" button`);
-  const clickLink = (p, name) => click(p, linkOrButton(p, name), `the "${name}" link`);
-
-  async function fill(p, label, value) {
-    const field = p.getByLabel(label, { exact: true });
-    await visible(field, `a field labelled "${label}"`, p);
-    await field.fill(value);
-  }
-
+  /** An error summary matching `pattern`, on a page whose title starts "Error: "; returns its text. */
   async function assertErrorSummary(p, pattern, what) {
-    const summary = await visible(p.locator('.govuk-error-summary'), `an error summary (.govuk-error-summary) ${what}`, p);
-    const text = normalise(await summary.innerText());
-    assert.match(text, pattern, `the error summary ${what} should match ${pattern}; it says: ${text}`);
+    const text = await assertErrorSummaryText(p, pattern, what);
     const title = await p.title();
     assert.ok(title.startsWith('Error: '), `a page with errors should have a title starting "Error: " ${what}; it is "${title}"`);
-    return text;
-  }
-
-  async function assertNoErrorSummary(p, what) {
-    const count = await p.locator('.govuk-error-summary').count();
-    if (count > 0) assert.fail(`expected no error summary ${what}.\n${await describePage(p)}`);
-  }
-
-  async function assertSuccessBanner(p, expected, what) {
-    const banner = await visible(
-      p.locator('.govuk-notification-banner--success'),
-      `a success banner (.govuk-notification-banner--success) ${what}`,
-      p,
-    );
-    const text = normalise(await banner.innerText());
-    assert.ok(text.includes(expected), `the success banner ${what} should say "${expected}"; it says: ${text}`);
-    return text;
-  }
-
-  async function assertTextIncludes(p, expected, what) {
-    const text = await pageText(p);
-    if (!text.includes(expected)) assert.fail(`${what}: expected the page to include "${expected}".\n${await describePage(p)}`);
     return text;
   }
 
@@ -177,14 +87,6 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     return normalise(await row.first().locator('dd').first().innerText());
   }
 
-  /** Fills in the sign-in form of the page the browser is on and presses "Sign in". */
-  async function submitSignIn(p, email, password) {
-    await assertHeading(p, 'Sign in');
-    await fill(p, 'Email address', email);
-    await fill(p, 'Password', password);
-    await clickButton(p, 'Sign in');
-  }
-
   /** Asserts the sign-in page refused, with the one answer that says how to unlock. */
   async function assertSignInRefused(p, what) {
     await assertHeading(p, 'Sign in');
@@ -199,15 +101,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     return summary;
   }
 
-  async function signOut(p, a11yName) {
-    await clickButton(p, 'Sign out');
-    const signIn = p
-      .getByRole('link', { name: 'Sign in', exact: true })
-      .or(p.getByRole('button', { name: 'Sign in', exact: true }))
-      .first();
-    await visible(signIn, 'a "Sign in" link or button after signing out', p);
-    await a11y(p, a11yName);
-  }
+  const signOut = (p, a11yName) => signOutAndCheck(p, a11yName, a11y);
 
   /** The data rows (rows with cells, not the header) of the sessions table. */
   const sessionRows = (p) =>
@@ -215,55 +109,14 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
 
   // ----- the dev mailbox ----------------------------------------------------------------------
 
-  /** Every message on the dev mailbox page, newest first, as { title, to, body }. */
-  async function readMailbox(p) {
-    return p.locator('.govuk-summary-card').evaluateAll((cards) =>
-      cards.map((card) => {
-        const title = card.querySelector('.govuk-summary-card__title')?.textContent ?? '';
-        let to = '';
-        for (const row of card.querySelectorAll('.govuk-summary-list__row')) {
-          if ((row.querySelector('dt')?.textContent ?? '').trim() === 'To') {
-            to = row.querySelector('dd')?.textContent ?? '';
-          }
-        }
-        const body = card.querySelector('pre.usher-message-body')?.textContent ?? '';
-        return { title: title.replace(/\s+/g, ' ').trim(), to: to.trim(), body };
-      }),
-    );
-  }
-
-  /**
-   * Opens /dev/mailbox on `p` (reloading while the delivery worker catches up) until the newest
-   * message satisfying `want` is there (`want` gets the message list too); checks the page with
-   * axe and returns that message.
-   */
-  async function waitForMessage(p, want, what, a11yName) {
-    const deadline = Date.now() + MAILBOX_WAIT_MS;
-    let messages = [];
-    for (;;) {
-      await p.goto('/dev/mailbox');
-      await assertHeading(p, 'Dev mailbox');
-      messages = await readMailbox(p);
-      const found = messages.find((m, i) => want(m, i, messages));
-      if (found) {
-        await a11y(p, a11yName);
-        return found;
-      }
-      if (Date.now() > deadline) break;
-      await sleep(500);
-    }
-    const list = messages.map((m) => `    - "${m.title}" to ${m.to}: ${normalise(m.body).slice(0, 100)}`).join('\n');
-    assert.fail(
-      `the dev mailbox has no ${what} after ${MAILBOX_WAIT_MS / 1000} s; it holds ${messages.length} message(s):\n` +
-        (list || '    (none)'),
-    );
-  }
+  /** waitForMessage with this journey's screenshot names. */
+  const waitForMessage = (p, want, what, a11yName) => waitForMessageAndCheck(p, want, what, a11yName, a11y);
 
   // ----- the test clock -----------------------------------------------------------------------
 
   /** Moves the server's test clock forward (from the test process: loopback, no cookies). */
   async function advanceClock(span) {
-    const res = await fetch(`${usher.baseUrl}/api/v1/test-clock`, {
+    const res = await fetch(`${journey.usher.baseUrl}/api/v1/test-clock`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ advance: span }),
@@ -274,37 +127,16 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     return JSON.parse(text);
   }
 
-  // ----- set-up and tear-down ------------------------------------------------------------------
-
-  before(async () => {
-    usher = await startUsher();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    if (usher) {
-      if (failed) console.log(`Server output:\n${usher.output()}`);
-      await usher.stop();
-    }
-  });
-
   // ----- 1. the operator -----------------------------------------------------------------------
 
   step('the operator sets up an account from the printed set-up link and signs out', async () => {
-    const [, setupLink] = await usher.waitForLine(/Set up the first operator: (\S+)/);
+    const setupLink = await printedSetupLink(journey.usher);
     ({ page } = await freshPage());
-    current = page;
+    journey.current = page;
     await page.goto(setupLink);
     await assertHeading(page, 'Set up your operator account');
     await a11y(page, 'setup-form');
-    await fill(page, 'Full name', OPERATOR.name);
-    await fill(page, 'Email address', OPERATOR.email);
-    await fill(page, 'Create a password', OPERATOR.password);
-    await fill(page, 'Confirm your password', OPERATOR.password);
-    await clickButton(page, 'Create account');
-    await assertHeading(page, 'Operator home');
+    await submitSetupForm(page, OPERATOR);
     await a11y(page, 'operator-home-after-setup');
     await signOut(page, 'signed-out-after-setup');
   });
@@ -367,8 +199,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
 
   step('asking for a reset link for the operator says "Check your email"', async () => {
     // Remember how many reset emails there were, to be sure to read the new one.
-    await page.goto('/dev/mailbox');
-    await assertHeading(page, 'Dev mailbox');
+    await openMailbox(page);
     mailboxCountBeforeReset = (await readMailbox(page)).filter((m) => /Reset your/.test(m.title)).length;
     await a11y(page, 'dev-mailbox-before-reset');
     await page.goto('/reset-password');
@@ -390,10 +221,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
       `new email to ${OPERATOR.email} with a subject containing "Reset your"`,
       'dev-mailbox-reset',
     );
-    const re = new RegExp(`${escapeRegExp(usher.baseUrl)}/reset-password/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])`);
-    const m = mail.body.match(re);
-    assert.ok(m, `the reset email should contain a link ${usher.baseUrl}/reset-password/<43 chars>; its body:\n${mail.body}`);
-    resetLink = m[0];
+    resetLink = tokenLinkIn(mail, journey.usher.baseUrl, 'reset-password', 'the reset email');
   });
 
   step('the reset link opens "Choose a new password"; a weak password is refused', async () => {
@@ -416,7 +244,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     await clickButton(page, 'Save new password');
     await assertHeading(page, 'Sign in');
     assertPath(page, '/sign-in', 'after saving the new password');
-    await assertSuccessBanner(page, 'Your password has been changed', 'after resetting the password');
+    await assertSuccessBanner(page, 'after resetting the password', 'Your password has been changed');
     await assertNoErrorSummary(page, 'after resetting the password');
     await a11y(page, 'sign-in-after-reset');
   });
@@ -451,7 +279,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
 
   step('the operator signs in in a second browser too', async () => {
     ({ page: secondPage } = await freshPage());
-    current = secondPage;
+    journey.current = secondPage;
     await secondPage.goto('/sign-in');
     await a11y(secondPage, 'second-sign-in');
     await submitSignIn(secondPage, OPERATOR.email, RESET_PASSWORD);
@@ -460,7 +288,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
   });
 
   step('the first browser lists two sessions and signs out of the other one', async () => {
-    current = page;
+    journey.current = page;
     await page.reload();
     await assertHeading(page, 'Your sessions');
     const rows = sessionRows(page);
@@ -470,13 +298,13 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     await a11y(page, 'sessions-two');
     await clickButton(page, 'Sign out of all other sessions');
     await assertHeading(page, 'Your sessions');
-    await assertSuccessBanner(page, 'All your other sessions are signed out', 'after "Sign out of all other sessions"');
+    await assertSuccessBanner(page, 'after "Sign out of all other sessions"', 'All your other sessions are signed out');
     assert.equal(await sessionRows(page).count(), 1, `one session should be left.\n${await describePage(page)}`);
     await a11y(page, 'sessions-others-ended');
   });
 
   step('the second browser is signed out: /home goes to the sign-in page', async () => {
-    current = secondPage;
+    journey.current = secondPage;
     await secondPage.goto('/home');
     await assertHeading(secondPage, 'Sign in');
     assertPath(secondPage, '/sign-in', 'the signed-out browser opening /home');
@@ -486,7 +314,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
   // ----- 5. changing the password --------------------------------------------------------------------
 
   step('"Change your password" refuses a wrong current password', async () => {
-    current = page;
+    journey.current = page;
     await page.goto('/home');
     await assertHeading(page, 'Operator home');
     await clickLink(page, 'Change your password');
