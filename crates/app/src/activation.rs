@@ -5,10 +5,11 @@
 use usher_domain::code::{self, ACTIVATION_SMS, OneTimeCode};
 use usher_domain::duration::Span;
 use usher_domain::phone::MobileNumber;
-use usher_domain::secret::{SecretString, Token};
+use usher_domain::secret::SecretString;
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, OneTimeLink, Terms, Tx, User};
 
+use crate::links::{LinkState, find_link};
 use crate::{App, RequestContext, commit_outcome, messages, store_error};
 
 /// Texts one number may receive in a day, across every flow and account.
@@ -280,28 +281,26 @@ impl App {
         token: &str,
         now: Timestamp,
     ) -> Result<(OneTimeLink, ActivationView), Error> {
-        let token = Token::parse(token).ok_or_else(Error::not_found)?;
-        let link = tx.link(&token.hash()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
-        let (LinkPurpose::Activation, Some(user_id)) = (link.purpose, &link.user_id) else {
-            return Err(Error::not_found());
-        };
+        let state = find_link(tx, token, &[LinkPurpose::Activation], now).await?;
+        let Some(user_id) = &state.link().user_id else { return Err(Error::not_found()) };
         let user = tx.user(user_id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
         let added_by = match &user.added_by {
             Some(id) => tx.user(id).await.map_err(store_error)?,
             None => None,
         };
         let administrator = messages::who_to_ask(&self.config, added_by.as_ref());
-        if link.used_at.is_some() {
-            return Err(link_used(&administrator));
-        }
-        if now > link.expires_at {
-            return Err(Error::new(
-                ErrorCode::LinkExpired,
-                format!(
-                    "Activation links work for 28 days and this one has expired. To get a new activation email, ask {administrator}."
-                ),
-            ));
-        }
+        let link = match state {
+            LinkState::Live(link) => link,
+            LinkState::Used(_) => return Err(link_used(&administrator)),
+            LinkState::Expired(_) => {
+                return Err(Error::new(
+                    ErrorCode::LinkExpired,
+                    format!(
+                        "Activation links work for 28 days and this one has expired. To get a new activation email, ask {administrator}."
+                    ),
+                ));
+            }
+        };
         let organisation = match &user.organisation_id {
             Some(id) => tx.organisation(id).await.map_err(store_error)?.map(|o| o.name).unwrap_or_default(),
             None => String::new(),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod hashing;
 pub mod keys;
+mod links;
 pub mod members;
 pub mod messages;
 pub mod operator;

@@ -11,6 +11,7 @@ use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, NewUser, OneTimeLink, Tx, User};
 
+use crate::links::{LinkState, find_link};
 use crate::sessions::start_session;
 use crate::{App, RequestContext, messages, store_error};
 
@@ -235,17 +236,16 @@ fn link_used() -> Error {
 
 /// Finds a usable operator link inside a transaction.
 async fn live_link(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTimeLink, OperatorLink), Error> {
-    let token = Token::parse(token).ok_or_else(Error::not_found)?;
-    let link = tx.link(&token.hash()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
-    if link.used_at.is_some() {
-        return Err(link_used());
-    }
-    if now > link.expires_at {
-        return Err(Error::new(
-            ErrorCode::LinkExpired,
-            "This link has expired. If you run this server, restart it for a new set-up link, or get a recovery link with `usher operator recover`.",
-        ));
-    }
+    let link = match find_link(tx, token, &[LinkPurpose::OperatorSetup, LinkPurpose::OperatorRecovery], now).await? {
+        LinkState::Live(link) => link,
+        LinkState::Used(_) => return Err(link_used()),
+        LinkState::Expired(_) => {
+            return Err(Error::new(
+                ErrorCode::LinkExpired,
+                "This link has expired. If you run this server, restart it for a new set-up link, or get a recovery link with `usher operator recover`.",
+            ));
+        }
+    };
     let view = match (link.purpose, &link.user_id) {
         (LinkPurpose::OperatorSetup, _) => OperatorLink::Setup,
         (LinkPurpose::OperatorRecovery, Some(id)) => {

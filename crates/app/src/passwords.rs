@@ -12,6 +12,7 @@ use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, OneTimeLink, Tx, User};
 
+use crate::links::{LinkState, find_link};
 use crate::sessions::{Authenticated, start_session};
 use crate::sign_in::LOCK_AFTER;
 use crate::{App, RequestContext, messages, store_error};
@@ -301,20 +302,17 @@ fn reset_link_dead() -> Error {
 }
 
 async fn live_reset(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTimeLink, User), Error> {
-    let token = Token::parse(token).ok_or_else(Error::not_found)?;
-    let link = tx.link(&token.hash()).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
-    let (LinkPurpose::PasswordReset, Some(user_id)) = (link.purpose, &link.user_id) else {
-        return Err(Error::not_found());
+    let link = match find_link(tx, token, &[LinkPurpose::PasswordReset], now).await? {
+        LinkState::Live(link) => link,
+        LinkState::Used(_) => return Err(reset_link_dead()),
+        LinkState::Expired(_) => {
+            return Err(Error::new(
+                ErrorCode::LinkExpired,
+                "Reset links work for an hour and this one has expired. Ask for a new one from the sign-in page.",
+            ));
+        }
     };
-    if link.used_at.is_some() {
-        return Err(reset_link_dead());
-    }
-    if now > link.expires_at {
-        return Err(Error::new(
-            ErrorCode::LinkExpired,
-            "Reset links work for an hour and this one has expired. Ask for a new one from the sign-in page.",
-        ));
-    }
+    let Some(user_id) = &link.user_id else { return Err(Error::not_found()) };
     let user = tx.user(user_id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
     // A link issued before the password last changed is dead (S14).
     if user.password_changed_at.is_some_and(|at| at > link.created_at) {

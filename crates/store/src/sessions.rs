@@ -17,6 +17,17 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
 }
 
+fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: SessionId::from_trusted(row.try_get("id")?),
+        user_id: UserId::from_trusted(row.try_get("user_id")?),
+        created_at: Timestamp::from_unix(row.try_get("created_at")?),
+        last_seen_at: Timestamp::from_unix(row.try_get("last_seen_at")?),
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
+
 impl Tx {
     pub async fn insert_session(&mut self, hash: &TokenHash, s: &SessionRecord) -> Result<()> {
         sqlx::query(
@@ -44,15 +55,7 @@ impl Tx {
         .bind(hash.as_str())
         .fetch_optional(&mut *self.tx)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(SessionRecord {
-            id: SessionId::from_trusted(row.try_get("id")?),
-            user_id: UserId::from_trusted(row.try_get("user_id")?),
-            created_at: Timestamp::from_unix(row.try_get("created_at")?),
-            last_seen_at: Timestamp::from_unix(row.try_get("last_seen_at")?),
-            ip: row.try_get("ip")?,
-            user_agent: row.try_get("user_agent")?,
-        }))
+        row.as_ref().map(from_row).transpose()
     }
 
     pub async fn touch_session(&mut self, id: &SessionId, now: Timestamp) -> Result<()> {
@@ -94,18 +97,7 @@ impl Tx {
         .bind(user.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SessionRecord {
-                    id: SessionId::from_trusted(row.try_get("id")?),
-                    user_id: UserId::from_trusted(row.try_get("user_id")?),
-                    created_at: Timestamp::from_unix(row.try_get("created_at")?),
-                    last_seen_at: Timestamp::from_unix(row.try_get("last_seen_at")?),
-                    ip: row.try_get("ip")?,
-                    user_agent: row.try_get("user_agent")?,
-                })
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Ends one of a person's sessions; false when it was not theirs or had ended.
