@@ -170,12 +170,7 @@ impl App {
             }
             OperatorLink::Recovery(user) => {
                 tx.set_password(&user.id, &hash, now).await.map_err(store_error)?;
-                tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
-                tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
-                tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-                tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
-                    .await
-                    .map_err(store_error)?;
+                crate::passwords::after_new_password(&mut tx, self, &user, &hash, now).await?;
                 audit(&mut tx, ctx, "operator.recovery_completed", &user.id, now).await?;
                 *user
             }

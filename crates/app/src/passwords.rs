@@ -20,6 +20,23 @@ use crate::{App, RequestContext, messages, store_error};
 /// The shortest time a reset request takes to answer, whatever the address.
 const RESET_ANSWER_FLOOR_SECONDS: f64 = 0.25;
 
+/// What follows every new password, however it was set (change, reset, operator recovery):
+/// it joins the history, older reset links die, every session ends and the person is emailed.
+pub(crate) async fn after_new_password(
+    tx: &mut Tx,
+    app: &App,
+    user: &User,
+    hash: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    tx.remember_password(&user.id, hash, now).await.map_err(store_error)?;
+    tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
+    tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+    let mail = messages::password_changed(&app.config, user.email.as_str(), &user.full_name, now);
+    tx.enqueue(&mail, now).await.map_err(store_error)?;
+    Ok(())
+}
+
 /// A reset link works for an hour.
 pub const RESET_LINK_LIFETIME: Span = Span::hours(1);
 
@@ -130,13 +147,8 @@ impl App {
         if !still_live || !tx.change_password_if_current(&user.id, &stored, &hash, now).await.map_err(store_error)? {
             return Err(Error::field("current_password", "Your current password is not right"));
         }
-        tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
-        tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
-        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+        after_new_password(&mut tx, self, user, &hash, now).await?;
         let token = start_session(&mut tx, user, ctx, now).await?;
-        tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
-            .await
-            .map_err(store_error)?;
         let mut event = ctx.event("password.changed", "success");
         event.actor_id = Some(user.id.to_string());
         event.subject_id = Some(user.id.to_string());
@@ -274,12 +286,7 @@ impl App {
         {
             return Err(reset_link_dead());
         }
-        tx.remember_password(&user.id, &hash, now).await.map_err(store_error)?;
-        tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
-        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-        tx.enqueue(&messages::password_changed(&self.config, user.email.as_str(), &user.full_name, now), now)
-            .await
-            .map_err(store_error)?;
+        after_new_password(&mut tx, self, &user, &hash, now).await?;
         let mut event = ctx.event("password.reset", "success");
         event.actor_id = Some(user.id.to_string());
         event.subject_id = Some(user.id.to_string());

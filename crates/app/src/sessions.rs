@@ -48,23 +48,28 @@ impl App {
         let Some(token) = Token::parse(cookie) else {
             return Ok(None);
         };
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let Some(session) = tx.live_session(&token.hash()).await.map_err(store_error)? else {
+        // Every request passes here: read without taking SQLite's write lock, and write (both
+        // writes are idempotent) only when a session must end or its last-seen time is stale.
+        let mut read = self.store.begin_read().await.map_err(store_error)?;
+        let Some(session) = read.live_session(&token.hash()).await.map_err(store_error)? else {
             return Ok(None);
         };
+        let user = read.user(&session.user_id).await.map_err(store_error)?;
+        drop(read);
         let idle = now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
         let too_old = now.seconds_since(session.created_at) > self.config.sessions.absolute_timeout.seconds();
-        let user = tx.user(&session.user_id).await.map_err(store_error)?;
         let usable = user.as_ref().is_some_and(|u| u.status == AccountStatus::Active);
         if idle || too_old || !usable {
+            let mut tx = self.store.begin().await.map_err(store_error)?;
             tx.end_session(&session.id, now).await.map_err(store_error)?;
             tx.commit().await.map_err(store_error)?;
             return Ok(None);
         }
         if now.seconds_since(session.last_seen_at) >= TOUCH_EVERY_SECONDS {
+            let mut tx = self.store.begin().await.map_err(store_error)?;
             tx.touch_session(&session.id, now).await.map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
         }
-        tx.commit().await.map_err(store_error)?;
         Ok(user.map(|user| {
             let password_expired = self.password_expires_at(&user).is_some_and(|at| now >= at);
             Authenticated { session, user, password_expired }

@@ -15,7 +15,7 @@ use usher_domain::ErrorCode;
 use usher_domain::password::PasswordPolicy;
 use usher_domain::secret::SecretString;
 
-use super::{FormErrors, Layout, html, read_form, signed_in_user};
+use super::{Done, FormErrors, Layout, html, read_form, signed_in_user};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
@@ -115,11 +115,6 @@ struct SessionsPage<'a> {
     idle: String,
     absolute: String,
     sessions: Vec<SessionRow>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
 }
 
 pub async fn sessions(

@@ -17,7 +17,7 @@ use usher_domain::account::{AccountStatus, MemberStatus, Role};
 use usher_domain::phone::MobileNumber;
 
 use super::operator::{NewPersonPage, PersonFormData, person_fields};
-use super::{Field, FormErrors, Layout, PersonRow, html, read_form, signed_in_user};
+use super::{Done, Field, FormErrors, Layout, PersonRow, html, read_form, signed_in_user};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
@@ -128,11 +128,6 @@ struct UserPage<'a> {
     activation_expires: Option<String>,
     can_resend: bool,
     can_unlock: bool,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
 }
 
 pub async fn show(

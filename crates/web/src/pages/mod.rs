@@ -416,6 +416,12 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     }
 }
 
+/// `?done=...` after a redirect: which success banner to show.
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
+}
+
 /// A text input for `field.html`.
 #[derive(Debug, Default)]
 pub struct Field {

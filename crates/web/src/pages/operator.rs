@@ -16,7 +16,7 @@ use usher_app::organisations::OrganisationForm;
 use usher_domain::ErrorCode;
 use usher_domain::organisation::OrganisationKind;
 
-use super::{Field, FormErrors, Layout, PersonRow, html, read_form, signed_in_user};
+use super::{Done, Field, FormErrors, Layout, PersonRow, html, read_form, signed_in_user};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
@@ -154,11 +154,6 @@ struct OrganisationPage<'a> {
     created: String,
     people: Vec<PersonRow>,
     table_caption: &'static str,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Done {
-    done: Option<String>,
 }
 
 pub async fn show(
