@@ -2,18 +2,17 @@
 //! agree to the terms, confirm the mobile number (only its last 4 digits are shown) with a
 //! texted code, create a password. The link can be left and resumed until it is used or expires.
 
-use usher_domain::code::{self, ACTIVATION_SMS, OneTimeCode};
-use usher_domain::duration::Span;
+use usher_domain::code::ACTIVATION_SMS;
 use usher_domain::phone::MobileNumber;
 use usher_domain::secret::SecretString;
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, OneTimeLink, Terms, Tx, User};
 
+use crate::codes::{Checked, Medium};
 use crate::links::{LinkState, find_link};
 use crate::{App, RequestContext, commit_outcome, messages, store_error};
 
-/// Texts one number may receive in a day, across every flow and account.
-pub const TEXTS_PER_NUMBER_PER_DAY: i64 = 10;
+pub use crate::codes::TEXTS_PER_NUMBER_PER_DAY;
 
 /// Where a person is in their activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -106,58 +105,31 @@ impl App {
             return Ok(view);
         }
         let phone = view.user.phone.clone().ok_or_else(|| Error::internal("invited user without a mobile"))?;
+        let phone = MobileNumber::from_trusted(phone);
         let rules = ACTIVATION_SMS;
-        // However many flows ask, one number gets at most so many texts a day (S16, S29).
-        tx.lock(&format!("sms:{phone}")).await.map_err(store_error)?;
-        let sent_today = tx.count_messages_to(&phone, now.minus(Span::days(1))).await.map_err(store_error)?;
-        if sent_today >= TEXTS_PER_NUMBER_PER_DAY {
-            audit(&mut tx, ctx, "activation.code_refused", &view.user, Some("daily cap for the number".into()), now)
-                .await?;
+        if let Err((reason, e)) = self.may_text(&mut tx, &phone, view.user.id.as_str(), ctx, now).await? {
+            audit(&mut tx, ctx, "activation.code_refused", &view.user, Some(reason.into()), now).await?;
             tx.commit().await.map_err(store_error)?;
-            return Err(Error::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "Too many codes have been sent to this number today. Try again tomorrow. For help, ask {}.",
-                    view.administrator
-                ),
-            ));
+            return Err(Error::new(e.code, format!("{} For help, ask {}.", e.message, view.administrator)));
         }
-        let code = OneTimeCode::generate();
         let flow = flow_of(&link, &view.user);
-        let issued = tx
-            .issue_code(
-                &flow,
-                view.user.id.as_str(),
-                "activation",
-                &code.hash(self.secret_key.bytes()),
-                rules.max_sends,
-                rules.max_failures,
-                rules.resend_after.seconds(),
-                rules.lifetime.seconds(),
-                now,
-            )
-            .await
-            .map_err(store_error)?;
-        if !issued {
-            let f = tx.code_flow(&flow).await.map_err(store_error)?;
-            let message = match f {
-                Some(f) if f.failures >= rules.max_failures || f.sends >= rules.max_sends => format!(
-                    "No more codes can be sent for this activation. To get a new activation email, ask {}.",
-                    view.administrator
-                ),
-                Some(f) => {
-                    let wait =
-                        f.last_sent_at.map_or(0, |at| rules.resend_after.seconds() - now.seconds_since(at)).max(1);
-                    format!("A code was sent less than a minute ago. Wait {wait} seconds before asking for another.")
-                }
-                None => "No code could be sent. Try again.".to_owned(),
-            };
-            audit(&mut tx, ctx, "activation.code_refused", &view.user, Some("send limit".into()), now).await?;
-            tx.commit().await.map_err(store_error)?;
-            return Err(Error::new(ErrorCode::RateLimited, message));
-        }
+        let code = match self.issue_code(&mut tx, &flow, view.user.id.as_str(), "activation", rules, now).await? {
+            Ok(code) => code,
+            Err(refusal) => {
+                audit(&mut tx, ctx, "activation.code_refused", &view.user, Some("send limit".into()), now).await?;
+                tx.commit().await.map_err(store_error)?;
+                let again = format!("To get a new activation email, ask {}.", view.administrator);
+                return Err(refusal.message(&again));
+            }
+        };
         let expires_at = now.plus(rules.lifetime);
-        let sms = messages::mobile_code(&self.config, &phone, code.expose(), expires_at, rules.lifetime.seconds() / 60);
+        let sms = messages::mobile_code(
+            &self.config,
+            phone.as_str(),
+            code.expose(),
+            expires_at,
+            rules.lifetime.seconds() / 60,
+        );
         tx.enqueue(&sms, now).await.map_err(store_error)?;
         audit(&mut tx, ctx, "activation.code_sent", &view.user, None, now).await?;
         let (_, view) = self.live_activation(&mut tx, token, now).await?;
@@ -178,42 +150,21 @@ impl App {
         if view.step != ActivationStep::EnterCode {
             return Ok(view);
         }
-        let rules = ACTIVATION_SMS;
         let flow = flow_of(&link, &view.user);
-        let failures = tx.code_flow(&flow).await.map_err(store_error)?.map_or(0, |f| f.failures);
-        if failures >= rules.max_failures {
-            audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some("attempt limit reached".into()), now)
-                .await?;
-            let message = format!("Too many wrong codes. To get a new activation email, ask {}.", view.administrator);
-            return commit_outcome(tx, Err(Error::field("code", message))).await;
-        }
-        let Some(entered) = code::normalise_entered(entered) else {
-            audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some("not 6 digits".into()), now).await?;
-            return commit_outcome(tx, Err(Error::field("code", "Enter the 6-digit code from the text message"))).await;
-        };
-        let codes = tx.codes(&flow).await.map_err(store_error)?;
-        let key = self.secret_key.bytes();
-        let matching = codes.iter().find(|c| code::matches(key, &entered, &c.code_hash));
-        let refusal = match matching {
-            Some(c) if c.used_at.is_none() && c.superseded_at.is_none() && now <= c.expires_at => {
-                if tx.use_code(&c.id, now).await.map_err(store_error)? {
-                    let phone = view.user.phone.clone().unwrap_or_default();
-                    tx.record_link_phone_confirmed(&link.token_hash, &phone, now).await.map_err(store_error)?;
-                    audit(&mut tx, ctx, "activation.mobile_confirmed", &view.user, None, now).await?;
-                    let (_, view) = self.live_activation(&mut tx, token, now).await?;
-                    tx.commit().await.map_err(store_error)?;
-                    return Ok(view);
-                }
-                "That code has already been used. Send a new code"
+        let refusal = match self.check_code(&mut tx, &flow, ACTIVATION_SMS, entered, Medium::Text, now).await? {
+            Checked::Accepted => {
+                let phone = view.user.phone.clone().unwrap_or_default();
+                tx.record_link_phone_confirmed(&link.token_hash, &phone, now).await.map_err(store_error)?;
+                audit(&mut tx, ctx, "activation.mobile_confirmed", &view.user, None, now).await?;
+                let (_, view) = self.live_activation(&mut tx, token, now).await?;
+                tx.commit().await.map_err(store_error)?;
+                return Ok(view);
             }
-            Some(c) if c.superseded_at.is_some() => {
-                "That code has been replaced by a newer one. Enter the code from the most recent text message"
+            Checked::Refused(message) => message.to_owned(),
+            Checked::Exhausted => {
+                format!("Too many wrong codes. To get a new activation email, ask {}.", view.administrator)
             }
-            Some(c) if now > c.expires_at => "That code has expired. Send a new code",
-            Some(_) => "That code has already been used. Send a new code",
-            None => "The code is not right. Check the most recent text message and try again",
         };
-        tx.count_code_failure(&flow, rules.max_failures).await.map_err(store_error)?;
         audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some(refusal.chars().take(60).collect()), now)
             .await?;
         tx.commit().await.map_err(store_error)?;

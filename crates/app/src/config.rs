@@ -35,11 +35,15 @@ pub struct Config {
     /// A file holding that key. When neither is set, `data_dir/secret.key` is used and created
     /// on first start.
     pub secret_key_file: String,
+    /// Keys in use before the last rotation: they still open secrets sealed under them and
+    /// check codes hashed under them, until `usher keys reencrypt` has run.
+    pub previous_secret_keys: Vec<SecretString>,
     pub log: LogConfig,
     pub email: EmailConfig,
     pub sms: SmsConfig,
     pub policy: PolicyConfig,
     pub sessions: SessionConfig,
+    pub mfa: MfaConfig,
     pub helpdesk: HelpdeskConfig,
     pub password_hashing: HashCost,
     /// Threads that may hash passwords at once (0: one per CPU).
@@ -92,6 +96,25 @@ pub struct SmsConfig {
     pub provider: SmsProviderKind,
     pub notify: Option<NotifyConfig>,
     pub twilio: Option<TwilioConfig>,
+    /// Countries (ISO 3166 codes such as `GB`) whose numbers may be texted: a recovery phone
+    /// elsewhere is refused, so the service cannot be used to pump texts abroad (S29).
+    pub allowed_countries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// Whether a second factor is required where an organisation has not said (operators
+    /// always follow this).
+    pub required: bool,
+    /// Whether emailed codes may serve as a second factor where an organisation has not said.
+    pub email_codes: bool,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self { required: true, email_codes: true }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,11 +161,13 @@ impl Default for Config {
             database_max_connections: 10,
             secret_key: None,
             secret_key_file: String::new(),
+            previous_secret_keys: Vec::new(),
             log: LogConfig::default(),
             email: EmailConfig::default(),
             sms: SmsConfig::default(),
             policy: PolicyConfig::default(),
             sessions: SessionConfig::default(),
+            mfa: MfaConfig::default(),
             helpdesk: HelpdeskConfig::default(),
             password_hashing: HashCost::default(),
             hashing_threads: 0,
@@ -171,7 +196,7 @@ impl Default for EmailConfig {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        Self { provider: SmsProviderKind::Dev, notify: None, twilio: None }
+        Self { provider: SmsProviderKind::Dev, notify: None, twilio: None, allowed_countries: vec!["GB".into()] }
     }
 }
 
@@ -261,6 +286,9 @@ impl Config {
                 ));
             }
             _ => {}
+        }
+        if self.sms.allowed_countries.iter().any(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(bad("sms.allowed_countries", "must list two-letter country codes in capitals, such as GB"));
         }
         match self.sms.provider {
             SmsProviderKind::Notify if self.sms.notify.is_none() => {

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod audit;
 pub mod authz;
 pub mod clock;
+mod codes;
 pub mod config;
 pub mod delivery;
 pub mod hashing;
@@ -13,6 +14,7 @@ pub mod keys;
 mod links;
 pub mod members;
 pub mod messages;
+pub mod mfa;
 pub mod operator;
 pub mod organisations;
 pub mod passwords;
@@ -31,7 +33,7 @@ pub use config::Config;
 pub use hashing::Hasher;
 pub use keys::SecretKey;
 /// The records use cases return, for the layers above.
-pub use usher_store::{Organisation, OutboxMessage, Terms, User, UserListing};
+pub use usher_store::{FactorKind, Organisation, OutboxMessage, Terms, User, UserListing};
 
 /// Everything a use case needs, cheap to clone.
 #[derive(Debug, Clone)]
@@ -102,7 +104,8 @@ impl App {
 pub(crate) async fn commit_outcome<T>(tx: usher_store::Tx, result: Result<T, Error>) -> Result<T, Error> {
     match &result {
         Ok(_) => tx.commit().await.map_err(store_error)?,
-        Err(e) if e.code == usher_domain::ErrorCode::InvalidInput => {
+        // A refusal (bad input, a limit reached) changes nothing but its audit event.
+        Err(e) if matches!(e.code, usher_domain::ErrorCode::InvalidInput | usher_domain::ErrorCode::RateLimited) => {
             if let Err(e) = tx.commit().await {
                 tracing::warn!(error = %e, "could not record a refused request in the audit trail");
             }

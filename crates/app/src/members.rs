@@ -362,4 +362,47 @@ impl App {
         self.clear_limit(usher_domain::limits::SIGN_IN_PER_ACCOUNT, updated.user.email.as_str()).await?;
         Ok(updated)
     }
+
+    /// Resets a person's second factors: every factor and recovery code goes, every session
+    /// ends, and the person sets up a new factor at their next sign-in. The administrator never
+    /// sees a secret (S19). The person is emailed.
+    pub async fn reset_member_factors(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::not_found());
+        };
+        let user = &listing.user;
+        tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
+        let removed = tx.remove_all_factors(&user.id, now).await.map_err(store_error)?;
+        if removed == 0 {
+            return Err(Error::new(ErrorCode::Conflict, "This person has no second factors to reset."));
+        }
+        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+        let what = format!(
+            "{}, your organisation administrator, reset your second factors. At your next sign-in you will be asked \
+             to set up a new one.",
+            admin.user().full_name
+        );
+        let mail = messages::security_change(
+            &self.config,
+            "factors_reset",
+            user.email.as_str(),
+            &user.full_name,
+            "your second factors were reset",
+            &what,
+            now,
+        );
+        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        audit(&mut tx, ctx, "mfa.factors_reset", admin.user(), user, Some(format!("{removed} factors removed")), now)
+            .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(listing)
+    }
 }

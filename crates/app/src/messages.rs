@@ -161,13 +161,18 @@ pub fn mobile_changed(config: &Config, to: &str, name: &str, last_four: &str, by
 }
 
 pub fn account_locked(config: &Config, to: &str, name: &str, when: Timestamp) -> OutgoingMessage {
+    account_locked_because(config, to, name, when, "4 wrong passwords in a row")
+}
+
+/// The lock email, naming what locked the account.
+pub fn account_locked_because(config: &Config, to: &str, name: &str, when: Timestamp, why: &str) -> OutgoingMessage {
     email(
         config,
         "account_locked",
         to,
         format!("Your {} account is locked", config.service_name),
         format!(
-            "Dear {name},\n\nYour {service} account was locked on {when} after 4 wrong passwords in a row.\n\n\
+            "Dear {name},\n\nYour {service} account was locked on {when} after {why}.\n\n\
              To unlock it, reset your password at {base}/reset-password, or ask your organisation administrator.\n\n\
              If you did not try to sign in, someone may be guessing your password: tell your administrator.",
             service = config.service_name,
@@ -192,5 +197,50 @@ pub fn password_reset(config: &Config, to: &str, name: &str, link: &str, expires
             deadline = expires_at.human(),
         ),
         Some(expires_at),
+    )
+}
+
+/// An emailed one-time code (the email second factor, or a check before a set-up).
+pub fn email_code(config: &Config, to: &str, name: &str, code: &str, expires_at: Timestamp) -> OutgoingMessage {
+    email(
+        config,
+        "email_code",
+        to,
+        format!("Your {} code", config.service_name),
+        format!(
+            "Dear {name},\n\nYour {service} code is {code}\n\nIt works once, until {deadline} (15 minutes). If you \
+             ask for another code, only the newest one works. Never share it: {service} staff will never ask for it.\n\n\
+             If you did not try to sign in, someone may know your password: change it at {base}/account/password.",
+            service = config.service_name,
+            deadline = expires_at.human(),
+            base = config.base_url(),
+        ),
+        Some(expires_at),
+    )
+}
+
+/// A change to how the person proves who they are (S18). `what` completes "On {when}, ...".
+pub fn security_change(
+    config: &Config,
+    purpose: &str,
+    to: &str,
+    name: &str,
+    subject: &str,
+    what: &str,
+    when: Timestamp,
+) -> OutgoingMessage {
+    email(
+        config,
+        purpose,
+        to,
+        format!("{}: {subject}", config.service_name),
+        format!(
+            "Dear {name},\n\nOn {when}, {what}\n\nYou can see your second factors and recovery phone at \
+             {base}/account/security.\n\nIf this was not you, someone may be using your account: reset your password \
+             at {base}/reset-password and tell your organisation administrator at once.",
+            when = when.human(),
+            base = config.base_url(),
+        ),
+        None,
     )
 }

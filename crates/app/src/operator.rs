@@ -43,6 +43,8 @@ pub struct SetupForm {
 pub struct SignedIn {
     pub token: Token,
     pub user: User,
+    /// Whether the person is signed in or has a second factor to give or set up first.
+    pub stage: usher_domain::account::SessionStage,
 }
 
 impl App {
@@ -176,10 +178,12 @@ impl App {
             }
         };
         tx.record_sign_in(&user.id, now).await.map_err(store_error)?;
-        let token = start_session(&mut tx, &user, ctx, now).await?;
+        // The link proves only the password: a second factor follows as at any sign-in.
+        let stage = self.stage_after_password(&mut tx, &user).await?;
+        let token = start_session(&mut tx, &user, stage, ctx, now).await?;
         audit(&mut tx, ctx, "sign_in", &user.id, now).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(SignedIn { token, user })
+        Ok(SignedIn { token, user, stage })
     }
 
     /// Applies the active password policy and the "typed twice" check, with a message per rule.

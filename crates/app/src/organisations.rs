@@ -20,6 +20,20 @@ pub struct OrganisationForm {
     pub email_domains: String,
     /// Optional: a longer minimum password length than the deployment's (never shorter).
     pub min_password_length: String,
+    /// `required`, `optional`, or empty for the deployment's default.
+    pub second_factor: String,
+    /// `allowed`, `not_allowed`, or empty for the deployment's default.
+    pub email_codes: String,
+}
+
+/// Reads a three-way choice: the deployment's default (`None`), yes or no.
+fn choice(text: &str, yes: &str, no: &str) -> Result<Option<bool>, ()> {
+    match text.trim() {
+        "" | "default" => Ok(None),
+        t if t == yes => Ok(Some(true)),
+        t if t == no => Ok(Some(false)),
+        _ => Err(()),
+    }
 }
 
 /// An organisation with its administrators, for the operator.
@@ -72,6 +86,18 @@ impl App {
                 }
             }
         };
+        let mfa_required = choice(&form.second_factor, "required", "optional").unwrap_or_else(|()| {
+            fields.push(FieldError {
+                field: "second_factor",
+                message: "Select whether a second factor is required".into(),
+            });
+            None
+        });
+        let email_codes_allowed = choice(&form.email_codes, "allowed", "not_allowed").unwrap_or_else(|()| {
+            fields
+                .push(FieldError { field: "email_codes", message: "Select whether emailed codes may be used".into() });
+            None
+        });
         let (Some(kind), Ok(email_domains), true) = (kind, domains, fields.is_empty()) else {
             return Err(Error::invalid(fields));
         };
@@ -82,6 +108,8 @@ impl App {
             email_domains,
             created_at: now,
             min_password_length,
+            mfa_required,
+            email_codes_allowed,
         };
         let mut tx = self.store.begin().await.map_err(store_error)?;
         if let Err(e) = tx.insert_organisation(&organisation, &operator.user().id).await {

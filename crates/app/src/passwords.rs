@@ -148,7 +148,7 @@ impl App {
             return Err(Error::field("current_password", "Your current password is not right"));
         }
         after_new_password(&mut tx, self, user, &hash, now).await?;
-        let token = start_session(&mut tx, user, ctx, now).await?;
+        let token = start_session(&mut tx, user, usher_domain::account::SessionStage::Full, ctx, now).await?;
         let mut event = ctx.event("password.changed", "success");
         event.actor_id = Some(user.id.to_string());
         event.subject_id = Some(user.id.to_string());
@@ -253,12 +253,141 @@ impl App {
         tx.commit().await.map_err(store_error)
     }
 
-    /// The person a reset link is for, or why it cannot be used.
-    pub async fn open_password_reset(&self, token: &str, now: Timestamp) -> Result<(User, Vec<String>), Error> {
+    /// The person a reset link is for and what it still needs, or why it cannot be used.
+    pub async fn open_password_reset(&self, token: &str, now: Timestamp) -> Result<ResetView, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let password_rules = self.policy_for(&mut tx, &user).await?.describe();
+        let factors = tx.factors(&user.id).await.map_err(store_error)?;
+        let recovery_codes_left = tx.unused_recovery_codes(&user.id).await.map_err(store_error)?.len();
+        let text_sent = tx.code_flow(&reset_text_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
+        Ok(ResetView {
+            needs_second_factor: !factors.is_empty() && link.second_factor_at.is_none(),
+            has_app: factors.iter().any(|f| f.kind == usher_store::FactorKind::App),
+            has_email: factors.iter().any(|f| f.kind == usher_store::FactorKind::Email),
+            recovery_codes_left,
+            recovery_phone: user
+                .recovery_phone
+                .clone()
+                .map(|p| usher_domain::phone::MobileNumber::from_trusted(p).last_four().to_owned()),
+            text_sent,
+            password_rules,
+            user,
+        })
+    }
+
+    /// Proves the second factor for a reset link (S15): a code from the app, a recovery code,
+    /// a code texted to the recovery phone, or, for those whose factor is emailed codes, an
+    /// emailed code.
+    pub async fn reset_second_factor(
+        &self,
+        token: &str,
+        method: crate::mfa::Method,
+        entered: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        use crate::mfa::Method;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
         let (_, user) = live_reset(&mut tx, token, now).await?;
-        let rules = self.policy_for(&mut tx, &user).await?.describe();
-        Ok((user, rules))
+        tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
+        let (link, user) = live_reset(&mut tx, token, now).await?;
+        if !self.under_limit(RESET_SECOND_FACTOR, link.token_hash.as_str(), now).await? {
+            return Err(Error::field("code", "Too many wrong codes for this link. Ask for a new reset email."));
+        }
+        let refusal = match method {
+            Method::App => self.check_app_code(&mut tx, &user, entered, now).await?,
+            Method::RecoveryCode => match self.use_recovery_code(&mut tx, &user, entered, now).await? {
+                Some(_) => None,
+                None => Some("That recovery code is not right, or has been used. Each code works once".into()),
+            },
+            Method::RecoveryText => {
+                use crate::codes::{Checked, Medium};
+                match self
+                    .check_code(
+                        &mut tx,
+                        &reset_text_flow(&link),
+                        usher_domain::code::SMS_CODE,
+                        entered,
+                        Medium::Text,
+                        now,
+                    )
+                    .await?
+                {
+                    Checked::Accepted => None,
+                    Checked::Refused(m) => Some(m.to_owned()),
+                    Checked::Exhausted => Some("Too many wrong codes. Ask for a new reset email".to_owned()),
+                }
+            }
+            Method::Email => {
+                use crate::codes::{Checked, Medium};
+                let has_email = tx
+                    .factors(&user.id)
+                    .await
+                    .map_err(store_error)?
+                    .iter()
+                    .any(|f| f.kind == usher_store::FactorKind::Email);
+                if !has_email {
+                    return Err(Error::field("code", "Emailed codes are not set up for your account"));
+                }
+                match self
+                    .check_code(
+                        &mut tx,
+                        &reset_email_flow(&link),
+                        usher_domain::code::EMAIL_CODE,
+                        entered,
+                        Medium::Email,
+                        now,
+                    )
+                    .await?
+                {
+                    Checked::Accepted => None,
+                    Checked::Refused(m) => Some(m.to_owned()),
+                    Checked::Exhausted => Some("Too many wrong codes. Ask for a new reset email".to_owned()),
+                }
+            }
+        };
+        let mut event = ctx.event("password.reset_second_factor", "success");
+        event.actor_id = Some(user.id.to_string());
+        event.subject_id = Some(user.id.to_string());
+        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        event.detail = Some(format!("{method:?}").to_lowercase());
+        if let Some(message) = refusal {
+            event.outcome = "failure".into();
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+            self.count_against(RESET_SECOND_FACTOR, link.token_hash.as_str(), now).await?;
+            return Err(Error::field("code", message));
+        }
+        tx.record_link_second_factor(&link.token_hash, now).await.map_err(store_error)?;
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    /// Emails a code to the person a reset link is for, when emailed codes are their factor.
+    pub async fn send_reset_email_code(&self, token: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (link, user) = live_reset(&mut tx, token, now).await?;
+        tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
+        if !tx.factors(&user.id).await.map_err(store_error)?.iter().any(|f| f.kind == usher_store::FactorKind::Email) {
+            return Err(Error::new(ErrorCode::Conflict, "Emailed codes are not set up for your account."));
+        }
+        let sent = self.send_email_code(&mut tx, &user, &reset_email_flow(&link), "reset email code", ctx, now).await;
+        crate::commit_outcome(tx, sent).await
+    }
+
+    /// Texts a code to the recovery phone of the person a reset link is for.
+    pub async fn send_reset_text(&self, token: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let Some(phone) = user.recovery_phone.clone() else {
+            return Err(Error::new(ErrorCode::Conflict, "Your account has no recovery phone."));
+        };
+        tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
+        let phone = usher_domain::phone::MobileNumber::from_trusted(phone);
+        let sent =
+            self.text_a_code(&mut tx, &user, &phone, (&reset_text_flow(&link), "reset recovery text"), ctx, now).await;
+        crate::commit_outcome(tx, sent).await
     }
 
     /// Sets a new password from a reset link. Every session ends and the account is unlocked;
@@ -281,6 +410,12 @@ impl App {
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let (link, user) = live_reset(&mut tx, token, now).await?;
+        if link.second_factor_at.is_none() && !tx.factors(&user.id).await.map_err(store_error)?.is_empty() {
+            return Err(Error::new(
+                ErrorCode::SecondFactorRequired,
+                "Confirm it is you with your second factor first.",
+            ));
+        }
         if !tx.use_link(&link.token_hash, now).await.map_err(store_error)?
             || !tx.reset_password(&user.id, &hash, now).await.map_err(store_error)?
         {
@@ -299,6 +434,33 @@ impl App {
         self.clear_limit(SIGN_IN_PER_ACCOUNT, user.email.as_str()).await?;
         Ok(user)
     }
+}
+
+/// Wrong second factors allowed on one reset link.
+const RESET_SECOND_FACTOR: RateLimit = RateLimit { name: "reset_second_factor", max: 5, window: Span::hours(1) };
+
+fn reset_email_flow(link: &OneTimeLink) -> String {
+    format!("reset-email:{}", link.token_hash.as_str())
+}
+
+fn reset_text_flow(link: &OneTimeLink) -> String {
+    format!("reset-text:{}", link.token_hash.as_str())
+}
+
+/// A reset link, opened.
+#[derive(Debug, Clone)]
+pub struct ResetView {
+    pub user: User,
+    pub password_rules: Vec<String>,
+    /// The person has second factors and has not yet proven one with this link.
+    pub needs_second_factor: bool,
+    pub has_app: bool,
+    /// Emailed codes are the person's factor: for them the code is the second factor here too.
+    pub has_email: bool,
+    pub recovery_codes_left: usize,
+    /// The last 4 digits of the recovery phone.
+    pub recovery_phone: Option<String>,
+    pub text_sent: bool,
 }
 
 fn reset_link_dead() -> Error {
@@ -331,7 +493,7 @@ async fn live_reset(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTime
 /// The storage name of `key`'s bucket under `limit`. Keys (emails, addresses) are hashed, so
 /// the table holds no personal data; an IPv6 address counts by its /64, which one subscriber
 /// usually holds whole.
-fn bucket(limit: RateLimit, key: &str) -> String {
+pub(crate) fn bucket(limit: RateLimit, key: &str) -> String {
     let key = key.trim().to_lowercase();
     let key = match key.parse::<std::net::Ipv6Addr>() {
         Ok(v6) if v6.to_ipv4_mapped().is_none() => {

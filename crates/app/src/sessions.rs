@@ -1,15 +1,17 @@
 //! Sessions of our own: a 256-bit token in the cookie, only its hash stored, idle and absolute
 //! timeouts checked on the server against `now`.
 
-use usher_domain::account::AccountStatus;
+use usher_domain::account::{AccountStatus, SessionStage};
 use usher_domain::ids::SessionId;
 use usher_domain::secret::Token;
-use usher_domain::{Error, Timestamp};
+use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{SessionRecord, Tx, User};
 
 use crate::{App, RequestContext, store_error};
 
-/// A signed-in person, as the web layer sees them after checking the cookie.
+/// A person behind a session cookie, as the web layer sees them. Only a session at
+/// [`SessionStage::Full`] is signed in; the web layer keeps the others to the second-factor and
+/// set-up pages.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub session: SessionRecord,
@@ -18,13 +20,38 @@ pub struct Authenticated {
     pub password_expired: bool,
 }
 
+impl Authenticated {
+    pub fn is_full(&self) -> bool {
+        self.session.stage == SessionStage::Full
+    }
+}
+
 /// Touch `last_seen_at` at most this often, so reads do not all become writes.
 const TOUCH_EVERY_SECONDS: i64 = 60;
+
+/// A session that has proven only the password ends this long after it began.
+pub const PENDING_LIFETIME_SECONDS: i64 = 60 * 60;
+
+/// How long a re-entered password lets a person change factors and phones (S24).
+pub const REAUTHENTICATION_LIFETIME_SECONDS: i64 = 10 * 60;
 
 /// Starts a session inside the caller's transaction; returns the token for the cookie.
 pub(crate) async fn start_session(
     tx: &mut Tx,
     user: &User,
+    stage: SessionStage,
+    ctx: &RequestContext,
+    now: Timestamp,
+) -> Result<Token, Error> {
+    insert_session(tx, user, stage, now, None, ctx, now).await
+}
+
+async fn insert_session(
+    tx: &mut Tx,
+    user: &User,
+    stage: SessionStage,
+    created_at: Timestamp,
+    reauthenticated_at: Option<Timestamp>,
     ctx: &RequestContext,
     now: Timestamp,
 ) -> Result<Token, Error> {
@@ -32,13 +59,35 @@ pub(crate) async fn start_session(
     let record = SessionRecord {
         id: SessionId::generate(),
         user_id: user.id.clone(),
-        created_at: now,
+        created_at,
         last_seen_at: now,
         ip: ctx.ip.clone(),
         user_agent: ctx.user_agent.as_deref().map(|s| usher_domain::audit::clean(s, 256)),
+        stage,
+        reauthenticated_at,
     };
     tx.insert_session(&token.hash(), &record).await.map_err(store_error)?;
     Ok(token)
+}
+
+/// Moves a session on (second factor proven, factors recovered, password re-entered): the old
+/// session ends, exactly once on any node, and a new one with a new token takes its place
+/// (S21). Conflict when another request moved it first.
+pub(crate) async fn replace_session(
+    tx: &mut Tx,
+    old: &Authenticated,
+    stage: SessionStage,
+    reauthenticated: bool,
+    ctx: &RequestContext,
+    now: Timestamp,
+) -> Result<Token, Error> {
+    if !tx.end_session_once(&old.session.id, now).await.map_err(store_error)? {
+        return Err(Error::new(ErrorCode::Conflict, "This sign-in has already moved on. Sign in again."));
+    }
+    // A full session keeps its start, so the absolute timeout still counts from the sign-in.
+    let created_at = if old.is_full() { old.session.created_at } else { now };
+    let reauthenticated_at = if reauthenticated { Some(now) } else { old.session.reauthenticated_at };
+    insert_session(tx, &old.user, stage, created_at, reauthenticated_at, ctx, now).await
 }
 
 impl App {
@@ -57,7 +106,12 @@ impl App {
         let user = read.user(&session.user_id).await.map_err(store_error)?;
         drop(read);
         let idle = now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
-        let too_old = now.seconds_since(session.created_at) > self.config.sessions.absolute_timeout.seconds();
+        let lifetime = if session.stage == SessionStage::Full {
+            self.config.sessions.absolute_timeout.seconds()
+        } else {
+            PENDING_LIFETIME_SECONDS
+        };
+        let too_old = now.seconds_since(session.created_at) > lifetime;
         let usable = user.as_ref().is_some_and(|u| u.status == AccountStatus::Active);
         if idle || too_old || !usable {
             let mut tx = self.store.begin().await.map_err(store_error)?;

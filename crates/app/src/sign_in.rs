@@ -2,7 +2,7 @@
 //! answer as a wrong password, after the same work (a dummy hash is checked), so the answer
 //! does not tell a guesser which accounts exist.
 
-use usher_domain::account::AccountStatus;
+use usher_domain::account::{AccountStatus, SessionStage};
 use usher_domain::email::EmailAddress;
 use usher_domain::secret::SecretString;
 use usher_domain::{Error, Timestamp};
@@ -108,11 +108,17 @@ impl App {
             self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
             return Err(wrong_email_or_password());
         }
-        let token = start_session(&mut tx, &user, ctx, now).await?;
+        let stage = self.stage_after_password(&mut tx, &user).await?;
+        let token = start_session(&mut tx, &user, stage, ctx, now).await?;
         event.outcome = "success".into();
         event.actor_id = Some(user.id.to_string());
+        event.detail = match stage {
+            SessionStage::Full => None,
+            SessionStage::SecondFactor => Some("password; second factor to follow".into()),
+            SessionStage::Setup => Some("password; second factor to set up".into()),
+        };
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(SignedIn { token, user })
+        Ok(SignedIn { token, user, stage })
     }
 }

@@ -141,3 +141,29 @@ mod tests {
         assert_eq!(MemberStatus::of(AccountStatus::Locked, None, at), MemberStatus::Locked);
     }
 }
+
+/// How far a session has got. Only a `Full` session is signed in; the others may reach the
+/// second-factor or set-up pages and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStage {
+    /// Password and (where required or set up) second factor proven.
+    Full,
+    /// Password proven; a second factor is awaited.
+    SecondFactor,
+    /// Password proven; the person must set up a second factor before anything else.
+    Setup,
+}
+
+impl SessionStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::SecondFactor => "second_factor",
+            Self::Setup => "setup",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Full, Self::SecondFactor, Self::Setup].into_iter().find(|v| v.as_str() == s)
+    }
+}

@@ -29,6 +29,15 @@ pub struct CodeRules {
 pub const ACTIVATION_SMS: CodeRules =
     CodeRules { lifetime: Span::minutes(5), max_failures: 5, max_sends: 5, resend_after: Span::seconds_(60) };
 
+/// Texted codes for every other flow: the check of the registered mobile before an
+/// authenticator app is added, proving a recovery phone, and recovery by text message.
+pub const SMS_CODE: CodeRules = ACTIVATION_SMS;
+
+/// Emailed codes (the email second factor and checks without a mobile): 15 minutes, newest
+/// only (S11).
+pub const EMAIL_CODE: CodeRules =
+    CodeRules { lifetime: Span::minutes(15), max_failures: 5, max_sends: 5, resend_after: Span::seconds_(30) };
+
 /// A code as sent. Never logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OneTimeCode(String);

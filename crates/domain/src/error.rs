@@ -36,6 +36,10 @@ pub enum ErrorCode {
     TestClockOff,
     /// The password has expired and must be changed before anything else.
     PasswordExpired,
+    /// The password is proven but the second factor (or its set-up) is still to come.
+    SecondFactorRequired,
+    /// This change needs the password entered again first (S24).
+    ReauthenticationRequired,
     /// Something went wrong on our side.
     Internal,
     /// A dependency (the database) is not available just now.
@@ -56,12 +60,14 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::TestClockOff => "test_clock_off",
             Self::PasswordExpired => "password_expired",
+            Self::SecondFactorRequired => "second_factor_required",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
     }
 
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         Self::InvalidInput,
         Self::NotFound,
         Self::Unauthenticated,
@@ -73,6 +79,8 @@ impl ErrorCode {
         Self::Conflict,
         Self::TestClockOff,
         Self::PasswordExpired,
+        Self::SecondFactorRequired,
+        Self::ReauthenticationRequired,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -91,6 +99,8 @@ impl ErrorCode {
             Self::Conflict => "That already exists",
             Self::TestClockOff => "The test clock is off",
             Self::PasswordExpired => "Your password has expired",
+            Self::SecondFactorRequired => "Confirm it is you",
+            Self::ReauthenticationRequired => "Enter your password again",
             Self::Internal => "Sorry, there is a problem with the service",
             Self::Unavailable => "Sorry, the service is unavailable",
         }

@@ -13,8 +13,10 @@ pub mod message;
 pub mod organisation;
 pub mod password;
 pub mod phone;
+pub mod recovery;
 pub mod secret;
 pub mod time;
+pub mod totp;
 
 pub use error::{Error, ErrorCode};
 pub use time::Timestamp;

@@ -57,6 +57,22 @@ impl MobileNumber {
         &self.0
     }
 
+    /// The number's country as an ISO 3166 code (`GB`), for the allow-list of countries that
+    /// may be texted. Ofcom's drama numbers are British.
+    pub fn country(&self) -> Option<String> {
+        if is_ofcom_drama_mobile(&self.0) {
+            return Some("GB".to_owned());
+        }
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        parsed.country().id().map(|id| id.as_ref().to_owned())
+    }
+
+    /// The start of the number (country code and the first digits), the unit in which SMS
+    /// pumping is counted: fraudsters rent consecutive numbers from one range.
+    pub fn prefix(&self) -> &str {
+        self.0.get(..self.0.len().saturating_sub(4).max(1)).unwrap_or("")
+    }
+
     /// The last 4 digits: all that is ever shown of a number.
     pub fn last_four(&self) -> &str {
         self.0.get(self.0.len().saturating_sub(4)..).unwrap_or("")
@@ -92,6 +108,15 @@ mod tests {
         }
         assert_eq!(MobileNumber::parse("07700 900123").unwrap().last_four(), "0123");
         assert_eq!(MobileNumber::parse("07911 123456").unwrap().as_str(), "+447911123456");
+    }
+
+    #[test]
+    fn numbers_know_their_country_and_prefix() {
+        assert_eq!(MobileNumber::parse("07700 900123").unwrap().country().as_deref(), Some("GB"));
+        assert_eq!(MobileNumber::parse("07400 123456").unwrap().country().as_deref(), Some("GB"));
+        assert_eq!(MobileNumber::parse("07911 123456").unwrap().country().as_deref(), Some("GG"));
+        assert_eq!(MobileNumber::parse("+33 6 12 34 56 78").unwrap().country().as_deref(), Some("FR"));
+        assert_eq!(MobileNumber::parse("07700 900123").unwrap().prefix(), "+44770090");
     }
 
     #[test]

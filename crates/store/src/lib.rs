@@ -8,6 +8,7 @@
 
 mod audit;
 mod codes;
+mod factors;
 mod limits;
 mod links;
 mod migrations;
@@ -24,6 +25,7 @@ use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
 pub use audit::{AuditEvent, NewAuditEvent, StoredAuditEvent};
 pub use codes::{CodeFlow, StoredCode};
+pub use factors::{Factor, FactorKind, StoredRecoveryCode};
 pub use links::{LinkPurpose, OneTimeLink};
 pub use migrations::MIGRATIONS;
 pub use organisations::{Organisation, Terms};

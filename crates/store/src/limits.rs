@@ -3,7 +3,7 @@
 use sqlx::Row as _;
 use usher_domain::Timestamp;
 
-use crate::{Result, Store};
+use crate::{Result, Store, Tx};
 
 impl Store {
     /// Counts one hit in `bucket`'s fixed window of `window_seconds`; returns the hits in the
@@ -11,12 +11,21 @@ impl Store {
     /// any node are all counted.
     pub async fn hit_rate_limit(&self, bucket: &str, window_seconds: i64, now: Timestamp) -> Result<i64> {
         let mut tx = self.begin().await?;
+        let hits = tx.hit_rate_limit(bucket, window_seconds, now).await?;
+        tx.commit().await?;
+        Ok(hits)
+    }
+}
+
+impl Tx {
+    /// As [`Store::hit_rate_limit`], inside a use case's transaction.
+    pub async fn hit_rate_limit(&mut self, bucket: &str, window_seconds: i64, now: Timestamp) -> Result<i64> {
         sqlx::query(
             "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 0) ON CONFLICT (bucket) DO NOTHING",
         )
         .bind(bucket)
         .bind(now.unix())
-        .execute(&mut *tx.tx)
+        .execute(&mut *self.tx)
         .await?;
         let row = sqlx::query(
             "UPDATE rate_limits SET \
@@ -27,11 +36,9 @@ impl Store {
         .bind(bucket)
         .bind(now.unix().saturating_sub(window_seconds))
         .bind(now.unix())
-        .fetch_one(&mut *tx.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        let hits: i64 = row.try_get("hits")?;
-        tx.commit().await?;
-        Ok(hits)
+        Ok(row.try_get("hits")?)
     }
 }
 

@@ -54,6 +54,8 @@ pub struct OneTimeLink {
     pub phone_confirmed_at: Option<Timestamp>,
     /// The E.164 number that was confirmed.
     pub phone_confirmed: Option<String>,
+    /// A reset link's second factor, once proven.
+    pub second_factor_at: Option<Timestamp>,
 }
 
 impl OneTimeLink {
@@ -75,6 +77,7 @@ impl OneTimeLink {
             terms_version: None,
             phone_confirmed_at: None,
             phone_confirmed: None,
+            second_factor_at: None,
         }
     }
 }
@@ -108,7 +111,8 @@ impl Tx {
 
     pub async fn link(&mut self, hash: &TokenHash) -> Result<Option<OneTimeLink>> {
         let row = sqlx::query(
-            "SELECT token_hash, purpose, user_id, created_at, expires_at, used_at, terms_version, phone_confirmed_at, phone_confirmed \
+            "SELECT token_hash, purpose, user_id, created_at, expires_at, used_at, terms_version, phone_confirmed_at, phone_confirmed, \
+             second_factor_at \
              FROM one_time_links WHERE token_hash = $1",
         )
         .bind(hash.as_str())
@@ -127,6 +131,7 @@ impl Tx {
             terms_version: row.try_get("terms_version")?,
             phone_confirmed_at: row.try_get::<Option<i64>, _>("phone_confirmed_at")?.map(Timestamp::from_unix),
             phone_confirmed: row.try_get("phone_confirmed")?,
+            second_factor_at: row.try_get::<Option<i64>, _>("second_factor_at")?.map(Timestamp::from_unix),
         }))
     }
 
@@ -145,6 +150,16 @@ impl Tx {
     pub async fn record_link_terms(&mut self, hash: &TokenHash, version: i64) -> Result<()> {
         sqlx::query("UPDATE one_time_links SET terms_version = $1 WHERE token_hash = $2 AND used_at IS NULL")
             .bind(version)
+            .bind(hash.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the holder of a live link has proven a second factor.
+    pub async fn record_link_second_factor(&mut self, hash: &TokenHash, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE one_time_links SET second_factor_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now.unix())
             .bind(hash.as_str())
             .execute(&mut *self.tx)
             .await?;

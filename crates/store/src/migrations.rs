@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "passwords and rate limits",
         sql: include_str!("../migrations/0003_passwords_and_rate_limits.sql"),
     },
+    Migration { version: 4, name: "second factors", sql: include_str!("../migrations/0004_second_factors.sql") },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

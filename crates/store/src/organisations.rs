@@ -17,6 +17,10 @@ pub struct Organisation {
     pub created_at: Timestamp,
     /// The organisation's own minimum password length, if tighter than the deployment's.
     pub min_password_length: Option<i64>,
+    /// Whether a second factor is required; `None`: the deployment's default.
+    pub mfa_required: Option<bool>,
+    /// Whether emailed codes may serve as a second factor; `None`: the deployment's default.
+    pub email_codes_allowed: Option<bool>,
 }
 
 fn from_row(row: &AnyRow) -> Result<Organisation> {
@@ -30,6 +34,8 @@ fn from_row(row: &AnyRow) -> Result<Organisation> {
         email_domains: EmailDomains::from_stored(&domains),
         created_at: Timestamp::from_unix(row.try_get("created_at")?),
         min_password_length: row.try_get("min_password_length")?,
+        mfa_required: row.try_get::<Option<i64>, _>("mfa_required")?.map(|v| v != 0),
+        email_codes_allowed: row.try_get::<Option<i64>, _>("email_codes_allowed")?.map(|v| v != 0),
     })
 }
 
@@ -44,8 +50,9 @@ pub struct Terms {
 impl Tx {
     pub async fn insert_organisation(&mut self, o: &Organisation, created_by: &UserId) -> Result<()> {
         sqlx::query(
-            "INSERT INTO organisations (id, name, name_key, kind, email_domains, created_at, created_by, min_password_length) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO organisations (id, name, name_key, kind, email_domains, created_at, created_by, min_password_length, \
+             mfa_required, email_codes_allowed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(o.id.as_str())
         .bind(&o.name)
@@ -55,6 +62,8 @@ impl Tx {
         .bind(o.created_at.unix())
         .bind(created_by.as_str())
         .bind(o.min_password_length)
+        .bind(o.mfa_required.map(i64::from))
+        .bind(o.email_codes_allowed.map(i64::from))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -62,7 +71,7 @@ impl Tx {
 
     pub async fn organisation(&mut self, id: &OrganisationId) -> Result<Option<Organisation>> {
         let row = sqlx::query(
-            "SELECT id, name, kind, email_domains, created_at, min_password_length FROM organisations WHERE id = $1",
+            "SELECT id, name, kind, email_domains, created_at, min_password_length, mfa_required, email_codes_allowed FROM organisations WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&mut *self.tx)
@@ -71,7 +80,7 @@ impl Tx {
     }
 
     pub async fn organisations(&mut self) -> Result<Vec<Organisation>> {
-        let rows = sqlx::query("SELECT id, name, kind, email_domains, created_at, min_password_length FROM organisations ORDER BY name_key")
+        let rows = sqlx::query("SELECT id, name, kind, email_domains, created_at, min_password_length, mfa_required, email_codes_allowed FROM organisations ORDER BY name_key")
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(from_row).collect()
@@ -80,6 +89,22 @@ impl Tx {
     pub async fn set_min_password_length(&mut self, id: &OrganisationId, length: Option<i64>) -> Result<()> {
         sqlx::query("UPDATE organisations SET min_password_length = $1 WHERE id = $2")
             .bind(length)
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records an organisation's choices about second factors (`None`: the deployment's default).
+    pub async fn set_second_factor_rules(
+        &mut self,
+        id: &OrganisationId,
+        mfa_required: Option<bool>,
+        email_codes_allowed: Option<bool>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE organisations SET mfa_required = $1, email_codes_allowed = $2 WHERE id = $3")
+            .bind(mfa_required.map(i64::from))
+            .bind(email_codes_allowed.map(i64::from))
             .bind(id.as_str())
             .execute(&mut *self.tx)
             .await?;

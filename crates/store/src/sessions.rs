@@ -2,6 +2,7 @@
 
 use sqlx::Row as _;
 use usher_domain::Timestamp;
+use usher_domain::account::SessionStage;
 use usher_domain::ids::{SessionId, UserId};
 use usher_domain::secret::TokenHash;
 
@@ -15,7 +16,13 @@ pub struct SessionRecord {
     pub last_seen_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub stage: SessionStage,
+    /// When the password was last re-entered in this session (for changes to factors and
+    /// phones, S24).
+    pub reauthenticated_at: Option<Timestamp>,
 }
+
+const COLUMNS: &str = "id, user_id, created_at, last_seen_at, ip, user_agent, stage, reauthenticated_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
     Ok(SessionRecord {
@@ -25,14 +32,17 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
         last_seen_at: Timestamp::from_unix(row.try_get("last_seen_at")?),
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
+        stage: SessionStage::parse(&row.try_get::<String, _>("stage")?)
+            .ok_or_else(|| crate::StoreError::Query(sqlx::Error::Decode("unknown session stage".into())))?,
+        reauthenticated_at: row.try_get::<Option<i64>, _>("reauthenticated_at")?.map(Timestamp::from_unix),
     })
 }
 
 impl Tx {
     pub async fn insert_session(&mut self, hash: &TokenHash, s: &SessionRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, ip, user_agent, stage, \
+             reauthenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(hash.as_str())
         .bind(s.id.as_str())
@@ -41,6 +51,8 @@ impl Tx {
         .bind(s.last_seen_at.unix())
         .bind(s.ip.clone())
         .bind(s.user_agent.clone())
+        .bind(s.stage.as_str())
+        .bind(s.reauthenticated_at.map(Timestamp::unix))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -48,13 +60,10 @@ impl Tx {
 
     /// A session that has not been ended, whatever its age: the caller applies the timeouts.
     pub async fn live_session(&mut self, hash: &TokenHash) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query(
-            "SELECT id, user_id, created_at, last_seen_at, ip, user_agent FROM sessions \
-             WHERE token_hash = $1 AND ended_at IS NULL",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1 AND ended_at IS NULL"))
+            .bind(hash.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -90,10 +99,10 @@ impl Tx {
 impl Tx {
     /// A person's live sessions, newest first.
     pub async fn sessions_of(&mut self, user: &UserId) -> Result<Vec<SessionRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, created_at, last_seen_at, ip, user_agent FROM sessions \
-             WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at DESC, id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND stage = 'full' \
+             ORDER BY created_at DESC, id"
+        ))
         .bind(user.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
@@ -132,5 +141,19 @@ impl Tx {
             .fetch_optional(&mut *self.tx)
             .await?;
         Ok(row.is_some())
+    }
+}
+
+impl Tx {
+    /// Ends a session if it is still live; false when another request (on any node) ended it
+    /// first. Moving a session on (second factor proven, password re-entered) ends the old one
+    /// this way, so only one request can move it.
+    pub async fn end_session_once(&mut self, id: &SessionId, now: Timestamp) -> Result<bool> {
+        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(now.unix())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

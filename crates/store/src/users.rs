@@ -28,6 +28,9 @@ pub struct User {
     pub added_by: Option<UserId>,
     pub phone_verified_at: Option<Timestamp>,
     pub activated_at: Option<Timestamp>,
+    /// A proven number for recovery by text message (E.164).
+    pub recovery_phone: Option<String>,
+    pub failed_second_factors: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +46,7 @@ pub struct NewUser {
 }
 
 const COLUMNS: &str = "id, role, organisation_id, full_name, email, phone, status, password_hash, \
-     password_changed_at, failed_sign_ins, last_sign_in_at, created_at, added_by, phone_verified_at, activated_at";
+     password_changed_at, failed_sign_ins, last_sign_in_at, created_at, added_by, phone_verified_at, activated_at, recovery_phone, failed_second_factors";
 
 fn from_row(row: &AnyRow) -> Result<User> {
     let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in users").into()));
@@ -65,6 +68,8 @@ fn from_row(row: &AnyRow) -> Result<User> {
         added_by: row.try_get::<Option<String>, _>("added_by")?.map(UserId::from_trusted),
         phone_verified_at: row.try_get::<Option<i64>, _>("phone_verified_at")?.map(Timestamp::from_unix),
         activated_at: row.try_get::<Option<i64>, _>("activated_at")?.map(Timestamp::from_unix),
+        recovery_phone: row.try_get("recovery_phone")?,
+        failed_second_factors: row.try_get("failed_second_factors")?,
     })
 }
 
@@ -358,10 +363,19 @@ impl Tx {
         rows.iter().map(|r| r.try_get("password_hash").map_err(Into::into)).collect()
     }
 
+    /// Forgets consecutive wrong passwords (a later correct one was given).
+    pub async fn clear_failed_sign_ins(&mut self, id: &UserId) -> Result<()> {
+        sqlx::query("UPDATE users SET failed_sign_ins = 0 WHERE id = $1 AND failed_sign_ins <> 0")
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Unlocks a locked account (the failure count starts again).
     pub async fn unlock(&mut self, id: &UserId, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE users SET status = 'active', failed_sign_ins = 0, updated_at = $1 WHERE id = $2 AND status = 'locked'",
+            "UPDATE users SET status = 'active', failed_sign_ins = 0, failed_second_factors = 0, updated_at = $1 WHERE id = $2 AND status = 'locked'",
         )
         .bind(now.unix())
         .bind(id.as_str())
@@ -373,7 +387,7 @@ impl Tx {
     /// A password set by a reset: it also unlocks the account. Only active or locked accounts.
     pub async fn reset_password(&mut self, id: &UserId, password_hash: &str, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE users SET password_hash = $1, password_changed_at = $2, status = 'active', failed_sign_ins = 0, \
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, status = 'active', failed_sign_ins = 0, failed_second_factors = 0, \
              updated_at = $2 WHERE id = $3 AND status IN ('active', 'locked')",
         )
         .bind(password_hash)

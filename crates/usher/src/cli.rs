@@ -67,6 +67,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The key that protects secrets at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// After a key rotation (new secret_key, old one in previous_secret_keys), seal every
+    /// authenticator secret again under the new key, so the old key can then be dropped.
+    Reencrypt,
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +236,24 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Reencrypt } => {
+            let store = open_migrated(&config).await?;
+            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let app = App::new(store, Clock::System, config, key);
+            let (resealed, unopenable) = app.reseal_secrets().await.map_err(|e| e.to_string())?;
+            println!("Sealed {resealed} authenticator secrets again under the current key.");
+            if unopenable > 0 {
+                return Err(format!(
+                    "{unopenable} secrets could not be opened with any configured key: keep the old key in previous_secret_keys, or reset those people's factors"
+                ));
+            }
+            println!(
+                "No authenticator secret needs an older key now. Recovery codes made before the rotation are still checked \
+                 with the old key: dropping it from previous_secret_keys makes those codes stop working, so ask people to \
+                 make new ones first."
+            );
             Ok(())
         }
         Command::Audit { command: AuditCommand::Verify } => {

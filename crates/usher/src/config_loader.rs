@@ -15,6 +15,8 @@ enum Kind {
     Integer,
     /// Comma-separated.
     List,
+    /// `true` or `false`.
+    Boolean,
 }
 
 /// Every setting that can come from the environment: its dotted path and kind. The variable is
@@ -28,6 +30,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("database_max_connections", Kind::Integer),
     ("secret_key", Kind::Secret),
     ("secret_key_file", Kind::Text),
+    ("previous_secret_keys", Kind::List),
     ("log.format", Kind::Text),
     ("log.level", Kind::Text),
     ("email.provider", Kind::Text),
@@ -52,6 +55,9 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("sms.twilio.auth_token", Kind::Secret),
     ("sms.twilio.from", Kind::Text),
     ("sms.twilio.base_url", Kind::Text),
+    ("sms.allowed_countries", Kind::List),
+    ("mfa.required", Kind::Boolean),
+    ("mfa.email_codes", Kind::Boolean),
     ("policy.profile", Kind::Text),
     ("sessions.idle_timeout", Kind::Text),
     ("sessions.absolute_timeout", Kind::Text),
@@ -100,6 +106,11 @@ pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result
                 Kind::Integer => Value::Integer(
                     value.trim().parse().map_err(|_| format!("{name}: '{value}' is not a whole number"))?,
                 ),
+                Kind::Boolean => match value.trim() {
+                    "true" | "1" | "yes" => Value::Boolean(true),
+                    "false" | "0" | "no" => Value::Boolean(false),
+                    _ => return Err(format!("{name}: '{value}' is not true or false")),
+                },
                 Kind::List => Value::Array(
                     value
                         .split(',')

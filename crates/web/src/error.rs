@@ -73,7 +73,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound | ErrorCode::TestClockOff => StatusCode::NOT_FOUND,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden | ErrorCode::CsrfRejected | ErrorCode::PasswordExpired => StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden
+        | ErrorCode::CsrfRejected
+        | ErrorCode::PasswordExpired
+        | ErrorCode::SecondFactorRequired
+        | ErrorCode::ReauthenticationRequired => StatusCode::FORBIDDEN,
         ErrorCode::LinkExpired | ErrorCode::LinkUsed => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Conflict => StatusCode::CONFLICT,

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use usher_app::sessions::Authenticated;
 use usher_domain::Timestamp;
+use usher_domain::account::SessionStage;
 use usher_domain::secret::{Token, random_bytes};
 
 use crate::AppState;
@@ -28,7 +29,11 @@ pub struct Frame {
     pub now: Timestamp,
     pub nonce: String,
     pub csrf_token: String,
+    /// The signed-in person: a session that has proven every factor it needs.
     pub user: Option<Authenticated>,
+    /// A session that has proven only the password: it may reach the second-factor or set-up
+    /// pages and nothing else.
+    pub pending: Option<Authenticated>,
     pub request_id: String,
     pub test_clock: bool,
     pub ip: Option<String>,
@@ -36,6 +41,11 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// The session behind the cookie, signed in or not yet.
+    pub fn session(&self) -> Option<&Authenticated> {
+        self.user.as_ref().or(self.pending.as_ref())
+    }
+
     /// Who is asking, for the audit trail.
     pub fn context(&self) -> RequestContext {
         RequestContext {
@@ -61,7 +71,7 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
             return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, None);
         }
     };
-    let user = match cookie_value(req.headers(), SESSION_COOKIE) {
+    let session = match cookie_value(req.headers(), SESSION_COOKIE) {
         Some(cookie) => match state.app.authenticate(&cookie, now).await {
             Ok(user) => user,
             Err(e) => {
@@ -73,11 +83,16 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ip = peer.map(|p| client_ip(p, req.headers(), &state.app.config.trusted_proxies).to_string());
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (user, pending) = match session {
+        Some(s) if s.is_full() => (Some(s), None),
+        other => (None, other),
+    };
     let frame = Arc::new(Frame {
         now,
         nonce: nonce.clone(),
         csrf_token,
         user,
+        pending,
         request_id: request_id.clone(),
         test_clock: state.app.clock.is_test(),
         ip,
@@ -93,6 +108,21 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
             .into_response()
         } else {
             axum::response::Redirect::to("/account/password").into_response()
+        };
+        return finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf);
+    }
+    if let Some(p) = &frame.pending
+        && !allowed_while_pending(req.uri().path(), p.session.stage)
+    {
+        let (page, message) = match p.session.stage {
+            SessionStage::Setup => ("/set-up", "Set up a second factor first (see /api/v1/factors/set-up)."),
+            _ => ("/sign-in/second-factor", "Give your second factor first (POST /api/v1/sign-in/second-factor)."),
+        };
+        let response = if is_api {
+            crate::error::ApiError(usher_domain::Error::new(usher_domain::ErrorCode::SecondFactorRequired, message))
+                .into_response()
+        } else {
+            axum::response::Redirect::to(page).into_response()
         };
         return finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf);
     }
@@ -117,6 +147,35 @@ fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &
         .filter_map(|a| a.trim().parse().ok())
         .collect();
     forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
+}
+
+/// What a session that has proven only the password may reach: its own next step, signing in
+/// again or out, and what every page needs.
+fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
+    let own_step = match stage {
+        SessionStage::SecondFactor => {
+            ["/sign-in/second-factor", "/sign-in/lost-device", "/api/v1/sign-in/"].iter().any(|p| path.starts_with(p))
+        }
+        SessionStage::Setup => {
+            path == "/set-up" || path.starts_with("/set-up/") || path.starts_with("/api/v1/factors/set-up")
+        }
+        SessionStage::Full => true,
+    };
+    own_step
+        || matches!(
+            path,
+            "/" | "/sign-in"
+                | "/sign-out"
+                | "/healthz"
+                | "/metrics"
+                | "/dev/mailbox"
+                | "/api/v1/sign-in"
+                | "/api/v1/sign-out"
+                | "/api/v1/session"
+                | "/api/v1/openapi.json"
+        )
+        || path.starts_with("/assets/")
+        || path.starts_with("/reset-password")
 }
 
 /// What someone whose password has expired may still reach.
@@ -148,7 +207,7 @@ fn finish(
     if let Some(marker) = response.extensions_mut().remove::<ErrorMarker>() {
         response = render_error(state, frame, marker, nonce, request_id);
     }
-    let authenticated = frame.is_some_and(|f| f.user.is_some());
+    let authenticated = frame.is_some_and(|f| f.session().is_some());
     let h = response.headers_mut();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; font-src 'self'; \

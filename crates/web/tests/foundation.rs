@@ -67,7 +67,7 @@ async fn operator_sets_up_an_account_and_lands_on_the_home_page() {
         )
         .await;
     assert_eq!(done.status, 303);
-    assert_eq!(done.location().as_deref(), Some("/home"));
+    assert_eq!(done.location().as_deref(), Some("/set-up"), "a second factor is set up first");
     let session_cookie =
         done.set_cookies().into_iter().find(|c| c.starts_with("__Host-usher-session=")).expect("session cookie");
     for attribute in ["Path=/", "HttpOnly", "Secure", "SameSite=Lax"] {
@@ -76,6 +76,8 @@ async fn operator_sets_up_an_account_and_lands_on_the_home_page() {
     assert!(!session_cookie.contains("Domain"), "{session_cookie}");
     let value = c.cookie("__Host-usher-session").unwrap();
     assert_eq!(value.len(), 43, "256 bits in URL-safe base64");
+    assert_eq!(c.get("/home").await.location().as_deref(), Some("/set-up"), "nothing else until then");
+    t.second_step(&c, done, "olive@example.org", PASSWORD).await;
 
     let home = c.get("/home").await;
     assert_eq!(home.h1(), "Operator home");
@@ -333,7 +335,12 @@ async fn operator_recovery_link_sets_a_new_password_and_ends_old_sessions() {
     let done = r.post_form(&path, &[("password", "New-Pass-word-7"), ("confirm_password", "New-Pass-word-7")]).await;
     assert_eq!(done.status, 303);
     assert_eq!(c.get("/api/v1/session").await.status, 401, "the old session ended");
-    assert_eq!(r.get(&path).await.status, 410, "single use");
+    assert_eq!(
+        r.get("/home").await.location().as_deref(),
+        Some("/sign-in/second-factor"),
+        "the link proves only the password"
+    );
+    assert_eq!(t.client().get(&path).await.status, 410, "single use");
     let mail = t.deliver().await;
     assert!(mail.iter().any(|m| m.message.purpose == "password_changed"));
     t.advance(Span::hours(1)).await;

@@ -56,6 +56,7 @@ async fn four_wrong_passwords_lock_the_account_which_says_how_to_unlock() {
     c.get("/reset-password").await;
     c.post_form("/reset-password", &[("email", EMAIL)]).await;
     let link = reset_link(&t, EMAIL).await;
+    t.prove_reset(&c, &link, EMAIL).await;
     let done = c.post_form(&link, &[("password", "Brand-New-Pass-1"), ("confirm_password", "Brand-New-Pass-1")]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(user(&t, EMAIL).await.status.as_str(), "active");
@@ -241,7 +242,7 @@ async fn reset_links_are_single_use_last_an_hour_die_when_replaced_and_never_sig
     let second = reset_link(&t, EMAIL).await;
     assert_ne!(first, second);
     assert_eq!(c.get(&first).await.status, 410, "a newer link kills the older");
-    assert_eq!(c.get(&second).await.h1(), "Choose a new password");
+    assert_eq!(c.get(&second).await.h1(), "Enter the code we emailed you", "the second factor comes first (S15)");
     t.advance(Span::hours(1)).await;
     assert_eq!(c.get(&second).await.status, 200, "still valid at exactly an hour");
     t.advance(Span::seconds_(1)).await;
@@ -250,6 +251,7 @@ async fn reset_links_are_single_use_last_an_hour_die_when_replaced_and_never_sig
     t.advance(Span::minutes(1)).await;
     c.post_form("/reset-password", &[("email", EMAIL)]).await;
     let third = reset_link(&t, EMAIL).await;
+    t.prove_reset(&c, &third, EMAIL).await;
     let weak = c.post_form(&third, &[("password", "weak"), ("confirm_password", "weak")]).await;
     assert_eq!(weak.status, 400);
     let done = c
@@ -343,6 +345,24 @@ async fn the_sessions_page_lists_and_ends_sessions() {
             )),
         )
         .await;
+    // The session that counts starts at the second step, from the same phone.
+    phone.post_form("/sign-in/second-factor/email-code", &[]).await;
+    let code = t.email_code(EMAIL).await;
+    let second = phone
+        .request(
+            Method::POST,
+            "/sign-in/second-factor",
+            &[
+                ("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            Some((
+                format!("csrf_token={}&method=email&code={code}", phone.cookie("__Host-usher-csrf").unwrap()),
+                "application/x-www-form-urlencoded",
+            )),
+        )
+        .await;
+    assert_eq!(second.location().as_deref(), Some("/home"), "{}", second.body);
     let page = c.get("/account/sessions").await;
     assert_eq!(page.h1(), "Your sessions");
     assert!(page.body.contains("Safari on iOS"));
@@ -375,7 +395,9 @@ async fn the_json_api_signs_in_changes_passwords_and_ends_sessions() {
     let body = signed.json();
     assert_eq!(body["session"]["email"], EMAIL);
     assert_eq!(body["password_expired"], false);
+    assert_eq!(body["stage"], "second_factor");
     assert_eq!(c.cookie("__Host-usher-csrf").as_deref(), body["csrf_token"].as_str());
+    t.api_second_factor(&c, EMAIL).await;
     let weak = c
         .api(
             Method::POST,
@@ -550,8 +572,14 @@ async fn someone_elses_guessing_never_keeps_the_owner_out_after_a_reset() {
     owner.get("/reset-password").await;
     owner.post_form("/reset-password", &[("email", EMAIL)]).await;
     let link = reset_link(&t, EMAIL).await;
+    t.prove_reset(&owner, &link, EMAIL).await;
     owner.post_form(&link, &[("password", "Owner-Horse-Staple-5"), ("confirm_password", "Owner-Horse-Staple-5")]).await;
-    assert_eq!(try_sign_in(&owner, EMAIL, "Owner-Horse-Staple-5").await.status, 303, "the reset lets them straight in");
+    let signed = try_sign_in(&owner, EMAIL, "Owner-Horse-Staple-5").await;
+    assert_eq!(
+        signed.location().as_deref(),
+        Some("/sign-in/second-factor"),
+        "the reset lets them straight in, to the second step"
+    );
 }
 
 async fn sign_in_from(c: &Client, ip: &str, email: &str, password: &str) -> common::Page {

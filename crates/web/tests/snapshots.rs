@@ -73,17 +73,27 @@ async fn page_components() {
         )
         .await;
     insta::assert_snapshot!("setup_form_with_errors", main_of(&errors.body));
-    c.post_form(
-        &link,
-        &[
-            ("full_name", "Olive Operator"),
-            ("email", "olive@example.org"),
-            ("password", PASSWORD),
-            ("confirm_password", PASSWORD),
-        ],
-    )
-    .await;
+    let done = c
+        .post_form(
+            &link,
+            &[
+                ("full_name", "Olive Operator"),
+                ("email", "olive@example.org"),
+                ("password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+        )
+        .await;
+    insta::assert_snapshot!("set_up", main_of(&c.get("/set-up").await.body));
+    insta::assert_snapshot!("set_up_email", main_of(&c.get("/set-up/email").await.body));
+    t.second_step(&c, done, "olive@example.org", PASSWORD).await;
     insta::assert_snapshot!("operator_home", main_of(&c.get("/home").await.body));
+    insta::assert_snapshot!("security", main_of(&c.get("/account/security").await.body));
+    let pending = t.client();
+    pending.get("/sign-in").await;
+    pending.post_form("/sign-in", &[("email", "olive@example.org"), ("password", PASSWORD)]).await;
+    insta::assert_snapshot!("second_factor", main_of(&pending.get("/sign-in/second-factor").await.body));
+    insta::assert_snapshot!("lost_device", main_of(&pending.get("/sign-in/lost-device").await.body));
     insta::assert_snapshot!("link_used", main_of(&c.get(&link).await.body));
     insta::assert_snapshot!("not_found", main_of(&c.get("/nowhere").await.body));
     let other = t.client();

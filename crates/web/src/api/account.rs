@@ -44,6 +44,10 @@ pub struct SignedInOut {
     pub csrf_token: String,
     /// True when the password has expired: change it before anything else.
     pub password_expired: bool,
+    /// `full` (signed in), `second_factor` (send the second factor to
+    /// `/api/v1/sign-in/second-factor` next) or `setup` (set one up under
+    /// `/api/v1/factors/set-up` first).
+    pub stage: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/sign-in", tag = "sessions", request_body = SignInIn,
@@ -59,7 +63,7 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     let b = body(b)?;
     let s = state.app.sign_in(&b.email, &b.password, &frame.context(), frame.now).await?;
-    if let Some(old) = &frame.user {
+    if let Some(old) = frame.session() {
         state.app.sign_out(old, &frame.context(), frame.now).await?;
     }
     let csrf = Token::generate();
@@ -74,6 +78,7 @@ pub async fn sign_in(
         },
         csrf_token: csrf.expose().to_owned(),
         password_expired,
+        stage: s.stage.as_str().to_owned(),
     };
     let mut response = Json(out).into_response();
     set_cookie(response.headers_mut(), SESSION_COOKIE, s.token.expose(), "Lax", None, state.secure_cookies);
@@ -86,7 +91,7 @@ pub async fn sign_out(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
 ) -> Result<Response, ApiError> {
-    if let Some(who) = &frame.user {
+    if let Some(who) = frame.session() {
         state.app.sign_out(who, &frame.context(), frame.now).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

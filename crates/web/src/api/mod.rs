@@ -16,6 +16,7 @@ use usher_domain::{Error, ErrorCode, Timestamp};
 use utoipa::{OpenApi, ToSchema};
 
 pub mod account;
+pub mod mfa;
 pub mod people;
 
 use crate::AppState;
@@ -56,6 +57,14 @@ use crate::frame::Frame;
         account::sessions,
         account::end_session,
         account::unlock,
+        mfa::second_factor,
+        mfa::email_code,
+        mfa::send_check,
+        mfa::check,
+        mfa::new_app,
+        mfa::confirm_app,
+        mfa::factors,
+        mfa::reset_factors,
     ),
     components(schemas(SessionInfo, TestClock, TestClockMove, Problem, ProblemField))
 )]

@@ -52,6 +52,9 @@ pub struct OrganisationOut {
     /// The domains its people's email addresses must have; empty means any.
     pub email_domains: Vec<String>,
     pub min_password_length: Option<i64>,
+    /// The organisation's own choice; absent: the deployment's default applies.
+    pub second_factor_required: Option<bool>,
+    pub email_codes_allowed: Option<bool>,
     pub created_at: String,
 }
 
@@ -63,6 +66,8 @@ impl From<&Organisation> for OrganisationOut {
             kind: o.kind.as_str().to_owned(),
             email_domains: o.email_domains.list().to_vec(),
             min_password_length: o.min_password_length,
+            second_factor_required: o.mfa_required,
+            email_codes_allowed: o.email_codes_allowed,
             created_at: o.created_at.rfc3339(),
         }
     }
@@ -80,6 +85,14 @@ pub struct OrganisationIn {
     /// A longer minimum password length than the deployment's, if the organisation wants one.
     #[serde(default)]
     pub min_password_length: Option<i64>,
+    /// Whether a second factor is required: `required`, `optional`, or absent for the
+    /// deployment's default.
+    #[serde(default)]
+    pub second_factor: Option<String>,
+    /// Whether emailed codes may be a second factor: `allowed`, `not_allowed`, or absent for the
+    /// deployment's default.
+    #[serde(default)]
+    pub email_codes: Option<String>,
 }
 
 /// A person as their administrator (or the operator) sees them. Never a secret; only the last
@@ -163,6 +176,8 @@ pub async fn register_organisation(
         kind: b.kind,
         email_domains: b.email_domains.join(","),
         min_password_length: b.min_password_length.map(|n| n.to_string()).unwrap_or_default(),
+        second_factor: b.second_factor.unwrap_or_default(),
+        email_codes: b.email_codes.unwrap_or_default(),
     };
     let o = state.app.register_organisation(operator, &form, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(OrganisationOut::from(&o))))

@@ -270,21 +270,97 @@ struct ResetPage<'a> {
     errors: FormErrors,
     email: String,
     password_rules: Vec<String>,
+    /// The second-factor step, while it is still to do.
+    sf: Option<super::mfa::SecondFactorForm>,
+}
+
+fn reset_page<'a>(
+    state: &'a AppState,
+    frame: &'a Frame,
+    token: &str,
+    view: usher_app::passwords::ResetView,
+    q: &ResetQuery,
+    errors: FormErrors,
+) -> ResetPage<'a> {
+    let banner = match q.sent.as_deref() {
+        Some("text") => Some("We have texted you a code. It works for 5 minutes.".to_owned()),
+        Some("email") => Some("We have emailed you a code. It works for 15 minutes.".to_owned()),
+        _ => None,
+    };
+    let sf = view
+        .needs_second_factor
+        .then(|| super::mfa::reset_second_factor_form(token, &view, q.method.as_deref(), &errors, banner));
+    let title = if sf.is_some() { "Confirm it is you" } else { "Choose a new password" };
+    ResetPage {
+        layout: Layout::new(state, Some(frame), &frame.nonce, title).with_errors(&errors),
+        errors,
+        email: view.user.email.to_string(),
+        password_rules: view.password_rules,
+        sf,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResetQuery {
+    method: Option<String>,
+    sent: Option<String>,
 }
 
 pub async fn reset_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     Path(token): Path<String>,
+    Query(q): Query<ResetQuery>,
 ) -> Result<Response, PageError> {
-    let (user, password_rules) = state.app.open_password_reset(&token, frame.now).await?;
-    let page = ResetPage {
-        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Choose a new password"),
-        errors: FormErrors::default(),
-        email: user.email.to_string(),
-        password_rules,
-    };
-    html(StatusCode::OK, &page)
+    let view = state.app.open_password_reset(&token, frame.now).await?;
+    html(StatusCode::OK, &reset_page(&state, &frame, &token, view, &q, FormErrors::default()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetCodeData {
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// The second factor for a reset link (S15).
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(token): Path<String>,
+    form: Result<Form<ResetCodeData>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = read_form(form)?;
+    let method = usher_app::mfa::Method::parse(&form.method)
+        .ok_or_else(|| PageError(usher_domain::Error::field("method", "Choose how to confirm it is you")))?;
+    match state.app.reset_second_factor(&token, method, &form.code, &frame.context(), frame.now).await {
+        Ok(()) => Ok(Redirect::to(&format!("/reset-password/{token}")).into_response()),
+        Err(e) if e.code == ErrorCode::InvalidInput => {
+            let view = state.app.open_password_reset(&token, frame.now).await?;
+            let q = ResetQuery { method: Some(form.method), sent: None };
+            html(StatusCode::BAD_REQUEST, &reset_page(&state, &frame, &token, view, &q, FormErrors::from_error(&e)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn reset_email_code(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    state.app.send_reset_email_code(&token, &frame.context(), frame.now).await?;
+    Ok(Redirect::to(&format!("/reset-password/{token}?method=email&sent=email")).into_response())
+}
+
+pub async fn reset_text(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    state.app.send_reset_text(&token, &frame.context(), frame.now).await?;
+    Ok(Redirect::to(&format!("/reset-password/{token}?method=recovery_text&sent=text")).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -308,21 +384,14 @@ pub async fn reset_submit(
         .await
     {
         // A reset never signs anyone in: any session this browser had is over too.
-        Ok(_) => {
-            let mut response = Redirect::to("/sign-in?done=reset").into_response();
-            set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
-            Ok(response)
-        }
+        Ok(_) => Ok(super::without_session(&state, Redirect::to("/sign-in?done=reset").into_response())),
         Err(e) if e.code == ErrorCode::InvalidInput => {
-            let (user, password_rules) = state.app.open_password_reset(&token, frame.now).await?;
-            let errors = FormErrors::from_error(&e);
-            let page = ResetPage {
-                layout: Layout::new(&state, Some(&frame), &frame.nonce, "Choose a new password").with_errors(&errors),
-                errors,
-                email: user.email.to_string(),
-                password_rules,
-            };
+            let view = state.app.open_password_reset(&token, frame.now).await?;
+            let page = reset_page(&state, &frame, &token, view, &ResetQuery::default(), FormErrors::from_error(&e));
             html(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(e) if e.code == ErrorCode::SecondFactorRequired => {
+            Ok(Redirect::to(&format!("/reset-password/{token}")).into_response())
         }
         Err(e) => Err(e.into()),
     }

@@ -128,6 +128,7 @@ struct UserPage<'a> {
     activation_expires: Option<String>,
     can_resend: bool,
     can_unlock: bool,
+    can_reset_factors: bool,
 }
 
 pub async fn show(
@@ -145,6 +146,7 @@ pub async fn show(
         Some("resent") => Some("Activation email sent. The previous link no longer works."),
         Some("mobile") => Some("Mobile number changed. We have emailed them to say so."),
         Some("unlocked") => Some("Account unlocked. They can sign in again."),
+        Some("factors") => Some("Second factors reset. They will set up a new one when they next sign in."),
         _ => None,
     };
     let activation_expires = (u.status == AccountStatus::Invited).then(|| match l.activation_expires_at {
@@ -170,6 +172,7 @@ pub async fn show(
         activation_expires,
         can_resend: u.status == AccountStatus::Invited,
         can_unlock: u.status == AccountStatus::Locked,
+        can_reset_factors: matches!(u.status, AccountStatus::Active | AccountStatus::Locked) && u.id != admin.user().id,
     };
     html(StatusCode::OK, &page)
 }
@@ -260,4 +263,14 @@ pub async fn unlock(
     let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
     let l = state.app.unlock_member(admin, &id, &frame.context(), frame.now).await?;
     Ok(Redirect::to(&format!("/admin/users/{}?done=unlocked", l.user.id)).into_response())
+}
+
+pub async fn reset_factors(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let l = state.app.reset_member_factors(admin, &id, &frame.context(), frame.now).await?;
+    Ok(Redirect::to(&format!("/admin/users/{}?done=factors", l.user.id)).into_response())
 }

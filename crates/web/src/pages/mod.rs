@@ -4,6 +4,7 @@
 pub mod account;
 pub mod activation;
 pub mod admin;
+pub mod mfa;
 pub mod operator;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use usher_app::operator::{OperatorLink, SetupForm, SignedIn};
-use usher_domain::account::Role;
+use usher_domain::account::{Role, SessionStage};
 use usher_domain::error::FieldError;
 use usher_domain::password::PasswordPolicy;
 use usher_domain::secret::SecretString;
@@ -36,6 +37,8 @@ pub struct Layout<'a> {
     pub nonce: &'a str,
     pub csrf_token: &'a str,
     pub user_name: Option<&'a str>,
+    /// Signed in with the password only: offer to sign out, but nothing else.
+    pub pending: bool,
     pub test_clock_now: Option<String>,
     pub sender: &'a str,
     pub base_url: &'a str,
@@ -56,6 +59,7 @@ impl<'a> Layout<'a> {
             nonce,
             csrf_token: frame.map_or("", |f| f.csrf_token.as_str()),
             user_name: frame.and_then(|f| f.user.as_ref()).map(|u| u.user.full_name.as_str()),
+            pending: frame.is_some_and(|f| f.pending.is_some()),
             test_clock_now: frame.filter(|f| f.test_clock).map(|f| f.now.human()),
             sender: &c.email.sender_address,
             base_url: c.base_url(),
@@ -119,10 +123,26 @@ pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> Result<Response
     Ok((status, Html(render(page)?)).into_response())
 }
 
-/// Sets the session cookie and sends the person to their home page.
+/// Sets the session cookie and sends the person on: home, or first to their second factor or
+/// its set-up.
 fn signed_in(state: &AppState, s: &SignedIn) -> Response {
-    let mut response = Redirect::to("/home").into_response();
-    set_cookie(response.headers_mut(), SESSION_COOKIE, s.token.expose(), "Lax", None, state.secure_cookies);
+    let next = match s.stage {
+        SessionStage::Full => "/home",
+        SessionStage::SecondFactor => "/sign-in/second-factor",
+        SessionStage::Setup => "/set-up",
+    };
+    with_session(state, Redirect::to(next).into_response(), &s.token)
+}
+
+/// Sets a new session cookie on a response.
+pub(crate) fn with_session(state: &AppState, mut response: Response, token: &usher_domain::secret::Token) -> Response {
+    set_cookie(response.headers_mut(), SESSION_COOKIE, token.expose(), "Lax", None, state.secure_cookies);
+    response
+}
+
+/// Clears the session cookie on a response (the session has ended).
+pub(crate) fn without_session(state: &AppState, mut response: Response) -> Response {
+    set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
     response
 }
 
@@ -267,7 +287,7 @@ pub async fn setup_submit(
     match state.app.complete_operator_link(&token, answers, &ctx, frame.now).await {
         Ok(s) => {
             // Rotation: whatever session this browser had before is ended.
-            if let Some(old) = &frame.user {
+            if let Some(old) = frame.session() {
                 state.app.sign_out(old, &ctx, frame.now).await?;
             }
             Ok(signed_in(&state, &s))
@@ -331,7 +351,7 @@ pub async fn sign_in_submit(
     match state.app.sign_in(&form.email, &form.password, &ctx, frame.now).await {
         Ok(s) => {
             // Rotation: whatever session the browser had before is ended.
-            if let Some(old) = &frame.user {
+            if let Some(old) = frame.session() {
                 state.app.sign_out(old, &ctx, frame.now).await?;
             }
             Ok(signed_in(&state, &s))
@@ -354,12 +374,10 @@ pub async fn sign_out(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
 ) -> Result<Response, PageError> {
-    if let Some(who) = &frame.user {
+    if let Some(who) = frame.session() {
         state.app.sign_out(who, &frame.context(), frame.now).await?;
     }
-    let mut response = Redirect::to("/").into_response();
-    set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
-    Ok(response)
+    Ok(without_session(&state, Redirect::to("/").into_response()))
 }
 
 struct MailboxRow {
@@ -433,6 +451,7 @@ pub struct Field {
     pub input_type: &'static str,
     pub autocomplete: Option<&'static str>,
     pub width: Option<&'static str>,
+    pub inputmode: Option<&'static str>,
 }
 
 impl Field {
@@ -456,6 +475,14 @@ impl Field {
         self.input_type = input_type;
         self.autocomplete = Some(autocomplete);
         self
+    }
+
+    /// A 6-digit code field: numeric keyboard, filled in from a text message where the
+    /// browser can.
+    pub fn code(name: &'static str, label: &'static str, errors: &FormErrors) -> Self {
+        let mut f = Self::new(name, label, "", errors).kind("text", "one-time-code").width("govuk-input--width-10");
+        f.inputmode = Some("numeric");
+        f
     }
 
     pub fn width(mut self, class: &'static str) -> Self {
@@ -502,5 +529,50 @@ impl PersonRow {
             last_sign_in: l.user.last_sign_in_at.map_or_else(|| "Never".to_owned(), |t| t.human()),
             href,
         }
+    }
+}
+
+/// A radio choice.
+#[derive(Debug)]
+pub struct Choice {
+    pub value: &'static str,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// A group of radios for `radios.html`.
+#[derive(Debug)]
+pub struct Radios {
+    pub name: &'static str,
+    pub legend: &'static str,
+    pub hint: Option<&'static str>,
+    pub error: Option<String>,
+    pub choices: Vec<Choice>,
+}
+
+impl Radios {
+    pub fn new(
+        name: &'static str,
+        legend: &'static str,
+        choices: &[(&'static str, String)],
+        current: &str,
+        errors: &FormErrors,
+    ) -> Self {
+        let current = if current.is_empty() { choices.first().map_or("", |c| c.0) } else { current };
+        Self {
+            name,
+            legend,
+            hint: None,
+            error: errors.get(name).map(str::to_owned),
+            choices: choices
+                .iter()
+                .map(|(value, label)| Choice { value, label: label.clone(), checked: *value == current })
+                .collect(),
+        }
+    }
+
+    pub fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
     }
 }

@@ -76,6 +76,8 @@ struct NewOrganisationPage<'a> {
     kinds: Vec<KindChoice>,
     email_domains: String,
     min_password_length: String,
+    second_factor: super::Radios,
+    email_codes: super::Radios,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +90,10 @@ pub struct OrganisationFormData {
     email_domains: String,
     #[serde(default)]
     min_password_length: String,
+    #[serde(default)]
+    second_factor: String,
+    #[serde(default)]
+    email_codes: String,
 }
 
 fn new_organisation_page<'a>(
@@ -96,6 +102,7 @@ fn new_organisation_page<'a>(
     form: &OrganisationFormData,
     errors: FormErrors,
 ) -> NewOrganisationPage<'a> {
+    let defaults = &state.app.config.mfa;
     NewOrganisationPage {
         layout: Layout::new(state, Some(frame), &frame.nonce, "Register an organisation").with_errors(&errors),
         name: Field::new("name", "Organisation name", &form.name, &errors).kind("text", "organization"),
@@ -105,6 +112,38 @@ fn new_organisation_page<'a>(
             .collect(),
         email_domains: form.email_domains.clone(),
         min_password_length: form.min_password_length.clone(),
+        second_factor: super::Radios::new(
+            "second_factor",
+            "Must its people use a second factor when they sign in?",
+            &[
+                (
+                    "default",
+                    format!("This service's default ({})", if defaults.required { "required" } else { "optional" }),
+                ),
+                ("required", "Required".into()),
+                ("optional", "Optional".into()),
+            ],
+            &form.second_factor,
+            &errors,
+        )
+        .hint("If required, each person sets one up the first time they sign in."),
+        email_codes: super::Radios::new(
+            "email_codes",
+            "May its people use codes sent by email as their second factor?",
+            &[
+                (
+                    "default",
+                    format!(
+                        "This service's default ({})",
+                        if defaults.email_codes { "allowed" } else { "not allowed" }
+                    ),
+                ),
+                ("allowed", "Allowed, for people who cannot use an authenticator app".into()),
+                ("not_allowed", "Not allowed: authenticator apps only".into()),
+            ],
+            &form.email_codes,
+            &errors,
+        ),
         errors,
     }
 }
@@ -132,6 +171,8 @@ pub async fn new_submit(
         kind: form.kind.clone(),
         email_domains: form.email_domains.clone(),
         min_password_length: form.min_password_length.clone(),
+        second_factor: form.second_factor.clone(),
+        email_codes: form.email_codes.clone(),
     };
     match state.app.register_organisation(operator, &answers, &frame.context(), frame.now).await {
         Ok(o) => Ok(Redirect::to(&format!("/operator/organisations/{}?done=registered", o.id)).into_response()),

@@ -159,6 +159,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(page.status, 303, "{}", page.body);
+        self.second_step(&c, page, "olive@example.org", PASSWORD).await;
         c
     }
 
@@ -355,13 +356,80 @@ impl TestApp {
         c.post_form(&format!("{path}/password"), &[("password", password), ("confirm_password", password)]).await
     }
 
-    /// A client signed in with an email address and password.
+    /// A client signed in with an email address and password. The second step is done with
+    /// emailed codes: set up at the first sign-in (which signs out), then used.
     pub async fn sign_in(&self, email: &str, password: &str) -> Client {
         let c = self.client();
         c.get("/sign-in").await;
         let page = c.post_form("/sign-in", &[("email", email), ("password", password)]).await;
         assert_eq!(page.status, 303, "sign-in as {email} failed: {}", page.body);
+        self.second_step(&c, page, email, password).await;
         c
+    }
+
+    /// Finishes a sign-in whose password step answered `page`: sets up emailed codes if asked
+    /// (then signs in again), and gives an emailed code.
+    pub async fn second_step(&self, c: &Client, page: Page, email: &str, password: &str) {
+        let mut location = page.location().unwrap_or_default();
+        if location == "/set-up" {
+            self.enrol_email(c, email).await;
+            let again = c.post_form("/sign-in", &[("email", email), ("password", password)]).await;
+            location = again.location().unwrap_or_default();
+        }
+        if location == "/sign-in/second-factor" {
+            let sent = c.post_form("/sign-in/second-factor/email-code", &[]).await;
+            assert_eq!(sent.status, 303, "{}", sent.body);
+            let code = self.email_code(email).await;
+            let done = c.post_form("/sign-in/second-factor", &[("method", "email"), ("code", &code)]).await;
+            assert_eq!(done.status, 303, "second factor for {email}: {}", done.body);
+            location = done.location().unwrap_or_default();
+        }
+        assert!(location == "/home" || location == "/account/password", "{email} ended at {location}");
+    }
+
+    /// Proves the second factor on a reset link's page with an emailed code, as a person whose
+    /// factor is emailed codes would.
+    pub async fn prove_reset(&self, c: &Client, link: &str, email: &str) {
+        if c.cookie("__Host-usher-csrf").is_none() {
+            c.get("/sign-in").await;
+        }
+        let sent = c.post_form(&format!("{link}/second-factor/email-code"), &[]).await;
+        assert_eq!(sent.status, 303, "{}", sent.body);
+        let code = self.email_code(email).await;
+        let proven = c.post_form(&format!("{link}/second-factor"), &[("method", "email"), ("code", &code)]).await;
+        assert_eq!(proven.location().as_deref(), Some(link), "{}", proven.body);
+    }
+
+    /// The second step of a JSON API sign-in, with an emailed code.
+    pub async fn api_second_factor(&self, c: &Client, email: &str) {
+        assert_eq!(c.api(reqwest::Method::POST, "/api/v1/sign-in/email-code", None).await.status, 204);
+        let code = self.email_code(email).await;
+        let done = c
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/sign-in/second-factor",
+                Some(serde_json::json!({"method": "email", "code": code})),
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+    }
+
+    /// Sets up emailed codes in a session at the set-up stage; the session then ends.
+    pub async fn enrol_email(&self, c: &Client, email: &str) -> Page {
+        let sent = c.post_form("/set-up/email/send", &[]).await;
+        assert_eq!(sent.status, 303, "{}", sent.body);
+        let code = self.email_code(email).await;
+        let done = c.post_form("/set-up/email", &[("code", &code)]).await;
+        assert_eq!(done.h1(), "Email codes set up", "{}", done.body);
+        c.get("/sign-in").await;
+        done
+    }
+
+    /// The code in the newest code email to `email`.
+    pub async fn email_code(&self, email: &str) -> String {
+        let mail = self.messages_to(email).await;
+        let body = &mail.iter().find(|m| m.message.purpose == "email_code").expect("a code email").message.body;
+        body.split("code is ").nth(1).expect("a code")[..6].to_owned()
     }
 
     /// Registers an organisation and activates its administrator; returns the organisation's
