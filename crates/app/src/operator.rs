@@ -67,7 +67,14 @@ impl App {
     }
 
     /// A recovery link for a locked-out operator. With several operators, `email` says which.
-    pub async fn operator_recovery_link(&self, email: Option<&str>, now: Timestamp) -> Result<(User, String), Error> {
+    /// A one-time link for a locked-out operator to set a new password; with `reset_factors`,
+    /// their second factors go too (a lost device), and they set up a new one after it.
+    pub async fn operator_recovery_link(
+        &self,
+        email: Option<&str>,
+        reset_factors: bool,
+        now: Timestamp,
+    ) -> Result<(User, String), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let operators = tx.users_with_role(Role::Operator).await.map_err(store_error)?;
         let operator = match (email, operators.as_slice()) {
@@ -98,10 +105,29 @@ impl App {
             now.plus(RECOVERY_LINK_LIFETIME),
         );
         tx.replace_link(&link).await.map_err(store_error)?;
-        let mut event =
-            RequestContext::system("usher operator recover").event("operator.recovery_link_issued", "success");
+        let ctx = RequestContext::system("usher operator recover");
+        let mut event = ctx.event("operator.recovery_link_issued", "success");
         event.subject_id = Some(operator.id.to_string());
         tx.append_audit(&event, now).await.map_err(store_error)?;
+        if reset_factors {
+            let removed = tx.remove_all_factors(&operator.id, now).await.map_err(store_error)?;
+            tx.end_all_sessions(&operator.id, now).await.map_err(store_error)?;
+            let mail = messages::security_change(
+                &self.config,
+                "factors_reset",
+                operator.email.as_str(),
+                &operator.full_name,
+                "your second factors were reset",
+                "your second factors and recovery codes were removed with `usher operator recover` on the server. \
+                 Set up a new second factor after choosing a new password.",
+                now,
+            );
+            tx.enqueue(&mail, now).await.map_err(store_error)?;
+            let mut event = ctx.event("mfa.factors_reset", "success");
+            event.subject_id = Some(operator.id.to_string());
+            event.detail = Some(format!("{removed} factors removed from the command line"));
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok((operator, format!("{}/setup/{}", self.config.base_url(), token.expose())))
     }

@@ -88,6 +88,10 @@ enum OperatorCommand {
         /// Which operator, when there is more than one.
         #[arg(long)]
         email: Option<String>,
+        /// Also remove the operator's second factors and recovery codes (lost device): they set
+        /// up a new one after the new password.
+        #[arg(long)]
+        reset_factors: bool,
     },
 }
 
@@ -165,12 +169,17 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { test_clock } => serve(config, test_clock).await,
-        Command::Operator { command: OperatorCommand::Recover { email } } => {
+        Command::Operator { command: OperatorCommand::Recover { email, reset_factors } } => {
             let store = open_migrated(&config).await?;
             let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
             let app = App::new(store, Clock::System, config, key);
-            let (operator, link) =
-                app.operator_recovery_link(email.as_deref(), system_now()).await.map_err(|e| e.message.to_string())?;
+            let (operator, link) = app
+                .operator_recovery_link(email.as_deref(), reset_factors, system_now())
+                .await
+                .map_err(|e| e.message.to_string())?;
+            if reset_factors {
+                println!("The second factors of {} have been removed: they set up a new one next.", operator.full_name);
+            }
             println!("A one-time link for {} ({}), valid for 1 hour:", operator.full_name, operator.email);
             println!("{link}");
             Ok(())

@@ -149,6 +149,35 @@ fn bad_configuration_stops_start_up_with_one_clear_line() {
 }
 
 #[test]
+fn second_factor_settings_and_key_rotation_commands() {
+    let dir = temp_dir("mfa");
+    let out = usher()
+        .arg("configtest")
+        .env("USHER_DATA_DIR", &dir)
+        .env("USHER_MFA_REQUIRED", "false")
+        .env("USHER_SMS_ALLOWED_COUNTRIES", "GB,JE")
+        .env("USHER_PREVIOUS_SECRET_KEYS", "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("required = false"), "{text}");
+    assert!(text.contains("\"JE\""), "{text}");
+    assert!(!text.contains("BBBBBBBB"), "old keys are secrets: {text}");
+    fails_with(
+        &usher().arg("configtest").env("USHER_MFA_REQUIRED", "maybe").output().unwrap(),
+        &["USHER_MFA_REQUIRED", "true or false"],
+    );
+    fails_with(
+        &usher().arg("configtest").env("USHER_SMS_ALLOWED_COUNTRIES", "uk").output().unwrap(),
+        &["sms.allowed_countries"],
+    );
+    let out = usher().args(["keys", "reencrypt"]).env("USHER_DATA_DIR", &dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Sealed 0 authenticator secrets"));
+}
+
+#[test]
 fn the_test_clock_needs_explicit_permission() {
     let dir = temp_dir("clock");
     fails_with(

@@ -327,7 +327,7 @@ async fn concurrent_wrong_passwords_count_exactly_to_the_limit() {
 async fn operator_recovery_link_sets_a_new_password_and_ends_old_sessions() {
     let t = TestApp::start().await;
     let c = t.operator().await;
-    let (operator, link) = t.app.operator_recovery_link(None, t.now().await).await.unwrap();
+    let (operator, link) = t.app.operator_recovery_link(None, false, t.now().await).await.unwrap();
     assert_eq!(operator.full_name, "Olive Operator");
     let path = link.strip_prefix(&t.base).unwrap().to_owned();
     let r = t.client();
@@ -344,7 +344,7 @@ async fn operator_recovery_link_sets_a_new_password_and_ends_old_sessions() {
     let mail = t.deliver().await;
     assert!(mail.iter().any(|m| m.message.purpose == "password_changed"));
     t.advance(Span::hours(1)).await;
-    let (_, link) = t.app.operator_recovery_link(None, t.now().await).await.unwrap();
+    let (_, link) = t.app.operator_recovery_link(None, false, t.now().await).await.unwrap();
     t.advance(Span::hours(1)).await;
     t.advance(Span::seconds_(1)).await;
     assert_eq!(r.get(link.strip_prefix(&t.base).unwrap()).await.status, 410, "recovery links last an hour");

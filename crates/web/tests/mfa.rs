@@ -660,3 +660,60 @@ async fn the_api_signs_in_with_a_second_factor() {
     assert_eq!(factors.json()["factors"][0]["kind"], "app");
     assert!(!factors.body.contains("otpauth"));
 }
+
+#[tokio::test]
+async fn a_rotated_key_still_opens_old_secrets_until_they_are_sealed_again() {
+    let t = TestApp::start().await;
+    let (_, uri, _) = user_with_app(&t).await;
+    const NEW_KEY: &str = "Ym9ib2JvYm9ib2JvYm9ib2JvYm9ib2JvYm9ib2JvYm8=";
+    let old_key = t.app.config.secret_key.clone().unwrap();
+    // Rotate: a new current key, the old one kept as previous.
+    let rotated = TestApp::start_on(&t.database_url, |c| {
+        c.secret_key = Some(usher_domain::secret::SecretString::new(NEW_KEY));
+        c.previous_secret_keys = vec![old_key.clone()];
+    })
+    .await;
+    rotated.advance(Span::seconds_(30)).await;
+    let c = rotated.client();
+    c.get("/sign-in").await;
+    c.post_form("/sign-in", &[("email", USER_EMAIL), ("password", USER_PASSWORD)]).await;
+    let ok = c
+        .post_form(
+            "/sign-in/second-factor",
+            &[("method", "app"), ("code", &pyotp_code(&uri, rotated.now().await.unix()))],
+        )
+        .await;
+    assert_eq!(ok.location().as_deref(), Some("/home"), "the old key still opens the secret: {}", ok.body);
+    assert_eq!(rotated.app.reseal_secrets().await.unwrap(), (1, 0));
+    // With the old key dropped, the secret still opens.
+    let dropped = TestApp::start_on(&t.database_url, |c| {
+        c.secret_key = Some(usher_domain::secret::SecretString::new(NEW_KEY));
+    })
+    .await;
+    dropped.advance(Span::seconds_(30)).await;
+    let c = dropped.client();
+    c.get("/sign-in").await;
+    c.post_form("/sign-in", &[("email", USER_EMAIL), ("password", USER_PASSWORD)]).await;
+    let ok = c
+        .post_form(
+            "/sign-in/second-factor",
+            &[("method", "app"), ("code", &pyotp_code(&uri, dropped.now().await.unix()))],
+        )
+        .await;
+    assert_eq!(ok.location().as_deref(), Some("/home"), "{}", ok.body);
+}
+
+#[tokio::test]
+async fn an_operator_who_lost_their_device_is_recovered_from_the_command_line() {
+    let t = TestApp::start().await;
+    t.operator().await;
+    let (_, link) = t.app.operator_recovery_link(None, true, t.now().await).await.unwrap();
+    let path = link.strip_prefix(&t.base).unwrap().to_owned();
+    let c = t.client();
+    c.get(&path).await;
+    let done =
+        c.post_form(&path, &[("password", "Fresh-Horse-Staple-3"), ("confirm_password", "Fresh-Horse-Staple-3")]).await;
+    assert_eq!(done.location().as_deref(), Some("/set-up"), "no factor left: a new one is set up first");
+    let mail = t.messages_to("olive@example.org").await;
+    assert!(mail.iter().any(|m| m.message.purpose == "factors_reset"), "the operator is told");
+}
