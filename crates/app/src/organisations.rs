@@ -128,6 +128,46 @@ impl App {
         Ok(organisation)
     }
 
+    /// Changes an organisation's choices about second factors (empty: the deployment's default).
+    pub async fn set_second_factor_rules(
+        &self,
+        operator: Operator<'_>,
+        id: &str,
+        second_factor: &str,
+        email_codes: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Organisation, Error> {
+        let id = OrganisationId::parse(id).ok_or_else(Error::not_found)?;
+        let mut fields = Vec::new();
+        let required = choice(second_factor, "required", "optional").unwrap_or_else(|()| {
+            fields.push(FieldError {
+                field: "second_factor",
+                message: "Select whether a second factor is required".into(),
+            });
+            None
+        });
+        let email = choice(email_codes, "allowed", "not_allowed").unwrap_or_else(|()| {
+            fields
+                .push(FieldError { field: "email_codes", message: "Select whether emailed codes may be used".into() });
+            None
+        });
+        if !fields.is_empty() {
+            return Err(Error::invalid(fields));
+        }
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        tx.organisation(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        tx.set_second_factor_rules(&id, required, email).await.map_err(store_error)?;
+        let mut event = ctx.event("organisation.second_factor_rules", "success");
+        event.actor_id = Some(operator.user().id.to_string());
+        event.organisation_id = Some(id.to_string());
+        event.detail = Some(format!("second factor {second_factor:.12}, email codes {email_codes:.12}"));
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        let organisation = tx.organisation(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(organisation)
+    }
+
     pub async fn organisations(&self, _operator: Operator<'_>) -> Result<Vec<Organisation>, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         tx.organisations().await.map_err(store_error)

@@ -601,6 +601,22 @@ async fn an_organisation_that_makes_second_factors_optional_signs_in_with_the_pa
     assert!(!setup.body.contains("/set-up/email"), "{}", setup.body);
     let refused = c.post_form("/set-up/email/send", &[]).await;
     assert_eq!(refused.status, 403);
+
+    // The operator tightens the rule: the next sign-in must set up a factor first.
+    let page = operator.get(&format!("/operator/organisations/{org}")).await;
+    assert!(page.body.contains("Save second factor rules"), "{}", page.body);
+    let saved = operator
+        .post_form(
+            &format!("/operator/organisations/{org}/second-factors"),
+            &[("second_factor", "required"), ("email_codes", "default")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let c = t.client();
+    c.get("/sign-in").await;
+    let page = c.post_form("/sign-in", &[("email", "oona@chambers.example"), ("password", ADMIN_PASSWORD)]).await;
+    assert_eq!(page.location().as_deref(), Some("/set-up"));
+    assert!(c.get("/set-up").await.body.contains("/set-up/email"), "email codes back to the default: allowed");
 }
 
 async fn confirm_password_as(c: &Client, password: &str, next: &str) {

@@ -102,7 +102,6 @@ fn new_organisation_page<'a>(
     form: &OrganisationFormData,
     errors: FormErrors,
 ) -> NewOrganisationPage<'a> {
-    let defaults = &state.app.config.mfa;
     NewOrganisationPage {
         layout: Layout::new(state, Some(frame), &frame.nonce, "Register an organisation").with_errors(&errors),
         name: Field::new("name", "Organisation name", &form.name, &errors).kind("text", "organization"),
@@ -112,38 +111,8 @@ fn new_organisation_page<'a>(
             .collect(),
         email_domains: form.email_domains.clone(),
         min_password_length: form.min_password_length.clone(),
-        second_factor: super::Radios::new(
-            "second_factor",
-            "Must its people use a second factor when they sign in?",
-            &[
-                (
-                    "default",
-                    format!("This service's default ({})", if defaults.required { "required" } else { "optional" }),
-                ),
-                ("required", "Required".into()),
-                ("optional", "Optional".into()),
-            ],
-            &form.second_factor,
-            &errors,
-        )
-        .hint("If required, each person sets one up the first time they sign in."),
-        email_codes: super::Radios::new(
-            "email_codes",
-            "May its people use codes sent by email as their second factor?",
-            &[
-                (
-                    "default",
-                    format!(
-                        "This service's default ({})",
-                        if defaults.email_codes { "allowed" } else { "not allowed" }
-                    ),
-                ),
-                ("allowed", "Allowed, for people who cannot use an authenticator app".into()),
-                ("not_allowed", "Not allowed: authenticator apps only".into()),
-            ],
-            &form.email_codes,
-            &errors,
-        ),
+        second_factor: second_factor_radios(state, &form.second_factor, &errors),
+        email_codes: email_code_radios(state, &form.email_codes, &errors),
         errors,
     }
 }
@@ -195,6 +164,8 @@ struct OrganisationPage<'a> {
     created: String,
     people: Vec<PersonRow>,
     table_caption: &'static str,
+    second_factor: super::Radios,
+    email_codes: super::Radios,
 }
 
 pub async fn show(
@@ -209,6 +180,7 @@ pub async fn show(
     let banner = match done.done.as_deref() {
         Some("registered") => Some("Organisation registered. Now invite its first administrator."),
         Some("invited") => Some("Administrator invited. We have emailed them an activation link."),
+        Some("second_factors") => Some("Second factor rules saved. They apply from each person's next sign-in."),
         _ => None,
     };
     let page = OrganisationPage {
@@ -221,8 +193,81 @@ pub async fn show(
         created: o.created_at.human_date(),
         people: view.administrators.iter().map(|l| PersonRow::of(l, frame.now, None)).collect(),
         table_caption: "Administrators",
+        second_factor: second_factor_radios(
+            &state,
+            &current(o.mfa_required, "required", "optional"),
+            &FormErrors::default(),
+        ),
+        email_codes: email_code_radios(
+            &state,
+            &current(o.email_codes_allowed, "allowed", "not_allowed"),
+            &FormErrors::default(),
+        ),
     };
     html(StatusCode::OK, &page)
+}
+
+/// The stored choice as the radios' value.
+fn current(choice: Option<bool>, yes: &'static str, no: &'static str) -> String {
+    match choice {
+        None => "default".into(),
+        Some(true) => yes.into(),
+        Some(false) => no.into(),
+    }
+}
+
+fn second_factor_radios(state: &AppState, value: &str, errors: &FormErrors) -> super::Radios {
+    let required = state.app.config.mfa.required;
+    super::Radios::new(
+        "second_factor",
+        "Must its people use a second factor when they sign in?",
+        &[
+            ("default", format!("This service's default ({})", if required { "required" } else { "optional" })),
+            ("required", "Required".into()),
+            ("optional", "Optional".into()),
+        ],
+        value,
+        errors,
+    )
+    .hint("If required, each person sets one up the first time they sign in.")
+}
+
+fn email_code_radios(state: &AppState, value: &str, errors: &FormErrors) -> super::Radios {
+    let allowed = state.app.config.mfa.email_codes;
+    super::Radios::new(
+        "email_codes",
+        "May its people use codes sent by email as their second factor?",
+        &[
+            ("default", format!("This service's default ({})", if allowed { "allowed" } else { "not allowed" })),
+            ("allowed", "Allowed, for people who cannot use an authenticator app".into()),
+            ("not_allowed", "Not allowed: authenticator apps only".into()),
+        ],
+        value,
+        errors,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SecondFactorRulesData {
+    #[serde(default)]
+    second_factor: String,
+    #[serde(default)]
+    email_codes: String,
+}
+
+pub async fn second_factor_rules(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+    form: Result<Form<SecondFactorRulesData>, FormRejection>,
+) -> Result<Response, PageError> {
+    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let form = read_form(form)?;
+    let o = state
+        .app
+        .set_second_factor_rules(operator, &id, &form.second_factor, &form.email_codes, &frame.context(), frame.now)
+        .await?;
+    Ok(Redirect::to(&format!("/operator/organisations/{}?done=second_factors", o.id)).into_response())
 }
 
 #[derive(Template)]
