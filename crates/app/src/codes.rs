@@ -22,6 +22,12 @@ pub const TEXTS_PER_IP: RateLimit = RateLimit { name: "sms_ip", max: 60, window:
 /// consecutive numbers.
 pub const TEXTS_PER_PREFIX: RateLimit = RateLimit { name: "sms_prefix", max: 30, window: Span::hours(1) };
 
+/// Emailed codes for one account in an hour, whatever asks for them (S16).
+pub const CODE_EMAILS_PER_ACCOUNT: RateLimit =
+    RateLimit { name: "code_email_account", max: 10, window: Span::hours(1) };
+/// Emailed codes asked for from one IP address in an hour.
+pub const CODE_EMAILS_PER_IP: RateLimit = RateLimit { name: "code_email_ip", max: 60, window: Span::hours(1) };
+
 /// Why no code was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotSent {
@@ -181,6 +187,39 @@ impl App {
                 .map_err(store_error)?;
             if hits > limit.max {
                 return too_many(reason, "Too many text messages have been asked for. Try again later.");
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+impl App {
+    /// The caps on emailed codes, counted inside the caller's transaction: per account (the one
+    /// recipient) and per asking IP address. A refusal is audited by the caller.
+    pub(crate) async fn may_email_code(
+        &self,
+        tx: &mut Tx,
+        user_id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Result<(), (&'static str, Error)>, Error> {
+        let caps = [
+            (CODE_EMAILS_PER_ACCOUNT, user_id.to_owned(), "hourly cap of code emails for the account"),
+            (
+                CODE_EMAILS_PER_IP,
+                ctx.ip.clone().unwrap_or_else(|| "unknown".into()),
+                "hourly cap of code emails for the IP address",
+            ),
+        ];
+        for (limit, key, reason) in caps {
+            let hits = tx
+                .hit_rate_limit(&crate::passwords::bucket(limit, &key), limit.window.seconds(), now)
+                .await
+                .map_err(store_error)?;
+            if hits > limit.max {
+                let e =
+                    Error::new(ErrorCode::RateLimited, "Too many codes have been emailed. Wait an hour and try again.");
+                return Ok(Err((reason, e)));
             }
         }
         Ok(Ok(()))

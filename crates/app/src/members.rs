@@ -379,6 +379,13 @@ impl App {
             return Err(Error::not_found());
         };
         let user = &listing.user;
+        if user.id == admin.user().id {
+            // Their own factors change on their security page, after their password (S24).
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "You cannot reset your own second factors here. Use your account's security page.",
+            ));
+        }
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let removed = tx.remove_all_factors(&user.id, now).await.map_err(store_error)?;
         if removed == 0 {

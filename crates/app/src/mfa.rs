@@ -25,6 +25,9 @@ use crate::{App, RequestContext, commit_outcome, messages, store_error};
 /// Consecutive wrong second factors that lock the account.
 pub const LOCK_AFTER_SECOND_FACTORS: i64 = 5;
 
+/// New QR codes one session may ask for (each page load makes one).
+const MAX_QR_CODES_PER_SESSION: usize = 10;
+
 /// A way to prove the second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -327,6 +330,7 @@ impl App {
             return Err(Error::field("code", refusal));
         }
         tx.clear_failed_second_factors(&user.id).await.map_err(store_error)?;
+        tx.record_sign_in(&user.id, now).await.map_err(store_error)?;
         let token = replace_session(&mut tx, who, SessionStage::Full, false, ctx, now).await?;
         if let Some(left) = recovery_codes_left {
             let what = format!(
@@ -350,9 +354,10 @@ impl App {
         Ok(SecondFactorProven { token, recovery_codes_left })
     }
 
-    /// Counts a wrong second factor; at the limit the account locks, every session ends and
-    /// the person is emailed.
-    async fn count_second_factor_failure(
+    /// Counts a wrong second factor (or a wrong code at a set-up check): at the limit the
+    /// account locks, every session ends and the person is emailed. Whatever the flow, the
+    /// count is per account, so starting again never gives more guesses (S13).
+    pub(crate) async fn count_second_factor_failure(
         &self,
         tx: &mut Tx,
         user: &User,
@@ -371,7 +376,7 @@ impl App {
             now,
         )
         .await?;
-        if count.is_some_and(|c| c >= LOCK_AFTER_SECOND_FACTORS) {
+        if count == Some(LOCK_AFTER_SECOND_FACTORS) {
             tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
             let why = format!("{LOCK_AFTER_SECOND_FACTORS} wrong second-factor codes in a row");
             let mail = messages::account_locked_because(&self.config, user.email.as_str(), &user.full_name, now, &why);
@@ -422,6 +427,10 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<(), Error> {
+        if let Err((reason, e)) = self.may_email_code(tx, user.id.as_str(), ctx, now).await? {
+            audit(tx, ctx, "code.sent", "refused", user, Some(format!("{what}: {reason}")), now).await?;
+            return Err(e);
+        }
         match self.issue_code(tx, flow, user.id.as_str(), "email_code", EMAIL_CODE, now).await? {
             Ok(code) => {
                 let expires_at = now.plus(EMAIL_CODE.lifetime);
@@ -631,8 +640,11 @@ impl App {
                 Err(Error::field("code", "Too many wrong codes. Sign out, then sign in again to start afresh"))
             }
         };
-        let outcome = if result.is_ok() { "success" } else { "failure" };
-        audit(&mut tx, ctx, "mfa.setup_check", outcome, &who.user, None, now).await?;
+        if result.is_ok() {
+            audit(&mut tx, ctx, "mfa.setup_check", "success", &who.user, None, now).await?;
+        } else {
+            self.count_second_factor_failure(&mut tx, &who.user, "set-up check", ctx, now).await?;
+        }
         tx.commit().await.map_err(store_error)?;
         result
     }
@@ -645,6 +657,14 @@ impl App {
         tx.lock(&format!("user:{}", who.user.id)).await.map_err(store_error)?;
         if !self.code_accepted(&mut tx, &setup_check_flow(who)).await? {
             return Err(Error::new(ErrorCode::Conflict, "Confirm the code we sent you first."));
+        }
+        let pending =
+            tx.pending_factors(&who.user.id, who.session.id.as_str(), FactorKind::App).await.map_err(store_error)?;
+        if pending.len() >= MAX_QR_CODES_PER_SESSION {
+            return Err(Error::new(
+                ErrorCode::RateLimited,
+                "Too many new QR codes. Scan the last one shown, or sign out and start again.",
+            ));
         }
         let secret = TotpSecret::generate();
         let sealed = self.secret_key.seal(secret.bytes(), who.user.id.as_str()).map_err(Error::internal)?;
@@ -779,7 +799,7 @@ impl App {
             Checked::Exhausted => Some("Too many wrong codes. Sign out, then sign in again to start afresh".to_owned()),
         };
         if let Some(message) = refusal {
-            audit(&mut tx, ctx, "mfa.email_added", "failure", user, None, now).await?;
+            self.count_second_factor_failure(&mut tx, user, "email set-up", ctx, now).await?;
             tx.commit().await.map_err(store_error)?;
             return Err(Error::field("code", message));
         }

@@ -203,9 +203,11 @@ impl App {
                 *user
             }
         };
-        tx.record_sign_in(&user.id, now).await.map_err(store_error)?;
         // The link proves only the password: a second factor follows as at any sign-in.
         let stage = self.stage_after_password(&mut tx, &user).await?;
+        if stage == usher_domain::account::SessionStage::Full {
+            tx.record_sign_in(&user.id, now).await.map_err(store_error)?;
+        }
         let token = start_session(&mut tx, &user, stage, ctx, now).await?;
         audit(&mut tx, ctx, "sign_in", &user.id, now).await?;
         tx.commit().await.map_err(store_error)?;

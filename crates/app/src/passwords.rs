@@ -292,13 +292,27 @@ impl App {
         let (_, user) = live_reset(&mut tx, token, now).await?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let (link, user) = live_reset(&mut tx, token, now).await?;
-        if !self.under_limit(RESET_SECOND_FACTOR, link.token_hash.as_str(), now).await? {
-            return Err(Error::field("code", "Too many wrong codes for this link. Ask for a new reset email."));
+        // Wrong answers count against the account, whatever the link, also while it is locked:
+        // at the limit, only an administrator's unlock opens the way again (S13).
+        if user.failed_second_factors >= crate::mfa::LOCK_AFTER_SECOND_FACTORS {
+            let mut event = ctx.event("password.reset_second_factor", "refused");
+            event.subject_id = Some(user.id.to_string());
+            event.detail = Some("too many wrong second factors".into());
+            tx.append_audit(&event, now).await.map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "There have been too many wrong codes for this account. Ask your organisation administrator to unlock it.",
+            ));
         }
+        let mut recovery_codes_left = None;
         let refusal = match method {
             Method::App => self.check_app_code(&mut tx, &user, entered, now).await?,
             Method::RecoveryCode => match self.use_recovery_code(&mut tx, &user, entered, now).await? {
-                Some(_) => None,
+                Some(left) => {
+                    recovery_codes_left = Some(left);
+                    None
+                }
                 None => Some("That recovery code is not right, or has been used. Each code works once".into()),
             },
             Method::RecoveryText => {
@@ -355,12 +369,36 @@ impl App {
         if let Some(message) = refusal {
             event.outcome = "failure".into();
             tx.append_audit(&event, now).await.map_err(store_error)?;
+            let method = format!("{method:?} on a reset link").to_lowercase();
+            self.count_second_factor_failure(&mut tx, &user, &method, ctx, now).await?;
             tx.commit().await.map_err(store_error)?;
-            self.count_against(RESET_SECOND_FACTOR, link.token_hash.as_str(), now).await?;
             return Err(Error::field("code", message));
         }
         tx.record_link_second_factor(&link.token_hash, now).await.map_err(store_error)?;
         tx.append_audit(&event, now).await.map_err(store_error)?;
+        // Any recovery is told to the person (S17, S18).
+        let what = match (method, recovery_codes_left) {
+            (Method::RecoveryCode, Some(left)) => Some(format!(
+                "a recovery code was used to reset your password. You have {left} recovery code{} left.",
+                if left == 1 { "" } else { "s" }
+            )),
+            (Method::RecoveryText, _) => {
+                Some("a code texted to your recovery phone was used to reset your password.".to_owned())
+            }
+            _ => None,
+        };
+        if let Some(what) = what {
+            let mail = messages::security_change(
+                &self.config,
+                "recovery_used",
+                user.email.as_str(),
+                &user.full_name,
+                "recovery used for a password reset",
+                &what,
+                now,
+            );
+            tx.enqueue(&mail, now).await.map_err(store_error)?;
+        }
         tx.commit().await.map_err(store_error)
     }
 
@@ -435,9 +473,6 @@ impl App {
         Ok(user)
     }
 }
-
-/// Wrong second factors allowed on one reset link.
-const RESET_SECOND_FACTOR: RateLimit = RateLimit { name: "reset_second_factor", max: 5, window: Span::hours(1) };
 
 fn reset_email_flow(link: &OneTimeLink) -> String {
     format!("reset-email:{}", link.token_hash.as_str())

@@ -109,6 +109,9 @@ impl App {
             return Err(wrong_email_or_password());
         }
         let stage = self.stage_after_password(&mut tx, &user).await?;
+        if stage == SessionStage::Full {
+            tx.record_sign_in(&user.id, now).await.map_err(store_error)?;
+        }
         let token = start_session(&mut tx, &user, stage, ctx, now).await?;
         event.outcome = "success".into();
         event.actor_id = Some(user.id.to_string());

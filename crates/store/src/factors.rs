@@ -209,13 +209,14 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Counts a wrong second factor; returns the count, or `None` when the account was not
-    /// active. At `lock_at` the account locks.
+    /// Counts a wrong second factor, also on a locked account (a reset link may be guessing
+    /// at it); returns the count, or `None` when the account is neither active nor locked. At
+    /// `lock_at` an active account locks.
     pub async fn count_failed_second_factor(&mut self, user: &UserId, lock_at: i64) -> Result<Option<i64>> {
         let row = sqlx::query(
             "UPDATE users SET failed_second_factors = failed_second_factors + 1, \
              status = CASE WHEN failed_second_factors + 1 >= $1 THEN 'locked' ELSE status END \
-             WHERE id = $2 AND status = 'active' RETURNING failed_second_factors",
+             WHERE id = $2 AND status IN ('active', 'locked') RETURNING failed_second_factors",
         )
         .bind(lock_at)
         .bind(user.as_str())

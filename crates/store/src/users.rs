@@ -188,8 +188,9 @@ impl Tx {
         Ok(Some((row.try_get("failed_sign_ins")?, AccountStatus::parse(&status).unwrap_or(AccountStatus::Locked))))
     }
 
-    /// Records a successful sign-in if the account is still active and its password is still
-    /// the one just checked (a change on another node in between wins); false otherwise.
+    /// Records a proven password if the account is still active and its password is still the
+    /// one just checked (a change on another node in between wins); false otherwise. The
+    /// sign-in itself is recorded (`record_sign_in`) once the session is full.
     /// `new_hash` replaces the stored hash when the configured cost has risen.
     pub async fn record_sign_in_if_active(
         &mut self,
@@ -199,8 +200,7 @@ impl Tx {
         now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE users SET last_sign_in_at = $1, failed_sign_ins = 0, updated_at = $1, \
-             password_hash = COALESCE($4, password_hash) \
+            "UPDATE users SET failed_sign_ins = 0, updated_at = $1, password_hash = COALESCE($4, password_hash) \
              WHERE id = $2 AND status = 'active' AND password_hash = $3",
         )
         .bind(now.unix())

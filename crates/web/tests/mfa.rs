@@ -91,10 +91,15 @@ async fn scan_page(t: &TestApp, c: &Client) -> Page {
     let code = t.sms_code(USER_PHONE).await;
     let checked = c.post_form("/set-up/app/check", &[("code", &code)]).await;
     assert_eq!(checked.location().as_deref(), Some("/set-up/app"), "{}", checked.body);
-    let page = c.get("/set-up/app").await;
+    let page = load_qr_page(c).await;
     assert_eq!(page.h1(), "Scan the QR code", "{}", page.body);
     assert!(page.body.contains("<svg role=\"img\""), "an inline SVG QR code");
     page
+}
+
+/// Loads the QR page as a browser does after our own redirect (`Sec-Fetch-Site: same-origin`).
+async fn load_qr_page(c: &Client) -> Page {
+    c.request(Method::GET, "/set-up/app", &[("sec-fetch-site", "same-origin")], None).await
 }
 
 /// Sets up an app and signs in with it; returns the signed-in client and the otpauth URI.
@@ -180,16 +185,23 @@ async fn each_load_makes_a_new_secret_and_only_the_newest_can_be_confirmed() {
     let (c, _) = user_at_setup(&t).await;
     let first = scan_page(&t, &c).await;
     let old_uri = otpauth_uri(&first);
-    let second = c.get("/set-up/app").await;
+    let second = load_qr_page(&c).await;
     let new_uri = otpauth_uri(&second);
     assert_ne!(old_uri, new_uri, "a reload makes a new secret");
     let now = t.now().await.unix();
     let stale = c.post_form("/set-up/app", &[("code", &pyotp_code(&old_uri, now))]).await;
     assert_eq!(stale.status, 400);
     assert!(stale.body.contains("older QR code") && stale.body.contains("Delete every entry"), "{}", stale.body);
-    // A page load that another site started does not replace the secret.
-    let foreign = c.request(Method::GET, "/set-up/app", &[("sec-fetch-site", "cross-site")], None).await;
-    assert!(!foreign.body.contains("otpauth://"), "{}", foreign.body);
+    // A page load that another site started, a prefetch, or a client that does not say, shows
+    // the current code again instead of replacing it.
+    for headers in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-origin"), ("sec-purpose", "prefetch")],
+        vec![],
+    ] {
+        let again = c.request(Method::GET, "/set-up/app", &headers, None).await;
+        assert_eq!(otpauth_uri(&again), new_uri, "{headers:?}");
+    }
     let done = c.post_form("/set-up/app", &[("code", &pyotp_code(&new_uri, now))]).await;
     assert_eq!(done.h1(), "Authenticator app added", "{}", done.body);
 }
@@ -732,4 +744,121 @@ async fn an_operator_who_lost_their_device_is_recovered_from_the_command_line() 
     assert_eq!(done.location().as_deref(), Some("/set-up"), "no factor left: a new one is set up first");
     let mail = t.messages_to("olive@example.org").await;
     assert!(mail.iter().any(|m| m.message.purpose == "factors_reset"), "the operator is told");
+}
+
+async fn reset_path(t: &TestApp, c: &Client) -> String {
+    c.get("/reset-password").await;
+    c.post_form("/reset-password", &[("email", USER_EMAIL)]).await;
+    let mail = t.messages_to(USER_EMAIL).await;
+    let body = &mail.iter().find(|m| m.message.purpose == "password_reset").unwrap().message.body;
+    let link = body.split_whitespace().find(|w| w.contains("/reset-password/")).unwrap();
+    link.strip_prefix(&t.base).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn guesses_on_reset_links_count_against_the_account_and_stop_for_good() {
+    let t = TestApp::start().await;
+    let (_, uri, _) = user_with_app(&t).await;
+    let c = t.client();
+    let mut statuses = Vec::new();
+    // Each new link does not bring new guesses.
+    for _ in 0..3 {
+        t.advance(Span::minutes(1)).await;
+        let path = reset_path(&t, &c).await;
+        for _ in 0..2 {
+            statuses.push(
+                c.post_form(&format!("{path}/second-factor"), &[("method", "app"), ("code", "000000")]).await.status,
+            );
+        }
+    }
+    assert_eq!(statuses[..5], [400; 5], "{statuses:?}");
+    assert_ne!(statuses[5], 400, "the sixth guess is refused before any check: {statuses:?}");
+    let mail = t.messages_to(USER_EMAIL).await;
+    assert!(mail.iter().any(|m| m.message.purpose == "account_locked"), "the person is told");
+    t.advance(Span::minutes(1)).await;
+    let path = reset_path(&t, &c).await;
+    let right = c
+        .post_form(
+            &format!("{path}/second-factor"),
+            &[("method", "app"), ("code", &pyotp_code(&uri, t.now().await.unix()))],
+        )
+        .await;
+    assert_eq!(right.status, 403, "even the right code is refused until an administrator unlocks: {}", right.body);
+}
+
+#[tokio::test]
+async fn wrong_set_up_checks_count_against_the_account_whatever_the_session() {
+    let t = TestApp::start().await;
+    let (c, _) = user_at_setup(&t).await;
+    let mut c = c;
+    for round in 0..5 {
+        if round > 0 {
+            c = t.client();
+            c.get("/sign-in").await;
+            let page = c.post_form("/sign-in", &[("email", USER_EMAIL), ("password", USER_PASSWORD)]).await;
+            assert_eq!(page.location().as_deref(), Some("/set-up"), "round {round}");
+        }
+        t.advance(Span::minutes(1)).await;
+        c.post_form("/set-up/app/send-code", &[]).await;
+        assert_eq!(c.post_form("/set-up/app/check", &[("code", "000000")]).await.status, 400);
+    }
+    let c = t.client();
+    c.get("/sign-in").await;
+    let page = c.post_form("/sign-in", &[("email", USER_EMAIL), ("password", USER_PASSWORD)]).await;
+    assert_eq!(page.status, 400, "five wrong codes in all lock the account");
+}
+
+#[tokio::test]
+async fn emailed_codes_are_capped_per_account() {
+    let t = TestApp::start().await;
+    let (c, _) = user_at_setup(&t).await;
+    t.enrol_email(&c, USER_EMAIL).await;
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let c = password_step(&t).await;
+        statuses.push(c.post_form("/sign-in/second-factor/email-code", &[]).await.status);
+    }
+    // One code went to the set-up, so the tenth sign-in reaches the cap of 10 an hour.
+    assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 9, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429));
+}
+
+#[tokio::test]
+async fn a_password_alone_is_not_a_sign_in_and_an_administrator_cannot_reset_their_own_factors() {
+    let t = TestApp::start().await;
+    let (_, _, admin) = user_with_app(&t).await;
+    let me = admin.api(Method::GET, "/api/v1/session", None).await.json()["user_id"].as_str().unwrap().to_owned();
+    let own = admin.api(Method::POST, &format!("/api/v1/users/{me}/factors/reset"), None).await;
+    assert_eq!(own.status, 403, "{}", own.body);
+    let mut db = db(&t).await;
+    let before: Option<i64> = sqlx::query_scalar("SELECT last_sign_in_at FROM users WHERE email = $1")
+        .bind(USER_EMAIL)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    t.advance(Span::days(1)).await;
+    password_step(&t).await;
+    let after: Option<i64> = sqlx::query_scalar("SELECT last_sign_in_at FROM users WHERE email = $1")
+        .bind(USER_EMAIL)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "only a full sign-in counts");
+}
+
+#[tokio::test]
+async fn a_recovery_code_used_on_a_reset_link_is_emailed() {
+    let t = TestApp::start().await;
+    let (c, _) = user_at_setup(&t).await;
+    let page = scan_page(&t, &c).await;
+    let uri = otpauth_uri(&page);
+    let done = c.post_form("/set-up/app", &[("code", &pyotp_code(&uri, t.now().await.unix()))]).await;
+    let code = done.body.split("<li><code>").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let c = t.client();
+    let path = reset_path(&t, &c).await;
+    let proven = c.post_form(&format!("{path}/second-factor"), &[("method", "recovery_code"), ("code", &code)]).await;
+    assert_eq!(proven.location().as_deref(), Some(path.as_str()), "{}", proven.body);
+    let mail = t.messages_to(USER_EMAIL).await;
+    let notice = mail.iter().find(|m| m.message.purpose == "recovery_used").expect("emailed (S17)");
+    assert!(notice.message.body.contains("9 recovery codes left"), "{}", notice.message.body);
 }

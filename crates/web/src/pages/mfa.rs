@@ -498,26 +498,31 @@ struct SetupContinuePage<'a> {
     layout: Layout<'a>,
 }
 
-/// Each load makes a new secret, as people are told to reload for a fresh QR code. A load that
-/// another site started (a link or redirect from elsewhere) gets a button instead, so no other
-/// site can replace the code someone is scanning.
+/// Each load makes a new secret, as people are told to reload for a fresh QR code. Only a
+/// load the browser vouches for as ours (same origin, or typed or reloaded) does: a link or
+/// redirect from another site, a prefetch, or a client that does not say gets the current code
+/// again (or a button), so nothing else can replace the code someone is scanning.
 pub async fn setup_app(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let who = setting_up(&frame)?;
-    let from_elsewhere = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site" || v == "same-site");
-    if from_elsewhere {
-        return html(
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let ours = matches!(header("sec-fetch-site").as_str(), "same-origin" | "none");
+    let prefetch = header("sec-purpose").contains("prefetch") || header("purpose").contains("prefetch");
+    if ours && !prefetch {
+        return new_app_secret(&state, &frame, who).await;
+    }
+    match state.app.current_app_enrolment(who, frame.now).await {
+        Ok(Some(enrolment)) => html(StatusCode::OK, &setup_app_page(&state, &frame, &enrolment, FormErrors::default())),
+        Ok(None) => html(
             StatusCode::OK,
             &SetupContinuePage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Add an authenticator app") },
-        );
+        ),
+        Err(e) if e.code == ErrorCode::ReauthenticationRequired => Ok(reauthenticate_first("/set-up")),
+        Err(e) => Err(e.into()),
     }
-    new_app_secret(&state, &frame, who).await
 }
 
 /// The button on the continue page.
