@@ -1,8 +1,10 @@
 // Registering an organisation and activating accounts, in a real browser: the operator registers
 // "Smith & Jones LLP" and invites its administrator; she activates her account from the emailed
 // link (terms, texted code, password), signs in and adds a user; he activates his account (one
-// step with JavaScript turned off) and signs in; she then sees him as active. Every page visited,
-// including pages with form errors, is checked with axe and screenshotted.
+// step with JavaScript turned off) and signs in; she then sees him as active. A second factor is
+// required by default: at each first sign-in the person sets up codes sent by email, and every
+// sign-in then gives an emailed code after the password. Every page visited, including pages
+// with form errors, is checked with axe and screenshotted.
 //
 // Run: USHER_BIN=target/debug/usher node --test tests/browser/
 
@@ -24,12 +26,14 @@ import {
   describePage,
   escapeRegExp,
   fill,
+  firstSignInWithEmailCodes,
   normalise,
   pageText,
   printedSetupLink,
+  setUpEmailCodes,
+  signInWithEmailCode,
   signOut,
   submitSetupForm,
-  submitSignIn,
   tokenLinkIn,
   useJourney,
   visible,
@@ -92,11 +96,8 @@ describe('organisation registration and account activation journey', { timeout: 
     assert.deepEqual(tags, [tag], `the row for "${name}" should show the tag "${tag}".\n${await describePage(p)}`);
   }
 
-  /** Opens /sign-in and signs in as `person`. */
-  async function signIn(p, { email, password }) {
-    await p.goto('/sign-in');
-    await submitSignIn(p, email, password);
-  }
+  /** Opens /sign-in and signs in as `person`, with the password and an emailed code. */
+  const signIn = (p, person) => signInWithEmailCode(p, person, { a11y: null });
 
   // ----- the dev mailbox ----------------------------------------------------------------------
 
@@ -203,6 +204,9 @@ describe('organisation registration and account activation journey', { timeout: 
     await p.goto(setupLink);
     await assertHeading(p, 'Set up your operator account');
     await submitSetupForm(p, OPERATOR);
+    await setUpEmailCodes(p, OPERATOR, { a11y: null });
+    await signIn(p, OPERATOR);
+    await assertHeading(p, 'Operator home');
     await checkA11y(p, 'activation-operator-home');
   });
 
@@ -308,9 +312,9 @@ describe('organisation registration and account activation journey', { timeout: 
 
   // ----- 4. Ada, as administrator, adds Brian ------------------------------------------------------
 
-  step(`${ADMIN.name} signs in and reaches the users of ${ORGANISATION.name}`, async () => {
+  step(`${ADMIN.name} signs in, sets up emailed codes, and reaches the users of ${ORGANISATION.name}`, async () => {
     const p = adaPage;
-    await signIn(p, ADMIN);
+    await firstSignInWithEmailCodes(p, ADMIN, { shot: 'activation-ada-' });
     await assertHeading(p, 'Administrator home');
     await checkA11y(p, 'admin-home');
     const link = p.getByRole('link', { name: `Users of ${ORGANISATION.name}` }).first();
@@ -414,9 +418,9 @@ describe('organisation registration and account activation journey', { timeout: 
     await activateFromMobileStep(brianPage, brianPhone, USER, 'brian');
   });
 
-  step(`${USER.name} signs in and sees "Your account"`, async () => {
+  step(`${USER.name} signs in, sets up emailed codes, and sees "Your account"`, async () => {
     const p = brianPage;
-    await signIn(p, USER);
+    await firstSignInWithEmailCodes(p, USER, { shot: 'activation-brian-' });
     await assertHeading(p, 'Your account');
     await assertTextIncludes(p, USER.name, 'the home page names the user');
     await checkA11y(p, 'user-home');

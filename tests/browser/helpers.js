@@ -7,6 +7,7 @@
 //   USHER_CHROMIUM   the browser (default: /usr/bin/chromium)
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -540,14 +541,24 @@ export async function printedSetupLink(usher) {
   return link;
 }
 
-/** Fills in the operator set-up form with `person` and lands on "Operator home". */
+/**
+ * Fills in the operator set-up form with `person` and lands on "Set up a second factor" (the
+ * new operator is signed in only as far as the set-up stage).
+ */
 export async function submitSetupForm(p, person) {
   await fill(p, 'Full name', person.name);
   await fill(p, 'Email address', person.email);
   await fill(p, 'Create a password', person.password);
   await fill(p, 'Confirm your password', person.password);
   await clickButton(p, 'Create account');
-  await assertHeading(p, 'Operator home');
+  await assertHeading(p, 'Set up a second factor');
+  assertPath(p, '/set-up', 'after creating the operator account');
+}
+
+/** Asserts the browser is at the path `expected` (`what` says when, for the message). */
+export function assertPath(p, expected, what) {
+  const actual = new URL(p.url()).pathname;
+  assert.equal(actual, expected, `${what}: expected to be at ${expected}, but the browser is at ${p.url()}`);
 }
 
 /** Asserts a "Sign in" link or button is visible (`where` says where, for the message). */
@@ -627,4 +638,195 @@ export function tokenLinkIn(mail, baseUrl, route, what) {
   const m = mail.body.match(re);
   assert.ok(m, `${what} should contain a link ${baseUrl}/${route}/<43 chars>; its body:\n${mail.body}`);
   return m[0];
+}
+
+// ----- the test clock -----------------------------------------------------------------------
+
+async function testClock(baseUrl, init = {}) {
+  const res = await fetch(`${baseUrl}/api/v1/test-clock`, { ...init, signal: AbortSignal.timeout(ACTION_TIMEOUT_MS) });
+  const text = await res.text();
+  const what = init.method === 'POST' ? `POST /api/v1/test-clock ${init.body}` : 'GET /api/v1/test-clock';
+  assert.equal(res.status, 200, `${what} should answer 200; it answered ${res.status}: ${text}`);
+  const clock = JSON.parse(text);
+  assert.ok(Number.isInteger(clock.unix), `${what} should answer {"now", "unix"}; it answered ${text}`);
+  return clock;
+}
+
+/** The server's test clock, { now, unix } (from the test process: loopback, no cookies). */
+export const clockNow = (baseUrl) => testClock(baseUrl);
+
+/** Moves the server's test clock forward by `span` ("30s", "91d"); returns { now, unix }. */
+export const advanceClock = (baseUrl, span) =>
+  testClock(baseUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ advance: span }),
+  });
+
+// ----- authenticator-app codes (RFC 6238), independent of the server's implementation ----------
+
+const BASE32_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** The bytes of a base32 key as an app would take it typed in: spaces and padding ignored. */
+export function base32Decode(text) {
+  const clean = text.replace(/[\s=]/g, '').toUpperCase();
+  const out = [];
+  let buffer = 0;
+  let bits = 0;
+  for (const ch of clean) {
+    const value = BASE32_ALPHABET.indexOf(ch);
+    if (value < 0) throw new Error(`"${ch}" is not a base32 character (in "${text}")`);
+    buffer = ((buffer << 5) | value) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((buffer >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/**
+ * The TOTP code (HMAC-SHA1, 30-second steps) of `key` (bytes) at `unix` seconds: HMAC over the
+ * 8-byte big-endian step counter, dynamic truncation, the last `digits` digits.
+ */
+export function totpCode(key, unix, { digits = 6, step = 30 } = {}) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unix / step)));
+  const mac = crypto.createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const binary = mac.readUInt32BE(offset) & 0x7fffffff;
+  return String(binary % 10 ** digits).padStart(digits, '0');
+}
+
+// ----- codes sent by email and text -------------------------------------------------------------
+
+export const EMAIL_CODE_SUBJECT = 'Your Usher code';
+
+/**
+ * Runs `action` (which makes the server send a code to `to`: an email address, or a mobile in
+ * E.164 for a text) and returns the 6-digit code of the message it sent. The dev mailbox is read
+ * in a separate, cookie-less context with JavaScript on (so this works for pages without
+ * JavaScript, and never disturbs the page's session). The clock of a test server stands still,
+ * so the mailbox's order cannot tell old from new: the new message is the one whose body was not
+ * there before `action`. The mailbox is checked with `a11y` as `a11yName` when a name is given.
+ */
+export async function codeSentBy(p, to, action, a11yName = null, a11y = checkA11y) {
+  const byText = to.startsWith('+');
+  const want = byText
+    ? (m) => m.title === 'Text message' && m.to === to
+    : (m) => m.title === EMAIL_CODE_SUBJECT && m.to === to;
+  const what = byText ? `a new text message to ${to}` : `a new "${EMAIL_CODE_SUBJECT}" email to ${to}`;
+  const context = await p.context().browser().newContext({ baseURL: new URL(p.url()).origin });
+  try {
+    context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(NAVIGATION_TIMEOUT_MS);
+    const mailbox = await context.newPage();
+    await openMailbox(mailbox);
+    const before = new Set((await readMailbox(mailbox)).filter(want).map((m) => m.body));
+    await action();
+    const check = a11yName ? a11y : async () => {};
+    const message = await waitForMessage(mailbox, (m) => want(m) && !before.has(m.body), what, a11yName, check);
+    const m = byText
+      ? message.body.match(/^\s*(\d{6}) is your Usher code/)
+      : message.body.match(/Your Usher code is (\d{6})\b/);
+    assert.ok(
+      m,
+      `${what} should ${byText ? 'start "<6 digits> is your Usher code"' : 'say "Your Usher code is <6 digits>"'}; it reads:\n${message.body}`,
+    );
+    return m[1];
+  } finally {
+    await context.close();
+  }
+}
+
+/** The recovery codes listed on the page (ul.usher-recovery-codes code), checked to be 10 distinct ones. */
+export async function recoveryCodesOn(p, what) {
+  const list = await visible(p.locator('ul.govuk-list.usher-recovery-codes'), `a list of recovery codes (ul.govuk-list.usher-recovery-codes) ${what}`, p);
+  const codes = (await list.locator('li code').allInnerTexts()).map(normalise);
+  assert.equal(codes.length, 10, `${what}: expected 10 recovery codes, found ${codes.length}: ${JSON.stringify(codes)}`);
+  assert.equal(new Set(codes).size, 10, `${what}: the recovery codes should all differ: ${JSON.stringify(codes)}`);
+  for (const c of codes) assert.ok(c.length >= 8, `${what}: a recovery code looks too short: "${c}"`);
+  return codes;
+}
+
+/** The a11y check used by the second-factor helpers: `a11y` with names prefixed by `shot`, or none when `a11y` is null. */
+function namedCheck({ a11y = checkA11y, shot = '' } = {}) {
+  return {
+    check: (p, name) => (a11y ? a11y(p, `${shot}${name}`) : undefined),
+    mailboxName: (name) => (a11y ? `${shot}${name}` : null),
+    mailboxCheck: a11y ?? checkA11y,
+  };
+}
+
+/**
+ * On "Set up a second factor", sets up codes sent by email for `person`: "Use codes sent by
+ * email instead", "Send code", the code from the dev mailbox, "Submit". Asserts the confirmation
+ * (the person is signed out; the first factor comes with 10 recovery codes) and returns the
+ * recovery codes (or null when none were shown). Options: a11y (a check, or null for none) and
+ * shot (a prefix for its names).
+ */
+export async function setUpEmailCodes(p, person, options = {}) {
+  const { check, mailboxName, mailboxCheck } = namedCheck(options);
+  await assertHeading(p, 'Set up a second factor');
+  await check(p, 'emailed-codes-set-up');
+  await clickLink(p, 'Use codes sent by email instead');
+  await assertHeading(p, 'Use codes sent by email');
+  assertPath(p, '/set-up/email', 'after "Use codes sent by email instead"');
+  await check(p, 'emailed-codes-set-up-email');
+  const code = await codeSentBy(p, person.email, () => clickButton(p, 'Send code'), mailboxName('emailed-codes-dev-mailbox-set-up'), mailboxCheck);
+  await assertHeading(p, 'Use codes sent by email');
+  await assertNoErrorSummary(p, 'after "Send code" on the email set-up page');
+  await check(p, 'emailed-codes-set-up-email-sent');
+  await fill(p, 'Code from the email', code);
+  await clickButton(p, 'Submit');
+  await assertHeading(p, 'Email codes set up');
+  const codes = (await p.locator('ul.usher-recovery-codes').count()) > 0 ? await recoveryCodesOn(p, 'after setting up email codes') : null;
+  await visible(linkOrButton(p, 'Sign in again'), 'a "Sign in again" link after setting up email codes', p);
+  assert.equal(
+    await p.getByRole('button', { name: 'Sign out', exact: true }).count(),
+    0,
+    `after setting up a factor the person is signed out, so no "Sign out" button should show.\n${await describePage(p)}`,
+  );
+  await check(p, 'emailed-codes-added');
+  return codes;
+}
+
+/**
+ * At "Enter the code we emailed you" (the second step of signing in, or of a reset link):
+ * "Send code", the code from the dev mailbox, "Continue"; the browser then loads the next page.
+ */
+export async function giveEmailedCode(p, email, options = {}) {
+  const { check, mailboxName, mailboxCheck } = namedCheck(options);
+  await assertHeading(p, 'Enter the code we emailed you');
+  await check(p, 'emailed-codes-second-factor');
+  const code = await codeSentBy(p, email, () => clickButton(p, 'Send code'), mailboxName('emailed-codes-dev-mailbox-sign-in'), mailboxCheck);
+  await assertHeading(p, 'Enter the code we emailed you');
+  await assertNoErrorSummary(p, 'after "Send code" at the second step');
+  await check(p, 'emailed-codes-second-factor-sent');
+  await fill(p, 'Code from the email', code);
+  await clickButton(p, 'Continue');
+  await assertNoErrorSummary(p, `after entering the emailed code ${code}`);
+}
+
+/** Opens /sign-in, signs in as `person` with the password and an emailed code. */
+export async function signInWithEmailCode(p, person, options = {}) {
+  await p.goto('/sign-in');
+  await submitSignIn(p, person.email, person.password);
+  assertPath(p, '/sign-in/second-factor', `after the password of ${person.email}`);
+  await giveEmailedCode(p, person.email, options);
+}
+
+/**
+ * Signs `person` (who has no second factor yet) in for the first time: the password leads to
+ * "Set up a second factor", codes sent by email are set up, and the person signs in again with
+ * an emailed code. Returns the recovery codes.
+ */
+export async function firstSignInWithEmailCodes(p, person, options = {}) {
+  await p.goto('/sign-in');
+  await submitSignIn(p, person.email, person.password);
+  assertPath(p, '/set-up', `the first sign-in of ${person.email}`);
+  const codes = await setUpEmailCodes(p, person, options);
+  await signInWithEmailCode(p, person, { ...options, a11y: null });
+  return codes;
 }

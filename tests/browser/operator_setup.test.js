@@ -1,6 +1,7 @@
 // The operator set-up journey in a real browser: the first operator follows the set-up link the
-// server prints, creates an account, signs out and back in, reads the dev mailbox; and the
-// sign-in form works with JavaScript turned off.
+// server prints, creates an account, sets up codes sent by email as the second factor (required
+// by default), signs in with an emailed code, signs out and back in, reads the dev mailbox; and
+// signing in (password and emailed code) works with JavaScript turned off.
 //
 // Run: USHER_BIN=target/debug/usher node --test tests/browser/
 
@@ -10,16 +11,21 @@ import assert from 'node:assert/strict';
 import {
   ACTION_TIMEOUT_MS,
   assertHeading,
+  assertPath,
   assertSignInOffered,
   checkA11y,
+  checkA11yWithoutScripts,
   clickButton,
   describePage,
   escapeRegExp,
+  giveEmailedCode,
   navigateBy,
   openMailbox,
   pageText,
   printedSetupLink,
   screenshot,
+  setUpEmailCodes,
+  signInWithEmailCode,
   submitSetupForm,
   submitSignIn,
   useJourney,
@@ -81,8 +87,24 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
     await checkA11y(page, 'setup-form-errors');
   });
 
-  step('filling in the set-up form creates the account and signs the operator in', async () => {
+  step('filling in the set-up form creates the account and asks for a second factor', async () => {
     await submitSetupForm(page, OPERATOR);
+    await checkA11y(page, 'set-up-second-factor');
+    // Until a second factor is set up, every other page leads back to the set-up page.
+    await page.goto('/home');
+    await assertHeading(page, 'Set up a second factor');
+    assertPath(page, '/set-up', 'opening /home before setting up a second factor');
+  });
+
+  step('the operator sets up codes sent by email and is signed out', async () => {
+    await setUpEmailCodes(page, OPERATOR);
+    await page.goto('/home');
+    await assertHeading(page, 'Sign in');
+  });
+
+  step('the operator signs in with the password and an emailed code', async () => {
+    await signInWithEmailCode(page, OPERATOR);
+    await assertHeading(page, 'Operator home');
     const text = await pageText(page);
     assert.ok(text.includes(OPERATOR.name), `the operator home page should show "${OPERATOR.name}".\n${await describePage(page)}`);
     await checkA11y(page, 'operator-home');
@@ -126,11 +148,13 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
     );
   });
 
-  step('the operator signs in again with email and password', async () => {
+  step('the operator signs in again with email, password and an emailed code', async () => {
     await page.goto('/sign-in');
     await assertHeading(page, 'Sign in');
     await checkA11y(page, 'sign-in');
     await submitSignIn(page, OPERATOR.email, OPERATOR.password);
+    assertPath(page, '/sign-in/second-factor', 'after the password');
+    await giveEmailedCode(page, OPERATOR.email, { a11y: null });
     await assertHeading(page, 'Operator home');
   });
 
@@ -158,12 +182,13 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
     await checkA11y(page, 'dev-mailbox');
   });
 
-  step('the sign-in form works with JavaScript turned off', async () => {
+  step('signing in with an emailed code works with JavaScript turned off', async () => {
     const noJs = await journey.freshPage({ javaScriptEnabled: false });
     try {
       const p = noJs.page;
       await p.goto('/sign-in');
       await submitSignIn(p, OPERATOR.email, OPERATOR.password);
+      await giveEmailedCode(p, OPERATOR.email, { a11y: checkA11yWithoutScripts, shot: 'no-js-' });
       await assertHeading(p, 'Operator home');
       assert.ok((await pageText(p)).includes(OPERATOR.name), `operator home (no JS) should show "${OPERATOR.name}".\n${await describePage(p)}`);
       await screenshot(p, 'no-js-operator-home');

@@ -1,7 +1,9 @@
 // Signing in, locking, resetting, sessions, changing and expiring passwords, in a real browser:
-// the operator sets up an account from the printed link; four wrong passwords lock the account
-// (the right one is then refused too, and a lock email is sent); "Reset your password" emails a
-// single-use link that sets a new password and unlocks the account; the sessions page lists two
+// the operator sets up an account from the printed link, with codes sent by email as the second
+// factor (each sign-in below then gives an emailed code after the password); four wrong
+// passwords lock the account (the right one is then refused too, and a lock email is sent);
+// "Reset your password" emails a single-use link that, after an emailed code, sets a new
+// password and unlocks the account; the sessions page lists two
 // browsers and signs the other one out; the password is changed; and 91 days later (on the test
 // clock) signing in forces a new password. Every page visited, including pages with form errors,
 // is checked with axe and screenshotted.
@@ -12,7 +14,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  ACTION_TIMEOUT_MS,
+  advanceClock as advanceTestClock,
   assertErrorSummary as assertErrorSummaryText,
   assertHeading,
   assertNoErrorSummary,
@@ -24,10 +26,12 @@ import {
   describePage,
   escapeRegExp,
   fill,
+  giveEmailedCode,
   normalise,
   openMailbox,
   printedSetupLink,
   readMailbox,
+  setUpEmailCodes,
   signOut as signOutAndCheck,
   submitSetupForm,
   submitSignIn,
@@ -115,16 +119,20 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
   // ----- the test clock -----------------------------------------------------------------------
 
   /** Moves the server's test clock forward (from the test process: loopback, no cookies). */
-  async function advanceClock(span) {
-    const res = await fetch(`${journey.usher.baseUrl}/api/v1/test-clock`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ advance: span }),
-      signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
-    });
-    const text = await res.text();
-    assert.equal(res.status, 200, `POST /api/v1/test-clock {"advance":"${span}"} should answer 200; it answered ${res.status}: ${text}`);
-    return JSON.parse(text);
+  const advanceClock = (span) => advanceTestClock(journey.usher.baseUrl, span);
+
+  // ----- the second factor ----------------------------------------------------------------------
+
+  /** At the second step of signing in (or of a reset link): an emailed code; `name` names the checks. */
+  const emailedCode = (p, name) =>
+    giveEmailedCode(p, OPERATOR.email, { a11y: name ? (q, n) => a11y(q, `${name}-${n}`) : null });
+
+  /** Signs the operator in with `password` and an emailed code. */
+  async function signIn(p, password, name = null) {
+    await p.goto('/sign-in');
+    await submitSignIn(p, OPERATOR.email, password);
+    assertPath(p, '/sign-in/second-factor', 'after the right password');
+    await emailedCode(p, name);
   }
 
   // ----- 1. the operator -----------------------------------------------------------------------
@@ -137,18 +145,26 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     await assertHeading(page, 'Set up your operator account');
     await a11y(page, 'setup-form');
     await submitSetupForm(page, OPERATOR);
+    await setUpEmailCodes(page, OPERATOR, { a11y });
+    await signIn(page, OPERATOR.password, 'first');
+    await assertHeading(page, 'Operator home');
     await a11y(page, 'operator-home-after-setup');
     await signOut(page, 'signed-out-after-setup');
   });
 
   // ----- 2. wrong passwords lock the account ------------------------------------------------------
 
-  step('the sign-in page offers "Reset your password"', async () => {
+  step('the sign-in page offers "Forgotten your password or lost your device?" and "reset your password"', async () => {
     await page.goto('/sign-in');
     await assertHeading(page, 'Sign in');
     await visible(
-      page.getByRole('link', { name: 'Reset your password', exact: true }),
-      'a link "Reset your password" on the sign-in page',
+      page.getByRole('link', { name: 'Forgotten your password or lost your device?', exact: true }),
+      'a link "Forgotten your password or lost your device?" on the sign-in page',
+      page,
+    );
+    await visible(
+      page.getByRole('link', { name: 'reset your password', exact: true }),
+      'a link "reset your password" on the sign-in page',
       page,
     );
     await assertNoErrorSummary(page, 'on a fresh sign-in page');
@@ -184,9 +200,13 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
 
   // ----- 3. resetting the password ----------------------------------------------------------------
 
-  step('"Reset your password" leads to the reset form; an empty form shows an error', async () => {
+  step('"Forgotten your password or lost your device?" leads to the reset form; an empty form shows an error', async () => {
     await page.goto('/sign-in');
     await assertHeading(page, 'Sign in');
+    await clickLink(page, 'Forgotten your password or lost your device?');
+    await assertHeading(page, 'Forgotten your password or lost your device?');
+    assertPath(page, '/recover', 'after "Forgotten your password or lost your device?"');
+    await a11y(page, 'recover');
     await clickLink(page, 'Reset your password');
     await assertHeading(page, 'Reset your password');
     await a11y(page, 'reset-request');
@@ -224,8 +244,15 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     resetLink = tokenLinkIn(mail, journey.usher.baseUrl, 'reset-password', 'the reset email');
   });
 
-  step('the reset link opens "Choose a new password"; a weak password is refused', async () => {
+  step('the reset link asks for the second factor first, then opens "Choose a new password"', async () => {
     await page.goto(resetLink);
+    const caption = normalise(await page.locator('.govuk-caption-l').first().innerText());
+    assert.equal(caption, 'Reset your password – step 1 of 2', `the reset link's second-factor step should say so.\n${await describePage(page)}`);
+    await emailedCode(page, 'reset');
+    await assertHeading(page, 'Choose a new password');
+  });
+
+  step('"Choose a new password" refuses a weak password', async () => {
     await assertHeading(page, 'Choose a new password');
     await assertTextIncludes(page, OPERATOR.email, 'the reset form names the account');
     await a11y(page, 'reset-choose');
@@ -258,8 +285,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
   // ----- 4. signing in with the new password; sessions -----------------------------------------------
 
   step('the new password signs in (the reset unlocked the account); home shows when it expires', async () => {
-    await page.goto('/sign-in');
-    await submitSignIn(page, OPERATOR.email, RESET_PASSWORD);
+    await signIn(page, RESET_PASSWORD);
     await assertHeading(page, 'Operator home');
     const expiry = await summaryValue(page, 'Password');
     assert.match(expiry, /^Expires on \S/, `the "Password" row on the home page should read "Expires on <date>"; it reads "${expiry}"`);
@@ -283,6 +309,7 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     await secondPage.goto('/sign-in');
     await a11y(secondPage, 'second-sign-in');
     await submitSignIn(secondPage, OPERATOR.email, RESET_PASSWORD);
+    await emailedCode(secondPage, null);
     await assertHeading(secondPage, 'Operator home');
     await a11y(secondPage, 'second-operator-home');
   });
@@ -349,6 +376,8 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     await page.goto('/sign-in');
     await a11y(page, 'sign-in-after-91-days');
     await submitSignIn(page, OPERATOR.email, CHANGED_PASSWORD);
+    assertPath(page, '/sign-in/second-factor', 'the right (expired) password first asks for the second factor');
+    await emailedCode(page, null);
     await assertHeading(page, 'Your password has expired');
     assertPath(page, '/account/password', 'signing in with an expired password');
     await a11y(page, 'password-expired');
