@@ -44,6 +44,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub sessions: SessionConfig,
     pub mfa: MfaConfig,
+    pub lifecycle: LifecycleConfig,
     pub helpdesk: HelpdeskConfig,
     pub password_hashing: HashCost,
     /// Threads that may hash passwords at once (0: one per CPU).
@@ -111,6 +112,41 @@ pub struct MfaConfig {
     pub email_codes: bool,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// An account unused this long (no sign-in) is deregistered.
+    pub deregister_after: Span,
+    /// A deregistered account not reregistered within this is deleted.
+    pub delete_after: Span,
+    /// Reminder emails, each this long before deregistration.
+    pub reminders: Vec<Span>,
+    /// How often `usher serve` runs the lifecycle jobs.
+    pub run_every: Span,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        let policy = usher_domain::lifecycle::LifecyclePolicy::default();
+        Self {
+            deregister_after: policy.deregister_after,
+            delete_after: policy.delete_after,
+            reminders: policy.reminders,
+            run_every: Span::minutes(15),
+        }
+    }
+}
+
+impl LifecycleConfig {
+    pub fn policy(&self) -> usher_domain::lifecycle::LifecyclePolicy {
+        usher_domain::lifecycle::LifecyclePolicy {
+            deregister_after: self.deregister_after,
+            delete_after: self.delete_after,
+            reminders: self.reminders.clone(),
+        }
+    }
+}
+
 impl Default for MfaConfig {
     fn default() -> Self {
         Self { required: true, email_codes: true }
@@ -168,6 +204,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             sessions: SessionConfig::default(),
             mfa: MfaConfig::default(),
+            lifecycle: LifecycleConfig::default(),
             helpdesk: HelpdeskConfig::default(),
             password_hashing: HashCost::default(),
             hashing_threads: 0,
@@ -286,6 +323,13 @@ impl Config {
                 ));
             }
             _ => {}
+        }
+        let l = &self.lifecycle;
+        if l.deregister_after.seconds() <= 0 || l.delete_after.seconds() <= 0 || l.run_every.seconds() <= 0 {
+            return Err(bad("lifecycle", "deregister_after, delete_after and run_every must be longer than nothing"));
+        }
+        if l.reminders.iter().any(|r| r.seconds() <= 0 || r.seconds() >= l.deregister_after.seconds()) {
+            return Err(bad("lifecycle.reminders", "each reminder must come before deregistration, such as 14d,3d"));
         }
         if self.sms.allowed_countries.iter().any(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase())) {
             return Err(bad("sms.allowed_countries", "must list two-letter country codes in capitals, such as GB"));

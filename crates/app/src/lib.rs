@@ -11,6 +11,7 @@ pub mod config;
 pub mod delivery;
 pub mod hashing;
 pub mod keys;
+pub mod lifecycle;
 mod links;
 pub mod members;
 pub mod messages;

@@ -285,7 +285,7 @@ impl App {
 }
 
 /// Like `member_in`, but a refusal is `None` so the caller commits its audit event first.
-async fn member_or_refusal(
+pub(crate) async fn member_or_refusal(
     tx: &mut Tx,
     admin: OrganisationAdmin<'_>,
     id: &str,

@@ -244,3 +244,57 @@ pub fn security_change(
         None,
     )
 }
+
+/// A reminder that an unused account will be deregistered, and that signing in prevents it.
+pub fn deregistration_reminder(config: &Config, to: &str, name: &str, on: Timestamp) -> OutgoingMessage {
+    email(
+        config,
+        "deregistration_reminder",
+        to,
+        format!("Sign in to keep your {} account", config.service_name),
+        format!(
+            "Dear {name},\n\nYou have not signed in to {service} for a while. Unless you sign in before {on}, your \
+             account will be deregistered, and you will need your organisation administrator to reregister you.\n\n\
+             Signing in at {base}/sign-in is all it takes to keep it.",
+            service = config.service_name,
+            on = on.human(),
+            base = config.base_url(),
+        ),
+        None,
+    )
+}
+
+/// The account has been deregistered after going unused.
+pub fn deregistered(config: &Config, to: &str, name: &str, who: &str, deleted_on: Timestamp) -> OutgoingMessage {
+    email(
+        config,
+        "deregistered",
+        to,
+        format!("Your {} account has been deregistered", config.service_name),
+        format!(
+            "Dear {name},\n\nYour {service} account has been deregistered because it was not used for a long time, \
+             and every session was signed out.\n\nTo use it again, ask {who} to reregister you. Unless you are \
+             reregistered by {deleted_on}, your account will be deleted and a new one will be needed.",
+            service = config.service_name,
+            deleted_on = deleted_on.human(),
+        ),
+        None,
+    )
+}
+
+/// The account has been reregistered by an administrator.
+pub fn reregistered(config: &Config, to: &str, name: &str, by: &str) -> OutgoingMessage {
+    email(
+        config,
+        "reregistered",
+        to,
+        format!("Your {} account has been reregistered", config.service_name),
+        format!(
+            "Dear {name},\n\n{by} has reregistered your {service} account. Sign in at {base}/sign-in with your usual \
+             password and second factor. If your password has expired, you will choose a new one first.",
+            service = config.service_name,
+            base = config.base_url(),
+        ),
+        None,
+    )
+}

@@ -100,6 +100,18 @@ impl App {
                 event.detail = Some(format!("wrong password, account {}", user.status.as_str()));
             }
             tx.append_audit(&event, now).await.map_err(store_error)?;
+            if password_ok && user.status == AccountStatus::Deregistered {
+                // Only someone who knows the password learns why: the page says whom to ask.
+                let added_by = match &user.added_by {
+                    Some(id) => tx.user(id).await.map_err(store_error)?,
+                    None => None,
+                };
+                tx.commit().await.map_err(store_error)?;
+                return Err(crate::lifecycle::deregistered_refusal(&messages::who_to_ask(
+                    &self.config,
+                    added_by.as_ref(),
+                )));
+            }
             tx.commit().await.map_err(store_error)?;
             self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
             return Err(wrong_email_or_password());

@@ -43,6 +43,9 @@ pub enum AccountStatus {
     Locked,
     /// Unused for too long; an administrator may reregister it.
     Deregistered,
+    /// Deregistered and not reregistered in time: personal data erased, only the ID remains
+    /// (so the audit trail stays coherent).
+    Deleted,
 }
 
 impl AccountStatus {
@@ -52,6 +55,7 @@ impl AccountStatus {
             Self::Active => "active",
             Self::Locked => "locked",
             Self::Deregistered => "deregistered",
+            Self::Deleted => "deleted",
         }
     }
 
@@ -61,6 +65,7 @@ impl AccountStatus {
             "active" => Some(Self::Active),
             "locked" => Some(Self::Locked),
             "deregistered" => Some(Self::Deregistered),
+            "deleted" => Some(Self::Deleted),
             _ => None,
         }
     }
@@ -85,7 +90,7 @@ impl MemberStatus {
             AccountStatus::Invited => Self::Invited,
             AccountStatus::Active => Self::Active,
             AccountStatus::Locked => Self::Locked,
-            AccountStatus::Deregistered => Self::Deregistered,
+            AccountStatus::Deregistered | AccountStatus::Deleted => Self::Deregistered,
         }
     }
 

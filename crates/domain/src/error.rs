@@ -40,6 +40,8 @@ pub enum ErrorCode {
     SecondFactorRequired,
     /// This change needs the password entered again first (S24).
     ReauthenticationRequired,
+    /// The account was deregistered after going unused; an administrator can reregister it.
+    Deregistered,
     /// Something went wrong on our side.
     Internal,
     /// A dependency (the database) is not available just now.
@@ -62,12 +64,13 @@ impl ErrorCode {
             Self::PasswordExpired => "password_expired",
             Self::SecondFactorRequired => "second_factor_required",
             Self::ReauthenticationRequired => "reauthentication_required",
+            Self::Deregistered => "deregistered",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
     }
 
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::InvalidInput,
         Self::NotFound,
         Self::Unauthenticated,
@@ -81,6 +84,7 @@ impl ErrorCode {
         Self::PasswordExpired,
         Self::SecondFactorRequired,
         Self::ReauthenticationRequired,
+        Self::Deregistered,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -101,6 +105,7 @@ impl ErrorCode {
             Self::PasswordExpired => "Your password has expired",
             Self::SecondFactorRequired => "Confirm it is you",
             Self::ReauthenticationRequired => "Enter your password again",
+            Self::Deregistered => "Your account has been deregistered",
             Self::Internal => "Sorry, there is a problem with the service",
             Self::Unavailable => "Sorry, the service is unavailable",
         }

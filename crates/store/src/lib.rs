@@ -9,6 +9,7 @@
 mod audit;
 mod codes;
 mod factors;
+mod lifecycle;
 mod limits;
 mod links;
 mod migrations;

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0003_passwords_and_rate_limits.sql"),
     },
     Migration { version: 4, name: "second factors", sql: include_str!("../migrations/0004_second_factors.sql") },
+    Migration { version: 5, name: "lifecycle", sql: include_str!("../migrations/0005_lifecycle.sql") },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -28,6 +28,9 @@ pub struct User {
     pub added_by: Option<UserId>,
     pub phone_verified_at: Option<Timestamp>,
     pub activated_at: Option<Timestamp>,
+    /// When the current stretch of use began: the last sign-in, activation or reregistration.
+    pub active_since: Option<Timestamp>,
+    pub deregistered_at: Option<Timestamp>,
     /// A proven number for recovery by text message (E.164).
     pub recovery_phone: Option<String>,
     pub failed_second_factors: i64,
@@ -45,10 +48,10 @@ pub struct NewUser {
     pub added_by: Option<UserId>,
 }
 
-const COLUMNS: &str = "id, role, organisation_id, full_name, email, phone, status, password_hash, \
-     password_changed_at, failed_sign_ins, last_sign_in_at, created_at, added_by, phone_verified_at, activated_at, recovery_phone, failed_second_factors";
+pub(crate) const COLUMNS: &str = "id, role, organisation_id, full_name, email, phone, status, password_hash, \
+     password_changed_at, failed_sign_ins, last_sign_in_at, created_at, added_by, phone_verified_at, activated_at, recovery_phone, failed_second_factors, active_since, deregistered_at";
 
-fn from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<User> {
     let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in users").into()));
     let role: String = row.try_get("role")?;
     let status: String = row.try_get("status")?;
@@ -68,6 +71,8 @@ fn from_row(row: &AnyRow) -> Result<User> {
         added_by: row.try_get::<Option<String>, _>("added_by")?.map(UserId::from_trusted),
         phone_verified_at: row.try_get::<Option<i64>, _>("phone_verified_at")?.map(Timestamp::from_unix),
         activated_at: row.try_get::<Option<i64>, _>("activated_at")?.map(Timestamp::from_unix),
+        active_since: row.try_get::<Option<i64>, _>("active_since")?.map(Timestamp::from_unix),
+        deregistered_at: row.try_get::<Option<i64>, _>("deregistered_at")?.map(Timestamp::from_unix),
         recovery_phone: row.try_get("recovery_phone")?,
         failed_second_factors: row.try_get("failed_second_factors")?,
     })
@@ -154,7 +159,7 @@ impl Tx {
     }
 
     pub async fn record_sign_in(&mut self, id: &UserId, now: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE users SET last_sign_in_at = $1, failed_sign_ins = 0, updated_at = $1 WHERE id = $2")
+        sqlx::query("UPDATE users SET last_sign_in_at = $1, active_since = $1, failed_sign_ins = 0, updated_at = $1 WHERE id = $2")
             .bind(now.unix())
             .bind(id.as_str())
             .execute(&mut *self.tx)
@@ -244,7 +249,7 @@ impl Tx {
         limit: i64,
     ) -> Result<Vec<UserListing>> {
         self.listings(
-            "organisation_id = $1 AND ($2 = '' OR search_key LIKE $3 ESCAPE '\\') AND $4 = $4",
+            "organisation_id = $1 AND status <> 'deleted' AND ($2 = '' OR search_key LIKE $3 ESCAPE '\\') AND $4 = $4",
             org,
             search,
             "",
@@ -256,7 +261,13 @@ impl Tx {
     /// One person of one organisation.
     pub async fn user_listing(&mut self, org: &OrganisationId, id: &UserId) -> Result<Option<UserListing>> {
         Ok(self
-            .listings("organisation_id = $1 AND $2 = $2 AND $3 = $3 AND id = $4", org, "", id.as_str(), 1)
+            .listings(
+                "organisation_id = $1 AND status <> 'deleted' AND $2 = $2 AND $3 = $3 AND id = $4",
+                org,
+                "",
+                id.as_str(),
+                1,
+            )
             .await?
             .pop())
     }
@@ -322,7 +333,7 @@ impl Tx {
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, status = 'active', activated_at = $2, \
-             phone_verified_at = $2, last_sign_in_at = $2, failed_sign_ins = 0, updated_at = $2 \
+             phone_verified_at = $2, last_sign_in_at = $2, active_since = $2, failed_sign_ins = 0, updated_at = $2 \
              WHERE id = $3 AND status = 'invited' AND phone = $4",
         )
         .bind(password_hash)

@@ -67,11 +67,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The account lifecycle: reminders, deregistration after 90 days unused, deletion 28 days later.
+    Lifecycle {
+        #[command(subcommand)]
+        command: LifecycleCommand,
+    },
     /// The key that protects secrets at rest.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum LifecycleCommand {
+    /// Run the lifecycle jobs once (for cron); `usher serve` also runs them on a schedule. Safe to
+    /// run on several machines at once: each account is handled once.
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +259,25 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Lifecycle { command: LifecycleCommand::Run } => {
+            let store = open_migrated(&config).await?;
+            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            // Against servers running the test clock (and only when allowed), their clock counts.
+            let allowed = std::env::var("USHER_ALLOW_TEST_CLOCK").as_deref() == Ok("1");
+            let clock = if allowed && store.test_clock().await.map_err(|e| e.to_string())?.is_some() {
+                Clock::Test(store.clone())
+            } else {
+                Clock::System
+            };
+            let app = App::new(store, clock, config, key);
+            let now = app.clock.now().await.map_err(|e| e.to_string())?;
+            let r = app.run_lifecycle(now).await.map_err(|e| e.to_string())?;
+            println!(
+                "Lifecycle jobs done: {} reminded, {} deregistered, {} deleted.",
+                r.reminded, r.deregistered, r.deleted
+            );
+            Ok(())
+        }
         Command::Keys { command: KeysCommand::Reencrypt } => {
             let store = open_migrated(&config).await?;
             let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
@@ -311,6 +342,7 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
     let base_url = config.base_url().to_owned();
     let app = App::new(store, clock, config, key);
     tokio::spawn(app.clone().run_delivery_worker(providers, DeliveryPolicy::default(), Duration::from_secs(1)));
+    tokio::spawn(app.clone().run_lifecycle_jobs());
 
     println!("Usher {} is running on {} ({} database).", env!("CARGO_PKG_VERSION"), addr, app.store.engine().as_str());
     println!("Open {base_url} in your browser");

@@ -178,6 +178,20 @@ fn second_factor_settings_and_key_rotation_commands() {
 }
 
 #[test]
+fn lifecycle_run_is_a_command_for_cron() {
+    let dir = temp_dir("lifecycle");
+    let out = usher().args(["lifecycle", "run"]).env("USHER_DATA_DIR", &dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Lifecycle jobs done: 0 reminded, 0 deregistered, 0 deleted.")
+    );
+    fails_with(
+        &usher().arg("configtest").env("USHER_LIFECYCLE_REMINDERS", "14d,95d").output().unwrap(),
+        &["lifecycle.reminders"],
+    );
+}
+
+#[test]
 fn the_test_clock_needs_explicit_permission() {
     let dir = temp_dir("clock");
     fails_with(

@@ -77,7 +77,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::CsrfRejected
         | ErrorCode::PasswordExpired
         | ErrorCode::SecondFactorRequired
-        | ErrorCode::ReauthenticationRequired => StatusCode::FORBIDDEN,
+        | ErrorCode::ReauthenticationRequired
+        | ErrorCode::Deregistered => StatusCode::FORBIDDEN,
         ErrorCode::LinkExpired | ErrorCode::LinkUsed => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Conflict => StatusCode::CONFLICT,

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reset-password/{token}", get(pages::account::reset_form).post(pages::account::reset_submit))
         .route("/admin/users/{id}/unlock", post(pages::admin::unlock))
         .route("/admin/users/{id}/reset-factors", post(pages::admin::reset_factors))
+        .route("/admin/users/{id}/reregister", post(pages::admin::reregister))
         .route("/reset-password/{token}/second-factor", post(pages::account::reset_second_factor))
         .route("/reset-password/{token}/second-factor/text", post(pages::account::reset_text))
         .route("/reset-password/{token}/second-factor/email-code", post(pages::account::reset_email_code))
@@ -133,7 +134,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/factors/set-up/check", post(api::mfa::check))
         .route("/api/v1/factors/set-up/app", post(api::mfa::new_app))
         .route("/api/v1/factors/set-up/app/confirm", post(api::mfa::confirm_app))
-        .route("/api/v1/users/{id}/factors/reset", post(api::mfa::reset_factors));
+        .route("/api/v1/users/{id}/factors/reset", post(api::mfa::reset_factors))
+        .route("/api/v1/users/{id}/reregistration", post(api::account::reregister));
     Router::new()
         .merge(pages)
         .merge(api)

@@ -210,3 +210,15 @@ pub async fn unlock(
     let l = state.app.unlock_member(admin, &id, &frame.context(), frame.now).await?;
     Ok(Json(super::people::member(&l, frame.now)))
 }
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/reregistration", tag = "users",
+    responses((status = 200, body = super::people::MemberOut), (status = 404, body = Problem), (status = 409, description = "Not deregistered", body = Problem)))]
+pub async fn reregister(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+) -> Result<Json<super::people::MemberOut>, ApiError> {
+    let admin = usher_app::authz::OrganisationAdmin::check(signed_in(&frame)?)?;
+    let l = state.app.reregister_member(admin, &id, &frame.context(), frame.now).await?;
+    Ok(Json(super::people::member(&l, frame.now)))
+}

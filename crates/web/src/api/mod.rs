@@ -57,6 +57,7 @@ use crate::frame::Frame;
         account::sessions,
         account::end_session,
         account::unlock,
+        account::reregister,
         mfa::second_factor,
         mfa::email_code,
         mfa::send_check,

@@ -129,6 +129,8 @@ struct UserPage<'a> {
     can_resend: bool,
     can_unlock: bool,
     can_reset_factors: bool,
+    /// Deregistered: when it will be deleted unless reregistered.
+    deletion_due: Option<String>,
 }
 
 pub async fn show(
@@ -147,6 +149,7 @@ pub async fn show(
         Some("mobile") => Some("Mobile number changed. We have emailed them to say so."),
         Some("unlocked") => Some("Account unlocked. They can sign in again."),
         Some("factors") => Some("Second factors reset. They will set up a new one when they next sign in."),
+        Some("reregistered") => Some("Account reregistered. We have emailed them: they can sign in again."),
         _ => None,
     };
     let activation_expires = (u.status == AccountStatus::Invited).then(|| match l.activation_expires_at {
@@ -173,6 +176,9 @@ pub async fn show(
         can_resend: u.status == AccountStatus::Invited,
         can_unlock: u.status == AccountStatus::Locked,
         can_reset_factors: matches!(u.status, AccountStatus::Active | AccountStatus::Locked) && u.id != admin.user().id,
+        deletion_due: (u.status == AccountStatus::Deregistered).then(|| {
+            u.deregistered_at.map(|at| at.plus(state.app.config.lifecycle.delete_after).human()).unwrap_or_default()
+        }),
     };
     html(StatusCode::OK, &page)
 }
@@ -273,4 +279,14 @@ pub async fn reset_factors(
     let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
     let l = state.app.reset_member_factors(admin, &id, &frame.context(), frame.now).await?;
     Ok(Redirect::to(&format!("/admin/users/{}?done=factors", l.user.id)).into_response())
+}
+
+pub async fn reregister(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let l = state.app.reregister_member(admin, &id, &frame.context(), frame.now).await?;
+    Ok(Redirect::to(&format!("/admin/users/{}?done=reregistered", l.user.id)).into_response())
 }

@@ -1,0 +1,209 @@
+//! The account lifecycle jobs: reminders before deregistration, deregistration of accounts
+//! unused for 90 days, deletion 28 days later unless reregistered, and reregistration by an
+//! administrator. The jobs run in `usher serve` on a schedule and with `usher lifecycle run`;
+//! they work in short batches and are correct with several servers running them at once.
+
+use std::time::Duration;
+
+use usher_domain::Timestamp;
+use usher_domain::{Error, ErrorCode};
+use usher_store::{Tx, User, UserListing};
+
+use crate::authz::OrganisationAdmin;
+use crate::{App, RequestContext, messages, store_error};
+
+/// Accounts handled per transaction: short enough that no lock is held for long.
+const BATCH: i64 = 200;
+
+/// What one run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LifecycleReport {
+    pub reminded: u64,
+    pub deregistered: u64,
+    pub deleted: u64,
+}
+
+fn system() -> RequestContext {
+    RequestContext::system("lifecycle job")
+}
+
+async fn audit(tx: &mut Tx, action: &str, user: &User, detail: Option<String>, now: Timestamp) -> Result<(), Error> {
+    let mut event = system().event(action, "success");
+    event.subject_id = Some(user.id.to_string());
+    event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+    event.detail = detail;
+    tx.append_audit(&event, now).await.map_err(store_error)?;
+    Ok(())
+}
+
+impl App {
+    /// Runs every lifecycle job once: deletions, then deregistrations, then reminders.
+    pub async fn run_lifecycle(&self, now: Timestamp) -> Result<LifecycleReport, Error> {
+        Ok(LifecycleReport {
+            deleted: self.delete_expired_accounts(now).await?,
+            deregistered: self.deregister_unused_accounts(now).await?,
+            reminded: self.remind_unused_accounts(now).await?,
+        })
+    }
+
+    /// Runs the jobs every `lifecycle.run_every`, for `usher serve`.
+    pub async fn run_lifecycle_jobs(self) {
+        let every = Duration::from_secs(self.config.lifecycle.run_every.seconds().unsigned_abs());
+        loop {
+            match self.clock.now().await {
+                Ok(now) => match self.run_lifecycle(now).await {
+                    Ok(r) if r != LifecycleReport::default() => tracing::info!(
+                        reminded = r.reminded,
+                        deregistered = r.deregistered,
+                        deleted = r.deleted,
+                        "lifecycle jobs ran"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "lifecycle jobs failed"),
+                },
+                Err(e) => tracing::warn!(error = %e, "lifecycle jobs could not read the clock"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    async fn remind_unused_accounts(&self, now: Timestamp) -> Result<u64, Error> {
+        let policy = self.config.lifecycle.policy();
+        let mut sent = 0;
+        for before in &policy.reminders {
+            let kind = format!("reminder_{before}");
+            let due_since = now.minus(policy.deregister_after).plus(*before);
+            let mut after = String::new();
+            loop {
+                let mut tx = self.store.begin().await.map_err(store_error)?;
+                let batch = tx.unused_accounts(due_since, &after, BATCH).await.map_err(store_error)?;
+                let Some(last) = batch.last() else { break };
+                after = last.id.to_string();
+                for user in &batch {
+                    let Some(since) = user.active_since else { continue };
+                    let deregister_on = policy.deregistration_at(since);
+                    // Past deregistration, or a later reminder is due (a server that was off
+                    // sends only the latest): nothing to send for this one.
+                    if now >= deregister_on || policy.later_reminder_due(*before, since, now) {
+                        continue;
+                    }
+                    if tx.record_notice(&user.id, &kind, since, now).await.map_err(store_error)? {
+                        let mail = messages::deregistration_reminder(
+                            &self.config,
+                            user.email.as_str(),
+                            &user.full_name,
+                            deregister_on,
+                        );
+                        tx.enqueue(&mail, now).await.map_err(store_error)?;
+                        let detail = format!("deregistration on {}", deregister_on.rfc3339());
+                        audit(&mut tx, "lifecycle.reminded", user, Some(detail), now).await?;
+                        sent += 1;
+                    }
+                }
+                tx.commit().await.map_err(store_error)?;
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn deregister_unused_accounts(&self, now: Timestamp) -> Result<u64, Error> {
+        let policy = self.config.lifecycle.policy();
+        let unused_since = policy.deregister_if_unused_since(now);
+        let mut done = 0;
+        let mut after = String::new();
+        loop {
+            let mut tx = self.store.begin().await.map_err(store_error)?;
+            let batch = tx.unused_accounts(unused_since, &after, BATCH).await.map_err(store_error)?;
+            let Some(last) = batch.last() else { break };
+            after = last.id.to_string();
+            for user in &batch {
+                if !tx.deregister(&user.id, unused_since, now).await.map_err(store_error)? {
+                    continue;
+                }
+                tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+                let added_by = match &user.added_by {
+                    Some(id) => tx.user(id).await.map_err(store_error)?,
+                    None => None,
+                };
+                let who = messages::who_to_ask(&self.config, added_by.as_ref());
+                let deleted_on = now.plus(policy.delete_after);
+                let mail = messages::deregistered(&self.config, user.email.as_str(), &user.full_name, &who, deleted_on);
+                tx.enqueue(&mail, now).await.map_err(store_error)?;
+                let unused = user.active_since.map(|s| now.seconds_since(s) / 86_400).unwrap_or_default();
+                audit(&mut tx, "lifecycle.deregistered", user, Some(format!("unused for {unused} days")), now).await?;
+                done += 1;
+            }
+            tx.commit().await.map_err(store_error)?;
+        }
+        Ok(done)
+    }
+
+    async fn delete_expired_accounts(&self, now: Timestamp) -> Result<u64, Error> {
+        let before = self.config.lifecycle.policy().delete_if_deregistered_before(now);
+        let mut done = 0;
+        let mut after = String::new();
+        loop {
+            let mut tx = self.store.begin().await.map_err(store_error)?;
+            let batch = tx.deregistered_accounts(before, &after, BATCH).await.map_err(store_error)?;
+            let Some(last) = batch.last() else { break };
+            after = last.id.to_string();
+            for user in &batch {
+                if tx.delete_account(user, before, now).await.map_err(store_error)? {
+                    // The event names only the ID, which now stands for no one in particular.
+                    audit(&mut tx, "lifecycle.deleted", user, Some("personal data erased".into()), now).await?;
+                    done += 1;
+                }
+            }
+            tx.commit().await.map_err(store_error)?;
+        }
+        Ok(done)
+    }
+
+    /// An administrator reregisters a deregistered person of their organisation, before it is
+    /// deleted. The person signs in again with the same password and factors.
+    pub async fn reregister_member(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<UserListing, Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let Some(listing) = crate::members::member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
+            tx.commit().await.map_err(store_error)?;
+            return Err(Error::not_found());
+        };
+        if !tx.reregister(&listing.user.id, now).await.map_err(store_error)? {
+            return Err(Error::new(ErrorCode::Conflict, "This account is not deregistered."));
+        }
+        let mail = messages::reregistered(
+            &self.config,
+            listing.user.email.as_str(),
+            &listing.user.full_name,
+            &admin.user().full_name,
+        );
+        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        let mut event = ctx.event("lifecycle.reregistered", "success");
+        event.actor_id = Some(admin.user().id.to_string());
+        event.subject_id = Some(listing.user.id.to_string());
+        event.organisation_id = listing.user.organisation_id.as_ref().map(ToString::to_string);
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        let updated = tx
+            .user_listing(admin.organisation(), &listing.user.id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(Error::not_found)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(updated)
+    }
+}
+
+/// Why a deregistered person's correct password does not sign them in.
+pub fn deregistered_refusal(who: &str) -> Error {
+    Error::new(
+        ErrorCode::Deregistered,
+        format!(
+            "Your account was deregistered because it was not used for 90 days. To use it again, ask {who} to reregister you. If it is not reregistered within 28 days, it is deleted."
+        ),
+    )
+}
