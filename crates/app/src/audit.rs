@@ -1,9 +1,149 @@
-//! Checking the audit trail's hash chain.
+//! The audit trail: checking its hash chain, and viewing, filtering and exporting it (the
+//! operator sees everything; an organisation administrator only their organisation's events).
 
-use usher_domain::Error;
+use std::collections::HashMap;
+
 use usher_domain::audit::{GENESIS, chain_hash};
+use usher_domain::email::EmailAddress;
+use usher_domain::ids::OrganisationId;
+use usher_domain::{Error, Timestamp};
+use usher_store::{AuditFilter, StoredAuditEvent};
 
-use crate::{App, store_error};
+use crate::authz::{Operator, OrganisationAdmin};
+use crate::{App, RequestContext, store_error};
+
+/// Whose view of the trail.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditScope<'a> {
+    Everything(Operator<'a>),
+    Organisation(OrganisationAdmin<'a>),
+}
+
+/// The filter as typed: organisation ID, a person (email address or ID), an action or family
+/// (`mfa`), and a day range (`YYYY-MM-DD`, both ends included).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub organisation: String,
+    pub user: String,
+    pub action: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// One page of the trail, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub events: Vec<StoredAuditEvent>,
+    /// Names of the people and organisations the events mention.
+    pub names: HashMap<String, String>,
+    /// Pass as `before` for the next (older) page.
+    pub older: Option<i64>,
+}
+
+/// Most events one export holds.
+pub const EXPORT_LIMIT: i64 = 100_000;
+
+impl App {
+    async fn audit_filter(&self, scope: AuditScope<'_>, q: &AuditQuery) -> Result<AuditFilter, Error> {
+        let mut fields = Vec::new();
+        let day = |text: &str, field: &'static str, fields: &mut Vec<usher_domain::error::FieldError>| {
+            if text.trim().is_empty() {
+                return None;
+            }
+            let parsed = Timestamp::parse_date(text);
+            if parsed.is_none() {
+                fields.push(usher_domain::error::FieldError { field, message: "Enter a date like 2026-11-23".into() });
+            }
+            parsed
+        };
+        let from = day(&q.from, "from", &mut fields);
+        let until = day(&q.to, "to", &mut fields).map(|t| t.plus(usher_domain::duration::Span::days(1)));
+        let action = q.action.trim();
+        if action.len() > 64 || !action.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') {
+            fields.push(usher_domain::error::FieldError {
+                field: "action",
+                message: "Enter an action such as sign_in or mfa, in lower case".into(),
+            });
+        }
+        if !fields.is_empty() {
+            return Err(Error::invalid(fields));
+        }
+        let user = q.user.trim();
+        let user_id = if user.contains('@') {
+            let mut tx = self.store.begin_read().await.map_err(store_error)?;
+            match EmailAddress::parse(user) {
+                Ok(email) => tx
+                    .user_by_email(&email)
+                    .await
+                    .map_err(store_error)?
+                    .map_or_else(|| "-".to_owned(), |u| u.id.to_string()),
+                Err(_) => "-".to_owned(),
+            }
+        } else {
+            user.chars().take(64).collect()
+        };
+        let organisation_id = match scope {
+            AuditScope::Organisation(admin) => admin.organisation().to_string(),
+            AuditScope::Everything(_) => match q.organisation.trim() {
+                "" => String::new(),
+                id => OrganisationId::parse(id).map_or_else(|| "-".to_owned(), |o| o.to_string()),
+            },
+        };
+        Ok(AuditFilter { organisation_id, user_id, action: action.to_owned(), from, until })
+    }
+
+    /// A page of the trail as the viewer may see it.
+    pub async fn audit_page(
+        &self,
+        scope: AuditScope<'_>,
+        q: &AuditQuery,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<AuditPage, Error> {
+        let filter = self.audit_filter(scope, q).await?;
+        let mut events = self.store.audit_events_filtered(&filter, before, limit + 1).await.map_err(store_error)?;
+        let older = (events.len() as i64 > limit).then(|| {
+            events.truncate(usize::try_from(limit).unwrap_or(0));
+            events.last().map_or(0, |e| e.seq)
+        });
+        let mut ids: Vec<String> =
+            events.iter().flat_map(|e| [e.event.actor_id.clone(), e.event.subject_id.clone()]).flatten().collect();
+        ids.sort();
+        ids.dedup();
+        let mut names = self.store.user_names(&ids).await.map_err(store_error)?;
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        for o in tx.organisations().await.map_err(store_error)? {
+            names.insert(o.id.to_string(), o.name);
+        }
+        Ok(AuditPage { events, names, older })
+    }
+
+    /// Every event the viewer may see that matches, newest first, up to [`EXPORT_LIMIT`]. The
+    /// export itself is audited.
+    pub async fn audit_export(
+        &self,
+        scope: AuditScope<'_>,
+        q: &AuditQuery,
+        format: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Vec<StoredAuditEvent>, Error> {
+        let filter = self.audit_filter(scope, q).await?;
+        let events = self.store.audit_events_filtered(&filter, None, EXPORT_LIMIT).await.map_err(store_error)?;
+        let (actor, organisation) = match scope {
+            AuditScope::Everything(o) => (o.user().id.to_string(), None),
+            AuditScope::Organisation(a) => (a.user().id.to_string(), Some(a.organisation().to_string())),
+        };
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let mut event = ctx.event("audit.exported", "success");
+        event.actor_id = Some(actor);
+        event.organisation_id = organisation;
+        event.detail = Some(format!("{} events as {format:.8}", events.len()));
+        tx.append_audit(&event, now).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(events)
+    }
+}
 
 /// The result of `usher audit verify`.
 #[derive(Debug, Clone, PartialEq, Eq)]

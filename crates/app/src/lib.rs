@@ -34,7 +34,7 @@ pub use config::Config;
 pub use hashing::Hasher;
 pub use keys::SecretKey;
 /// The records use cases return, for the layers above.
-pub use usher_store::{FactorKind, Organisation, OutboxMessage, Terms, User, UserListing};
+pub use usher_store::{FactorKind, Organisation, OutboxMessage, StoredAuditEvent, Terms, User, UserListing};
 
 /// Everything a use case needs, cheap to clone.
 #[derive(Debug, Clone)]

@@ -69,6 +69,24 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 (`2026-11-23T12:00:00Z`).
+    /// Midnight UTC at the start of a `YYYY-MM-DD` day.
+    pub fn parse_date(text: &str) -> Option<Self> {
+        let format = ::time::macros::format_description!("[year]-[month]-[day]");
+        let date = ::time::Date::parse(text.trim(), &format).ok()?;
+        Some(Self(date.midnight().assume_utc().unix_timestamp()))
+    }
+
+    /// A `YYYY-MM-DD HH:MM` moment in UTC (also `YYYY-MM-DDTHH:MM`, or a date alone for midnight).
+    pub fn parse_minute(text: &str) -> Option<Self> {
+        let t = text.trim().replace('T', " ");
+        if t.len() == 10 {
+            return Self::parse_date(&t);
+        }
+        let format = ::time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+        let at = ::time::PrimitiveDateTime::parse(&t, &format).ok()?;
+        Some(Self(at.assume_utc().unix_timestamp()))
+    }
+
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         ::time::OffsetDateTime::parse(text.trim(), &::time::format_description::well_known::Rfc3339)
             .ok()
@@ -107,5 +125,21 @@ mod tests {
         let t = Timestamp::from_unix(i64::MAX - 1);
         assert_eq!(t.plus(Span::days(1)).unix(), i64::MAX);
         assert_eq!(Timestamp::from_unix(10).seconds_since(Timestamp::from_unix(4)), 6);
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::Timestamp;
+
+    #[test]
+    fn dates_and_minutes_are_read_in_utc_and_nonsense_is_refused() {
+        assert_eq!(Timestamp::parse_date("2026-01-05").unwrap().unix(), 1_767_571_200);
+        assert_eq!(Timestamp::parse_minute("2026-01-05 09:00").unwrap().unix(), 1_767_603_600);
+        assert_eq!(Timestamp::parse_minute("2026-01-05T09:00").unwrap().unix(), 1_767_603_600);
+        assert_eq!(Timestamp::parse_minute("2026-01-05").unwrap().unix(), 1_767_571_200);
+        for bad in ["", "2026-13-01", "5 Jan", "2026-01-05 25:00", "2026-01-05 09:00:00x", "ééé"] {
+            assert!(Timestamp::parse_minute(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -102,26 +102,70 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredAuditEvent {
-                    seq: r.try_get("seq")?,
-                    at: Timestamp::from_unix(r.try_get("at")?),
-                    event: NewAuditEvent {
-                        actor_id: r.try_get("actor_id")?,
-                        subject_id: r.try_get("subject_id")?,
-                        organisation_id: r.try_get("organisation_id")?,
-                        action: r.try_get("action")?,
-                        outcome: r.try_get("outcome")?,
-                        ip: r.try_get("ip")?,
-                        user_agent: r.try_get("user_agent")?,
-                        request_id: r.try_get("request_id")?,
-                        detail: r.try_get("detail")?,
-                    },
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_event).collect()
     }
+}
+
+/// What to show of the audit trail. Empty strings and `None` mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub organisation_id: String,
+    /// Events where this person acted or was acted upon.
+    pub user_id: String,
+    /// An action (`sign_in`) or a family of them (`mfa` matches `mfa.app_added`).
+    pub action: String,
+    pub from: Option<Timestamp>,
+    /// Up to, not including.
+    pub until: Option<Timestamp>,
+}
+
+impl Store {
+    /// Events matching `filter`, newest first, older than `before` (a `seq`) when given.
+    pub async fn audit_events_filtered(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredAuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor_id, subject_id, organisation_id, action, outcome, ip, user_agent, request_id, detail, \
+             prev_hash, hash FROM audit_events \
+             WHERE ($1 = '' OR organisation_id = $1) \
+             AND ($2 = '' OR actor_id = $2 OR subject_id = $2) \
+             AND ($3 = '' OR action = $3 OR action LIKE $4) \
+             AND at >= $5 AND at < $6 AND seq < $7 \
+             ORDER BY seq DESC LIMIT $8",
+        )
+        .bind(&filter.organisation_id)
+        .bind(&filter.user_id)
+        .bind(&filter.action)
+        .bind(format!("{}.%", filter.action.replace(['%', '_'], "")))
+        .bind(filter.from.map_or(i64::MIN, Timestamp::unix))
+        .bind(filter.until.map_or(i64::MAX, Timestamp::unix))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_event).collect()
+    }
+}
+
+fn stored_event(r: &sqlx::any::AnyRow) -> Result<StoredAuditEvent> {
+    Ok(StoredAuditEvent {
+        seq: r.try_get("seq")?,
+        at: Timestamp::from_unix(r.try_get("at")?),
+        event: NewAuditEvent {
+            actor_id: r.try_get("actor_id")?,
+            subject_id: r.try_get("subject_id")?,
+            organisation_id: r.try_get("organisation_id")?,
+            action: r.try_get("action")?,
+            outcome: r.try_get("outcome")?,
+            ip: r.try_get("ip")?,
+            user_agent: r.try_get("user_agent")?,
+            request_id: r.try_get("request_id")?,
+            detail: r.try_get("detail")?,
+        },
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
 }

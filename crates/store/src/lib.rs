@@ -24,7 +24,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _, Transaction};
 
-pub use audit::{AuditEvent, NewAuditEvent, StoredAuditEvent};
+pub use audit::{AuditEvent, AuditFilter, NewAuditEvent, StoredAuditEvent};
 pub use codes::{CodeFlow, StoredCode};
 pub use factors::{Factor, FactorKind, StoredRecoveryCode};
 pub use links::{LinkPurpose, OneTimeLink};

@@ -434,3 +434,22 @@ impl Tx {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl crate::Store {
+    /// Names of people by ID, for showing who did what (deleted accounts are named as such).
+    pub async fn user_names(&self, ids: &[String]) -> Result<std::collections::HashMap<String, String>> {
+        let mut names = std::collections::HashMap::new();
+        for chunk in ids.chunks(100) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT id, full_name FROM users WHERE id IN ({})", placeholders.join(", "));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                names.insert(row.try_get("id")?, row.try_get("full_name")?);
+            }
+        }
+        Ok(names)
+    }
+}

@@ -61,6 +61,10 @@ pub fn router(state: AppState) -> Router {
             get(pages::operator::invite_form).post(pages::operator::invite_submit),
         )
         .route("/operator/organisations/{id}/second-factors", post(pages::operator::second_factor_rules))
+        .route("/operator/audit", get(pages::audit::view))
+        .route("/operator/audit/export", get(pages::audit::export))
+        .route("/admin/audit", get(pages::audit::view))
+        .route("/admin/audit/export", get(pages::audit::export))
         .route("/operator/terms", get(pages::operator::terms_form).post(pages::operator::terms_submit))
         .route("/admin/users", get(pages::admin::list))
         .route("/admin/users/new", get(pages::admin::add_form).post(pages::admin::add_submit))

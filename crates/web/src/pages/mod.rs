@@ -4,6 +4,7 @@
 pub mod account;
 pub mod activation;
 pub mod admin;
+pub mod audit;
 pub mod mfa;
 pub mod operator;
 
