@@ -16,6 +16,7 @@ mod links;
 pub mod members;
 pub mod messages;
 pub mod mfa;
+pub mod notifications;
 pub mod operator;
 pub mod organisations;
 pub mod passwords;

@@ -21,6 +21,8 @@ pub struct LifecycleReport {
     pub reminded: u64,
     pub deregistered: u64,
     pub deleted: u64,
+    /// Notification emails queued.
+    pub notified: u64,
 }
 
 fn system() -> RequestContext {
@@ -43,6 +45,7 @@ impl App {
             deleted: self.delete_expired_accounts(now).await?,
             deregistered: self.deregister_unused_accounts(now).await?,
             reminded: self.remind_unused_accounts(now).await?,
+            notified: self.send_notification_emails(now).await?,
         })
     }
 
@@ -56,6 +59,7 @@ impl App {
                         reminded = r.reminded,
                         deregistered = r.deregistered,
                         deleted = r.deleted,
+                        notified = r.notified,
                         "lifecycle jobs ran"
                     ),
                     Ok(_) => {}

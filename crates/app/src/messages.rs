@@ -298,3 +298,18 @@ pub fn reregistered(config: &Config, to: &str, name: &str, by: &str) -> Outgoing
         None,
     )
 }
+
+/// A system notification, emailed to its audience.
+pub fn notification(config: &Config, to: &str, name: &str, title: &str, body: &str) -> OutgoingMessage {
+    email(
+        config,
+        "system_notification",
+        to,
+        format!("{}: {title}", config.service_name),
+        format!(
+            "Dear {name},\n\n{body}\n\nAll current notifications are at {base}/notifications.",
+            base = config.base_url()
+        ),
+        None,
+    )
+}

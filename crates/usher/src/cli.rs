@@ -273,8 +273,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let now = app.clock.now().await.map_err(|e| e.to_string())?;
             let r = app.run_lifecycle(now).await.map_err(|e| e.to_string())?;
             println!(
-                "Lifecycle jobs done: {} reminded, {} deregistered, {} deleted.",
-                r.reminded, r.deregistered, r.deleted
+                "Lifecycle jobs done: {} reminded, {} deregistered, {} deleted, {} notification emails queued.",
+                r.reminded, r.deregistered, r.deleted, r.notified
             );
             Ok(())
         }

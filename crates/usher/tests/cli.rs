@@ -183,7 +183,8 @@ fn lifecycle_run_is_a_command_for_cron() {
     let out = usher().args(["lifecycle", "run"]).env("USHER_DATA_DIR", &dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Lifecycle jobs done: 0 reminded, 0 deregistered, 0 deleted.")
+        String::from_utf8_lossy(&out.stdout)
+            .contains("Lifecycle jobs done: 0 reminded, 0 deregistered, 0 deleted, 0 notification emails queued.")
     );
     fails_with(
         &usher().arg("configtest").env("USHER_LIFECYCLE_REMINDERS", "14d,95d").output().unwrap(),

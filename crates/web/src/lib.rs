@@ -61,6 +61,12 @@ pub fn router(state: AppState) -> Router {
             get(pages::operator::invite_form).post(pages::operator::invite_submit),
         )
         .route("/operator/organisations/{id}/second-factors", post(pages::operator::second_factor_rules))
+        .route("/notifications", get(pages::notices::list))
+        .route("/notifications/{id}/dismiss", post(pages::notices::dismiss))
+        .route("/phishing", get(pages::notices::phishing))
+        .route("/operator/notifications", get(pages::notices::operator_list))
+        .route("/operator/notifications/new", get(pages::notices::new_form).post(pages::notices::new_submit))
+        .route("/operator/notifications/{id}/end", post(pages::notices::end))
         .route("/operator/audit", get(pages::audit::view))
         .route("/operator/audit/export", get(pages::audit::export))
         .route("/admin/audit", get(pages::audit::view))

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod admin;
 pub mod audit;
 pub mod mfa;
+pub mod notices;
 pub mod operator;
 
 use std::sync::Arc;
@@ -24,6 +25,8 @@ use usher_domain::error::FieldError;
 use usher_domain::password::PasswordPolicy;
 use usher_domain::secret::SecretString;
 use usher_domain::{Error, ErrorCode};
+
+use usher_domain::notification::Part;
 
 use crate::AppState;
 use crate::error::PageError;
@@ -181,11 +184,14 @@ struct HomePage<'a> {
     password_expires: Option<String>,
     database: &'a str,
     policy: String,
+    notice: Option<notices::Notice>,
+    back: &'static str,
 }
 
 pub async fn home(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let Some(who) = &frame.user else {
         return Ok(Redirect::to("/sign-in").into_response());
@@ -213,6 +219,8 @@ pub async fn home(
         },
         database: state.app.store.engine().as_str(),
         policy,
+        notice: notices::banner(&state, &frame, &headers).await?,
+        back: "/home",
     };
     html(StatusCode::OK, &page)
 }
@@ -309,6 +317,8 @@ struct SignInPage<'a> {
     errors: FormErrors,
     email: String,
     banner: Option<&'static str>,
+    notice: Option<notices::Notice>,
+    back: &'static str,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +337,7 @@ pub struct SignInDone {
 pub async fn sign_in_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    headers: axum::http::HeaderMap,
     axum::extract::Query(done): axum::extract::Query<SignInDone>,
 ) -> Result<Response, PageError> {
     if frame.user.is_some() {
@@ -338,6 +349,8 @@ pub async fn sign_in_form(
         email: String::new(),
         banner: (done.done.as_deref() == Some("reset"))
             .then_some("Your password has been changed and every session signed out. Sign in with your new password."),
+        notice: notices::banner(&state, &frame, &headers).await?,
+        back: "/sign-in",
     };
     html(StatusCode::OK, &page)
 }
@@ -364,6 +377,8 @@ pub async fn sign_in_submit(
                 errors,
                 email: form.email.chars().take(254).collect(),
                 banner: None,
+                notice: None,
+                back: "/sign-in",
             };
             html(StatusCode::BAD_REQUEST, &page)
         }
