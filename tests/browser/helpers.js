@@ -391,9 +391,10 @@ export const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * step screenshots), failed (the first failed step's name), freshPage(options) and
  * step(name, fn): a test skipped once an earlier step has failed, which screenshots `current` to
  * artifacts/FAILED-<shotPrefix><name>.png when it fails. With stepLimit, a step fails 10 s before
- * node:test's own time-out, so it is still marked as failed and screenshotted.
+ * node:test's own time-out, so it is still marked as failed and screenshotted. `server` is passed
+ * to startUsher (for example { extraEnv: { USHER_LIFECYCLE_RUN_EVERY: '1s' } }).
  */
-export function useJourney({ shotPrefix = '', stepLimit = true } = {}) {
+export function useJourney({ shotPrefix = '', stepLimit = true, server = {} } = {}) {
   const contexts = [];
   const journey = {
     usher: null,
@@ -446,7 +447,7 @@ export function useJourney({ shotPrefix = '', stepLimit = true } = {}) {
   };
 
   before(async () => {
-    journey.usher = await startUsher();
+    journey.usher = await startUsher(server);
     journey.browser = await launchBrowser();
   });
 
@@ -829,4 +830,42 @@ export async function firstSignInWithEmailCodes(p, person, options = {}) {
   const codes = await setUpEmailCodes(p, person, options);
   await signInWithEmailCode(p, person, { ...options, a11y: null });
   return codes;
+}
+
+// ----- activation -----------------------------------------------------------------------------
+
+export const ACTIVATION_SUBJECT = 'Activate your Usher account';
+
+/** The activation link in the newest activation email to `email` (read from the dev mailbox on `p`). */
+export async function activationLinkFor(p, email, baseUrl) {
+  const mail = await waitForMessage(
+    p,
+    (m) => m.title === ACTIVATION_SUBJECT && m.to === email,
+    `"${ACTIVATION_SUBJECT}" email to ${email}`,
+    null,
+    async () => {},
+  );
+  return tokenLinkIn(mail, baseUrl, 'activate', `the activation email to ${email}`);
+}
+
+/**
+ * Activates `person` ({ email, e164, password }) from the emailed link, the short way: agrees to
+ * the terms, confirms the mobile with the texted code and creates the password; ends on "Your
+ * account is activated". No pages are checked with axe (activation.test.js does that).
+ */
+export async function activateAccount(p, person, baseUrl) {
+  await p.goto(await activationLinkFor(p, person.email, baseUrl));
+  await assertHeading(p, 'Terms and conditions');
+  await p.getByRole('checkbox', { name: 'I agree to the terms and conditions', exact: true }).check();
+  await clickButton(p, 'Continue');
+  await assertHeading(p, 'Check your mobile number');
+  const code = await codeSentBy(p, person.e164, () => clickButton(p, 'Confirm and send code'));
+  await assertHeading(p, 'Enter the code we texted you');
+  await fill(p, 'Code from the text message', code);
+  await clickButton(p, 'Continue');
+  await assertHeading(p, 'Create your password');
+  await fill(p, 'Create a password', person.password);
+  await fill(p, 'Confirm your password', person.password);
+  await clickButton(p, 'Continue');
+  await assertHeading(p, 'Your account is activated');
 }

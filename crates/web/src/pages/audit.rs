@@ -103,7 +103,7 @@ fn scope(frame: &Frame) -> Result<(AuditScope<'_>, &'static str), PageError> {
 fn name(names: &std::collections::HashMap<String, String>, id: Option<&str>) -> String {
     match id {
         None => String::new(),
-        Some(id) => names.get(id).map_or_else(|| id.to_owned(), |n| format!("{n} ({})", &id[..id.len().min(8)])),
+        Some(id) => names.get(id).map_or_else(|| id.to_owned(), |n| format!("{n} ({})", id.chars().take(8).collect::<String>())),
     }
 }
 
