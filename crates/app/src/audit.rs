@@ -40,6 +40,9 @@ pub struct AuditPage {
     pub older: Option<i64>,
 }
 
+/// How an administrator sees someone who is not of their organisation.
+pub const OUTSIDER: &str = "Someone outside your organisation";
+
 /// Most events one export holds.
 pub const EXPORT_LIMIT: i64 = 100_000;
 
@@ -110,10 +113,40 @@ impl App {
             events.iter().flat_map(|e| [e.event.actor_id.clone(), e.event.subject_id.clone()]).flatten().collect();
         ids.sort();
         ids.dedup();
-        let mut names = self.store.user_names(&ids).await.map_err(store_error)?;
+        let people = self.store.user_names(&ids).await.map_err(store_error)?;
+        let mut names = HashMap::new();
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
-        for o in tx.organisations().await.map_err(store_error)? {
-            names.insert(o.id.to_string(), o.name);
+        match scope {
+            AuditScope::Everything(_) => {
+                names.extend(people.into_iter().map(|(id, (name, _))| (id, name)));
+                for o in tx.organisations().await.map_err(store_error)? {
+                    names.insert(o.id.to_string(), o.name);
+                }
+            }
+            AuditScope::Organisation(admin) => {
+                // Only their own organisation's people are named; anyone else (a person of
+                // another organisation, the operator) is not, and their address is not shown.
+                let own = admin.organisation().to_string();
+                for (id, (name, org)) in people {
+                    names.insert(id, if org.as_deref() == Some(own.as_str()) { name } else { OUTSIDER.to_owned() });
+                }
+                names.insert(
+                    own.clone(),
+                    tx.organisation(admin.organisation())
+                        .await
+                        .map_err(store_error)?
+                        .map(|o| o.name)
+                        .unwrap_or_default(),
+                );
+                for e in &mut events {
+                    let actor_outside =
+                        e.event.actor_id.as_ref().is_some_and(|a| names.get(a).is_none_or(|n| n == OUTSIDER));
+                    if actor_outside {
+                        e.event.ip = None;
+                        e.event.user_agent = None;
+                    }
+                }
+            }
         }
         Ok(AuditPage { events, names, older })
     }
@@ -129,7 +162,25 @@ impl App {
         now: Timestamp,
     ) -> Result<Vec<StoredAuditEvent>, Error> {
         let filter = self.audit_filter(scope, q).await?;
-        let events = self.store.audit_events_filtered(&filter, None, EXPORT_LIMIT).await.map_err(store_error)?;
+        let mut events = self.store.audit_events_filtered(&filter, None, EXPORT_LIMIT).await.map_err(store_error)?;
+        if let AuditScope::Organisation(admin) = scope {
+            let mut ids: Vec<String> = events.iter().filter_map(|e| e.event.actor_id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            let people = self.store.user_names(&ids).await.map_err(store_error)?;
+            let own = admin.organisation().to_string();
+            for e in &mut events {
+                let inside = e
+                    .event
+                    .actor_id
+                    .as_ref()
+                    .is_some_and(|a| people.get(a).is_some_and(|(_, o)| o.as_deref() == Some(own.as_str())));
+                if !inside {
+                    e.event.ip = None;
+                    e.event.user_agent = None;
+                }
+            }
+        }
         let (actor, organisation) = match scope {
             AuditScope::Everything(o) => (o.user().id.to_string(), None),
             AuditScope::Organisation(a) => (a.user().id.to_string(), Some(a.organisation().to_string())),
@@ -138,7 +189,15 @@ impl App {
         let mut event = ctx.event("audit.exported", "success");
         event.actor_id = Some(actor);
         event.organisation_id = organisation;
-        event.detail = Some(format!("{} events as {format:.8}", events.len()));
+        event.detail = Some(format!(
+            "{} events as {format:.8}; filter organisation={:.40} user={:.40} action={:.64} from={:.10} to={:.10}",
+            events.len(),
+            filter.organisation_id,
+            filter.user_id,
+            filter.action,
+            q.from,
+            q.to
+        ));
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(events)

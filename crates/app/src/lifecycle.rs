@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use usher_domain::Timestamp;
 use usher_domain::{Error, ErrorCode};
-use usher_store::{Tx, User, UserListing};
+use usher_store::{NewAuditEvent, Tx, User, UserListing};
 
 use crate::authz::OrganisationAdmin;
 use crate::{App, RequestContext, messages, store_error};
 
 /// Accounts handled per transaction: short enough that no lock is held for long.
-const BATCH: i64 = 200;
+const BATCH: i64 = 50;
 
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -29,18 +29,34 @@ fn system() -> RequestContext {
     RequestContext::system("lifecycle job")
 }
 
-async fn audit(tx: &mut Tx, action: &str, user: &User, detail: Option<String>, now: Timestamp) -> Result<(), Error> {
+fn event(action: &str, user: &User, detail: Option<String>) -> NewAuditEvent {
     let mut event = system().event(action, "success");
     event.subject_id = Some(user.id.to_string());
     event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
     event.detail = detail;
-    tx.append_audit(&event, now).await.map_err(store_error)?;
-    Ok(())
+    event
+}
+
+/// Appends a batch's audit events and commits. The events go last, so the audit trail's one
+/// head row is locked only for the moment before the commit, not while the batch is worked.
+async fn finish_batch(mut tx: Tx, events: Vec<NewAuditEvent>, now: Timestamp) -> Result<(), Error> {
+    for e in &events {
+        tx.append_audit(e, now).await.map_err(store_error)?;
+    }
+    tx.commit().await.map_err(store_error)
 }
 
 impl App {
     /// Runs every lifecycle job once: deletions, then deregistrations, then reminders.
     pub async fn run_lifecycle(&self, now: Timestamp) -> Result<LifecycleReport, Error> {
+        let policy = self.config.lifecycle.policy();
+        let longest_reminder = policy.reminders.iter().map(|r| r.seconds()).max().unwrap_or(0);
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let earliest =
+            now.minus(policy.deregister_after).plus(usher_domain::duration::Span::seconds_(longest_reminder));
+        tx.start_missing_stretches(earliest).await.map_err(store_error)?;
+        tx.purge_rate_limits(now.minus(usher_domain::duration::Span::days(2))).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
         Ok(LifecycleReport {
             deleted: self.delete_expired_accounts(now).await?,
             deregistered: self.deregister_unused_accounts(now).await?,
@@ -83,6 +99,7 @@ impl App {
                 let batch = tx.unused_accounts(due_since, &after, BATCH).await.map_err(store_error)?;
                 let Some(last) = batch.last() else { break };
                 after = last.id.to_string();
+                let mut events = Vec::new();
                 for user in &batch {
                     let Some(since) = user.active_since else { continue };
                     let deregister_on = policy.deregistration_at(since);
@@ -100,11 +117,11 @@ impl App {
                         );
                         tx.enqueue(&mail, now).await.map_err(store_error)?;
                         let detail = format!("deregistration on {}", deregister_on.rfc3339());
-                        audit(&mut tx, "lifecycle.reminded", user, Some(detail), now).await?;
+                        events.push(event("lifecycle.reminded", user, Some(detail)));
                         sent += 1;
                     }
                 }
-                tx.commit().await.map_err(store_error)?;
+                finish_batch(tx, events, now).await?;
             }
         }
         Ok(sent)
@@ -120,6 +137,7 @@ impl App {
             let batch = tx.unused_accounts(unused_since, &after, BATCH).await.map_err(store_error)?;
             let Some(last) = batch.last() else { break };
             after = last.id.to_string();
+            let mut events = Vec::new();
             for user in &batch {
                 if !tx.deregister(&user.id, unused_since, now).await.map_err(store_error)? {
                     continue;
@@ -134,10 +152,10 @@ impl App {
                 let mail = messages::deregistered(&self.config, user.email.as_str(), &user.full_name, &who, deleted_on);
                 tx.enqueue(&mail, now).await.map_err(store_error)?;
                 let unused = user.active_since.map(|s| now.seconds_since(s) / 86_400).unwrap_or_default();
-                audit(&mut tx, "lifecycle.deregistered", user, Some(format!("unused for {unused} days")), now).await?;
+                events.push(event("lifecycle.deregistered", user, Some(format!("unused for {unused} days"))));
                 done += 1;
             }
-            tx.commit().await.map_err(store_error)?;
+            finish_batch(tx, events, now).await?;
         }
         Ok(done)
     }
@@ -151,14 +169,15 @@ impl App {
             let batch = tx.deregistered_accounts(before, &after, BATCH).await.map_err(store_error)?;
             let Some(last) = batch.last() else { break };
             after = last.id.to_string();
+            let mut events = Vec::new();
             for user in &batch {
                 if tx.delete_account(user, before, now).await.map_err(store_error)? {
                     // The event names only the ID, which now stands for no one in particular.
-                    audit(&mut tx, "lifecycle.deleted", user, Some("personal data erased".into()), now).await?;
+                    events.push(event("lifecycle.deleted", user, Some("personal data erased".into())));
                     done += 1;
                 }
             }
-            tx.commit().await.map_err(store_error)?;
+            finish_batch(tx, events, now).await?;
         }
         Ok(done)
     }
@@ -177,9 +196,15 @@ impl App {
             tx.commit().await.map_err(store_error)?;
             return Err(Error::not_found());
         };
-        if !tx.reregister(&listing.user.id, now).await.map_err(store_error)? {
-            return Err(Error::new(ErrorCode::Conflict, "This account is not deregistered."));
+        let deadline = now.minus(self.config.lifecycle.delete_after);
+        if !tx.reregister(&listing.user.id, deadline, now).await.map_err(store_error)? {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                "This account is not deregistered, or is past its deletion date: add the person again instead.",
+            ));
         }
+        let was_locked = listing.user.failed_sign_ins >= crate::sign_in::LOCK_AFTER
+            || listing.user.failed_second_factors >= crate::mfa::LOCK_AFTER_SECOND_FACTORS;
         let mail = messages::reregistered(
             &self.config,
             listing.user.email.as_str(),
@@ -188,6 +213,7 @@ impl App {
         );
         tx.enqueue(&mail, now).await.map_err(store_error)?;
         let mut event = ctx.event("lifecycle.reregistered", "success");
+        event.detail = was_locked.then(|| "it was locked: reregistering also unlocked it".to_owned());
         event.actor_id = Some(admin.user().id.to_string());
         event.subject_id = Some(listing.user.id.to_string());
         event.organisation_id = listing.user.organisation_id.as_ref().map(ToString::to_string);
@@ -203,11 +229,14 @@ impl App {
 }
 
 /// Why a deregistered person's correct password does not sign them in.
-pub fn deregistered_refusal(who: &str) -> Error {
+pub fn deregistered_refusal(config: &crate::Config, who: &str) -> Error {
+    let l = &config.lifecycle;
     Error::new(
         ErrorCode::Deregistered,
         format!(
-            "Your account was deregistered because it was not used for 90 days. To use it again, ask {who} to reregister you. If it is not reregistered within 28 days, it is deleted."
+            "Your account was deregistered because it was not used for {}. To use it again, ask {who} to reregister you. If it is not reregistered within {}, it is deleted.",
+            l.deregister_after.describe(),
+            l.delete_after.describe()
         ),
     )
 }

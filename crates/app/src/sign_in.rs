@@ -100,17 +100,19 @@ impl App {
                 event.detail = Some(format!("wrong password, account {}", user.status.as_str()));
             }
             tx.append_audit(&event, now).await.map_err(store_error)?;
-            if password_ok && user.status == AccountStatus::Deregistered {
+            // A deregistered account counts wrong passwords too, and once at the limit it gives
+            // the same answer as any other, so it is no oracle for guessing the password.
+            let at_limit = user.failed_sign_ins >= LOCK_AFTER
+                || user.failed_second_factors >= crate::mfa::LOCK_AFTER_SECOND_FACTORS;
+            if password_ok && user.status == AccountStatus::Deregistered && !at_limit {
                 // Only someone who knows the password learns why: the page says whom to ask.
                 let added_by = match &user.added_by {
                     Some(id) => tx.user(id).await.map_err(store_error)?,
                     None => None,
                 };
                 tx.commit().await.map_err(store_error)?;
-                return Err(crate::lifecycle::deregistered_refusal(&messages::who_to_ask(
-                    &self.config,
-                    added_by.as_ref(),
-                )));
+                let who = messages::who_to_ask(&self.config, added_by.as_ref());
+                return Err(crate::lifecycle::deregistered_refusal(&self.config, &who));
             }
             tx.commit().await.map_err(store_error)?;
             self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;

@@ -51,6 +51,19 @@ impl FromStr for Span {
     }
 }
 
+impl Span {
+    /// In words: "90 days", "12 hours", "15 minutes", "30 seconds".
+    pub fn describe(self) -> String {
+        let (n, unit) = match self.0 {
+            s if s != 0 && s % 86_400 == 0 => (s / 86_400, "day"),
+            s if s != 0 && s % 3600 == 0 => (s / 3600, "hour"),
+            s if s != 0 && s % 60 == 0 => (s / 60, "minute"),
+            s => (s, "second"),
+        };
+        format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    }
+}
+
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;

@@ -56,9 +56,13 @@ impl Audience {
         }
     }
 
+    /// Read back; kinds that cannot be read are left out, so a damaged value reaches fewer
+    /// people, never everyone.
     pub fn from_stored(text: &str) -> Self {
-        let kinds: Vec<OrganisationKind> = text.split(',').filter_map(OrganisationKind::parse).collect();
-        if kinds.is_empty() { Self::Everyone } else { Self::Kinds(kinds) }
+        if text.is_empty() {
+            return Self::Everyone;
+        }
+        Self::Kinds(text.split(',').filter_map(OrganisationKind::parse).collect())
     }
 
     /// Whether someone of an organisation of `kind` (`None`: signed out, or no organisation)
@@ -96,17 +100,21 @@ pub fn parse_body(body: &str, base_url: &str) -> Result<Vec<Vec<Part>>, String> 
         let mut parts: Vec<Part> = Vec::new();
         let mut text = String::new();
         for (i, word) in para.split_whitespace().enumerate() {
-            let bare = word.trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
+            let bare = word.trim_end_matches(['.', ',', ';', ':', ')', '!', '?', '>', '"', '\'']);
             let trailing = &word[bare.len()..];
-            let lower = bare.to_ascii_lowercase();
+            let lower = word.to_ascii_lowercase();
             if i > 0 {
                 text.push(' ');
             }
-            if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.") {
+            // Anything an email program might turn into a link counts as one, wherever it
+            // starts in the word: `(https://…`, `<www.…`, `Visit:ftp://…`.
+            let looks_like_link = lower.contains("://") || lower.contains("www.") || lower.contains("mailto:");
+            if looks_like_link {
                 let ours =
                     bare == base || bare.strip_prefix(base).is_some_and(|rest| rest.starts_with(['/', '?', '#']));
                 if !ours {
-                    return Err(format!("Links may only go to {base}: remove or change {bare}"));
+                    let shown: String = word.chars().take(80).collect();
+                    return Err(format!("Links may only go to {base}: remove or change {shown}"));
                 }
                 parts.push(Part::Text(std::mem::take(&mut text)));
                 parts.push(Part::Link(bare.to_owned()));
@@ -154,6 +162,11 @@ mod tests {
             "See http://signin.example.org/",
             "See www.evil.example",
             "See HTTPS://EVIL.EXAMPLE",
+            "See (https://evil.example)",
+            "See <https://evil.example>",
+            "Visit:https://evil.example",
+            "ftp://evil.example/file",
+            "mailto:someone@evil.example",
         ] {
             assert!(parse_body(bad, BASE).is_err(), "{bad}");
         }
@@ -169,6 +182,7 @@ mod tests {
         assert!(Audience::Everyone.includes(None));
         assert_eq!(Audience::from_stored(&law.to_stored()), law);
         assert_eq!(Audience::from_stored(""), Audience::Everyone);
+        assert!(!Audience::from_stored("garbled").includes(Some(OrganisationKind::Court)), "fails closed");
         let t = Timestamp::from_unix;
         assert!(!is_published(t(10), Some(t(20)), t(9)));
         assert!(is_published(t(10), Some(t(20)), t(10)));

@@ -2,8 +2,9 @@
 -- reregistration), deregistration and deletion times, and the reminders sent, one row each so
 -- that every reminder goes exactly once however many servers run the jobs.
 
+-- Accounts from before are given a stretch by the first run of the jobs, late enough that they
+-- get the reminders before any deregistration.
 ALTER TABLE users ADD COLUMN active_since BIGINT;
-UPDATE users SET active_since = COALESCE(last_sign_in_at, activated_at) WHERE status IN ('active', 'locked');
 ALTER TABLE users ADD COLUMN deregistered_at BIGINT;
 ALTER TABLE users ADD COLUMN deleted_at BIGINT;
 CREATE INDEX users_active_since ON users (active_since);

@@ -75,13 +75,14 @@ impl Tx {
 
     /// Reregisters a deregistered account: it is active again and its stretch of use starts
     /// now. The password and factors are as they were.
-    pub async fn reregister(&mut self, user: &UserId, now: Timestamp) -> Result<bool> {
+    pub async fn reregister(&mut self, user: &UserId, deregistered_after: Timestamp, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE users SET status = 'active', deregistered_at = NULL, active_since = $1, failed_sign_ins = 0, \
-             failed_second_factors = 0, updated_at = $1 WHERE id = $2 AND status = 'deregistered'",
+             failed_second_factors = 0, updated_at = $1 WHERE id = $2 AND status = 'deregistered' AND deregistered_at > $3",
         )
         .bind(now.unix())
         .bind(user.as_str())
+        .bind(deregistered_after.unix())
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -128,15 +129,44 @@ impl Tx {
             .into_iter()
             .flatten()
             .collect();
-        for r in recipients {
-            sqlx::query(
-                "UPDATE outbox SET recipient = '[deleted]', subject = '', body = '', \
-                 status = CASE WHEN status = 'pending' THEN 'dropped' ELSE status END WHERE recipient = $1",
-            )
+        // Emails are the person's alone; a phone number may be shared, so only messages that
+        // are finished are blanked for it.
+        for (i, r) in recipients.into_iter().enumerate() {
+            let finished_only = if i == 0 { "" } else { " AND status <> 'pending'" };
+            sqlx::query(&format!(
+                "UPDATE outbox SET recipient = '[deleted]', subject = '', body = '', last_error = NULL, \
+                 status = CASE WHEN status = 'pending' THEN 'dropped' ELSE status END WHERE recipient = $1{finished_only}"
+            ))
             .bind(r)
             .execute(&mut *self.tx)
             .await?;
         }
         Ok(true)
+    }
+}
+
+impl Tx {
+    /// Gives accounts that have no stretch of use yet (those from before the lifecycle existed)
+    /// one that starts at their last use, but no earlier than `earliest`, so that nobody is
+    /// deregistered without the reminders first.
+    pub async fn start_missing_stretches(&mut self, earliest: Timestamp) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE users SET active_since = CASE WHEN COALESCE(last_sign_in_at, activated_at, 0) > $1 \
+             THEN COALESCE(last_sign_in_at, activated_at) ELSE $1 END \
+             WHERE active_since IS NULL AND status IN ('active', 'locked')",
+        )
+        .bind(earliest.unix())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Forgets rate-limit windows that ended long ago (none is longer than a day).
+    pub async fn purge_rate_limits(&mut self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+            .bind(before.unix())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

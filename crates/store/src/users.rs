@@ -180,8 +180,8 @@ impl Tx {
     ) -> Result<Option<(i64, AccountStatus)>> {
         let row = sqlx::query(
             "UPDATE users SET failed_sign_ins = failed_sign_ins + 1, \
-             status = CASE WHEN failed_sign_ins + 1 >= $1 THEN 'locked' ELSE status END, updated_at = $2 \
-             WHERE id = $3 AND status = 'active' RETURNING failed_sign_ins, status",
+             status = CASE WHEN status = 'active' AND failed_sign_ins + 1 >= $1 THEN 'locked' ELSE status END, \
+             updated_at = $2 WHERE id = $3 AND status IN ('active', 'deregistered') RETURNING failed_sign_ins, status",
         )
         .bind(limit)
         .bind(now.unix())
@@ -436,18 +436,23 @@ impl Tx {
 }
 
 impl crate::Store {
-    /// Names of people by ID, for showing who did what (deleted accounts are named as such).
-    pub async fn user_names(&self, ids: &[String]) -> Result<std::collections::HashMap<String, String>> {
+    /// Names of people by ID with their organisation, for showing who did what (deleted
+    /// accounts are named as such).
+    pub async fn user_names(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, (String, Option<String>)>> {
         let mut names = std::collections::HashMap::new();
         for chunk in ids.chunks(100) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT id, full_name FROM users WHERE id IN ({})", placeholders.join(", "));
+            let sql =
+                format!("SELECT id, full_name, organisation_id FROM users WHERE id IN ({})", placeholders.join(", "));
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(id);
             }
             for row in q.fetch_all(&self.pool).await? {
-                names.insert(row.try_get("id")?, row.try_get("full_name")?);
+                names.insert(row.try_get("id")?, (row.try_get("full_name")?, row.try_get("organisation_id")?));
             }
         }
         Ok(names)

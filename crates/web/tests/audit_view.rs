@@ -66,6 +66,33 @@ async fn the_operator_filters_and_exports_and_an_administrator_sees_only_their_o
     assert!(csv.body.contains("'=HYPERLINK"), "{}", csv.body);
     assert!(!csv.body.contains(",=HYPERLINK"), "{}", csv.body);
 
+    // Asking for Beta's administrator gives the same 404 as nobody; the refusal is in Alpha's
+    // trail, without Beta's person's name or the operator's address.
+    let beta_admin =
+        by_org.body.split("Ada Admin of Beta Chambers (").nth(1).unwrap().split(')').next().unwrap().to_owned();
+    let beta_id: String = {
+        let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&t.database_url).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@beta.example'").fetch_one(&mut db).await.unwrap()
+    };
+    assert!(beta_id.starts_with(&beta_admin));
+    assert_eq!(admin_a.get(&format!("/admin/users/{beta_id}")).await.status, 404);
+    let denied = admin_a.get("/admin/audit?action=authz").await;
+    assert!(denied.body.contains("authz.denied"), "{}", denied.body);
+    assert!(denied.body.contains("Someone outside your organisation"), "{}", denied.body);
+    assert!(!denied.body.contains("Beta Chambers") && !denied.body.contains("Ada Admin of Beta"), "{}", denied.body);
+    let operator_events = admin_a.get("/admin/audit/export?action=organisation&format=jsonl").await;
+    let lines: Vec<serde_json::Value> =
+        operator_events.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!lines.is_empty(), "{}", operator_events.body);
+    assert!(
+        lines.iter().all(|v| v["ip"] == "" && v["user_agent"] == ""),
+        "the operator's address is not shown: {lines:?}"
+    );
+    // Another site cannot start an export (each is recorded).
+    let foreign =
+        admin_a.request(Method::GET, "/admin/audit/export?format=csv", &[("sec-fetch-site", "cross-site")], None).await;
+    assert_eq!(foreign.status, 403);
+
     // The administrator of Alpha sees Alpha's events only, whatever they ask for.
     let mine = admin_a.get("/admin/audit").await;
     assert_eq!(mine.status, 200, "{}", mine.body);

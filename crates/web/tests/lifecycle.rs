@@ -93,6 +93,14 @@ async fn reminders_deregistration_reregistration_and_deletion_over_120_days() {
     assert!(refused.body.contains("reregister"), "{}", refused.body);
     let wrong = c.post_form("/sign-in", &[("email", STAYS), ("password", "Wrong-pass-1")]).await;
     assert_eq!(wrong.status, 400);
+    // Wrong passwords still count: after 4, even the right one gets the usual answer, so the
+    // deregistered page is no oracle for guessing.
+    for _ in 0..4 {
+        c.post_form("/sign-in", &[("email", GOES), ("password", "Wrong-pass-1")]).await;
+    }
+    let guessed = c.post_form("/sign-in", &[("email", GOES), ("password", PASSWORD)]).await;
+    assert_eq!(guessed.status, 400, "{}", guessed.body);
+    assert!(!guessed.body.contains("reregister"), "{}", guessed.body);
 
     // Day 100: the administrator sees both as deregistered and reregisters one.
     day(&t, 100).await;
@@ -227,4 +235,22 @@ async fn two_servers_running_the_jobs_at_once_send_each_email_and_event_exactly_
     assert_eq!(left, 0, "every address erased");
     let chain = a.app.verify_audit_chain().await.unwrap();
     assert!(matches!(chain, usher_app::audit::ChainReport::Intact { .. }), "the chain holds: {chain:?}");
+}
+
+#[tokio::test]
+async fn accounts_from_before_the_lifecycle_get_their_reminders_before_any_deregistration() {
+    let t = TestApp::start().await;
+    many_users(&t, 3, t.now().await).await;
+    let mut db = sqlx::AnyConnection::connect(&t.database_url).await.unwrap();
+    sqlx::query("UPDATE users SET active_since = NULL, last_sign_in_at = $1 WHERE email LIKE '%bulk.example'")
+        .bind(common::T0 - 400 * 86_400)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let first = t.app.run_lifecycle(t.now().await).await.unwrap();
+    assert_eq!((first.deregistered, first.reminded), (0, 3), "the first reminder, not deregistration");
+    t.advance(Span::days(11)).await;
+    assert_eq!(t.app.run_lifecycle(t.now().await).await.unwrap().reminded, 3, "the second, 3 days before");
+    t.advance(Span::days(3)).await;
+    assert_eq!(t.app.run_lifecycle(t.now().await).await.unwrap().deregistered, 3);
 }

@@ -103,7 +103,9 @@ fn scope(frame: &Frame) -> Result<(AuditScope<'_>, &'static str), PageError> {
 fn name(names: &std::collections::HashMap<String, String>, id: Option<&str>) -> String {
     match id {
         None => String::new(),
-        Some(id) => names.get(id).map_or_else(|| id.to_owned(), |n| format!("{n} ({})", id.chars().take(8).collect::<String>())),
+        Some(id) => {
+            names.get(id).map_or_else(|| id.to_owned(), |n| format!("{n} ({})", id.chars().take(8).collect::<String>()))
+        }
     }
 }
 
@@ -161,9 +163,18 @@ pub async fn view(
 pub async fn export(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    headers: axum::http::HeaderMap,
     Query(p): Query<AuditParams>,
 ) -> Result<Response, PageError> {
     let (scope, _) = scope(&frame)?;
+    // An export is recorded in the trail, so another site may not start one.
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site")
+    {
+        return Err(PageError(Error::new(ErrorCode::CsrfRejected, "Start the download from the audit trail page.")));
+    }
     let format = match p.format.as_deref() {
         Some("csv") => "csv",
         Some("jsonl") => "jsonl",
