@@ -234,7 +234,7 @@ pub fn deregistered_refusal(config: &crate::Config, who: &str) -> Error {
     Error::new(
         ErrorCode::Deregistered,
         format!(
-            "Your account was deregistered because it was not used for {}. To use it again, ask {who} to reregister you. If it is not reregistered within {}, it is deleted.",
+            "Your account was deregistered because it was not used for {}. To use it again, ask to be reregistered by {who}. If it is not reregistered within {}, it is deleted.",
             l.deregister_after.describe(),
             l.delete_after.describe()
         ),

@@ -273,7 +273,7 @@ pub fn deregistered(config: &Config, to: &str, name: &str, who: &str, deleted_on
         format!("Your {} account has been deregistered", config.service_name),
         format!(
             "Dear {name},\n\nYour {service} account has been deregistered because it was not used for a long time, \
-             and every session was signed out.\n\nTo use it again, ask {who} to reregister you. Unless you are \
+             and every session was signed out.\n\nTo use it again, ask to be reregistered by {who}. Unless you are \
              reregistered by {deleted_on}, your account will be deleted and a new one will be needed.",
             service = config.service_name,
             deleted_on = deleted_on.human(),

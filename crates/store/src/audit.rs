@@ -132,14 +132,14 @@ impl Store {
              prev_hash, hash FROM audit_events \
              WHERE ($1 = '' OR organisation_id = $1) \
              AND ($2 = '' OR actor_id = $2 OR subject_id = $2) \
-             AND ($3 = '' OR action = $3 OR action LIKE $4) \
+             AND ($3 = '' OR action = $3 OR action LIKE $4 ESCAPE '\\') \
              AND at >= $5 AND at < $6 AND seq < $7 \
              ORDER BY seq DESC LIMIT $8",
         )
         .bind(&filter.organisation_id)
         .bind(&filter.user_id)
         .bind(&filter.action)
-        .bind(format!("{}.%", filter.action.replace(['%', '_'], "")))
+        .bind(format!("{}.%", filter.action.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
         .bind(filter.from.map_or(i64::MIN, Timestamp::unix))
         .bind(filter.until.map_or(i64::MAX, Timestamp::unix))
         .bind(before.unwrap_or(i64::MAX))

@@ -23,6 +23,8 @@ async fn the_operator_filters_and_exports_and_an_administrator_sees_only_their_o
     let only = operator.get("/operator/audit?action=activation").await;
     assert!(only.body.contains("activation.completed"), "{}", only.body);
     assert!(!only.body.contains(">sign_in<"), "a family filter: {}", only.body);
+    let family = operator.get("/operator/audit?action=sign_in").await;
+    assert!(family.body.contains(">sign_in.second_factor<"), "a family with an underscore: {}", family.body);
     let bad = operator.get("/operator/audit?from=yesterday").await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("Enter a date like"), "{}", bad.body);
