@@ -844,7 +844,7 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
     await advanceDays(2);
     const mail = await waitForCount(USER.email, DEREGISTERED_SUBJECT, 1);
     assert.ok(
-      mail.body.includes(`ask ${ADMIN.name}, your organisation administrator`),
+      mail.body.includes(`reregistered by ${ADMIN.name}, your organisation administrator`),
       `the deregistration email should say to ask ${ADMIN.name}; it reads:\n${mail.body}`,
     );
     const adaMails = await messagesTo(ADMIN.email, DEREGISTERED_SUBJECT);
@@ -860,7 +860,7 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
     await assertErrorSummary(p, new RegExp(escapeRegExp(WRONG_SIGN_IN)), 'after a wrong password for the deregistered account (it says no more)');
     await submitSignIn(p, USER.email, USER.password);
     await assertHeading(p, 'Your account has been deregistered');
-    const text = await assertTextIncludes(p, `ask ${ADMIN.name}, your organisation administrator`, 'the deregistered page names whom to ask');
+    const text = await assertTextIncludes(p, `reregistered by ${ADMIN.name}, your organisation administrator`, 'the deregistered page names whom to ask');
     assert.match(text, /reregister/, `the deregistered page should say to ask for reregistration.\n${await describePage(p)}`);
     await a11y(p, 'deregistered');
   });

@@ -397,16 +397,7 @@ impl App {
              to set up a new one.",
             admin.user().full_name
         );
-        let mail = messages::security_change(
-            &self.config,
-            "factors_reset",
-            user.email.as_str(),
-            &user.full_name,
-            "your second factors were reset",
-            &what,
-            now,
-        );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        self.tell(&mut tx, user, "factors_reset", "your second factors were reset", &what, now).await?;
         audit(&mut tx, ctx, "mfa.factors_reset", admin.user(), user, Some(format!("{removed} factors removed")), now)
             .await?;
         tx.commit().await.map_err(store_error)?;

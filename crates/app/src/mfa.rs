@@ -181,6 +181,25 @@ async fn audit(
     Ok(())
 }
 
+impl App {
+    /// Emails a person about a change to how they prove who they are (S18), in the caller's
+    /// transaction.
+    pub(crate) async fn tell(
+        &self,
+        tx: &mut Tx,
+        user: &User,
+        purpose: &str,
+        subject: &str,
+        what: &str,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let mail =
+            messages::security_change(&self.config, purpose, user.email.as_str(), &user.full_name, subject, what, now);
+        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        Ok(())
+    }
+}
+
 fn wrong_stage() -> Error {
     Error::new(ErrorCode::Forbidden, "This page is not part of where you are in signing in. Go back to the start.")
 }
@@ -338,16 +357,7 @@ impl App {
                  a new set on your security page.",
                 if left == 1 { "" } else { "s" }
             );
-            let mail = messages::security_change(
-                &self.config,
-                "recovery_code_used",
-                user.email.as_str(),
-                &user.full_name,
-                "a recovery code was used",
-                &what,
-                now,
-            );
-            tx.enqueue(&mail, now).await.map_err(store_error)?;
+            self.tell(&mut tx, user, "recovery_code_used", "a recovery code was used", &what, now).await?;
         }
         audit(&mut tx, ctx, "sign_in.second_factor", "success", user, Some(method_name), now).await?;
         tx.commit().await.map_err(store_error)?;
@@ -679,11 +689,16 @@ impl App {
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(AppEnrolment {
+        Ok(self.enrolment(who, &secret, now))
+    }
+
+    /// What the set-up page shows of a secret: the key as text and the `otpauth://` URI.
+    fn enrolment(&self, who: &Authenticated, secret: &TotpSecret, now: Timestamp) -> AppEnrolment {
+        AppEnrolment {
             secret_text: SecretString::new(secret.base32_grouped()),
             otpauth_uri: SecretString::new(secret.otpauth_uri(&self.config.service_name, who.user.email.as_str())),
             seconds_left: totp::seconds_left(now),
-        })
+        }
     }
 
     /// The newest unconfirmed authenticator secret of this session, to show again after a
@@ -701,11 +716,7 @@ impl App {
         let Some(sealed) = newest.secret.as_deref() else { return Ok(None) };
         let secret =
             TotpSecret::from_bytes(self.secret_key.open(sealed, who.user.id.as_str()).map_err(Error::internal)?);
-        Ok(Some(AppEnrolment {
-            secret_text: SecretString::new(secret.base32_grouped()),
-            otpauth_uri: SecretString::new(secret.otpauth_uri(&self.config.service_name, who.user.email.as_str())),
-            seconds_left: totp::seconds_left(now),
-        }))
+        Ok(Some(self.enrolment(who, &secret, now)))
     }
 
     /// Confirms the newest authenticator secret with a code from the app.
@@ -841,16 +852,7 @@ impl App {
                 ("emailed codes were set up as a second factor for your account.", "emailed codes set up")
             }
         };
-        let mail = messages::security_change(
-            &self.config,
-            "factor_added",
-            user.email.as_str(),
-            &user.full_name,
-            subject,
-            what,
-            now,
-        );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        self.tell(tx, user, "factor_added", subject, what, now).await?;
         tx.end_session(&who.session.id, now).await.map_err(store_error)?;
         let action = match kind {
             FactorKind::App => "mfa.app_added",
@@ -962,16 +964,7 @@ impl App {
             FactorKind::Email => "emailed codes removed",
         };
         let what = format!("a second factor ({subject}) was removed from your account.");
-        let mail = messages::security_change(
-            &self.config,
-            "factor_removed",
-            user.email.as_str(),
-            &user.full_name,
-            subject,
-            &what,
-            now,
-        );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        self.tell(&mut tx, user, "factor_removed", subject, &what, now).await?;
         audit(&mut tx, ctx, "mfa.factor_removed", "success", user, Some(factor.kind.as_str().into()), now).await?;
         tx.commit().await.map_err(store_error)
     }
@@ -994,16 +987,15 @@ impl App {
             ));
         }
         let codes = self.new_recovery_codes(&mut tx, user, now).await?;
-        let mail = messages::security_change(
-            &self.config,
+        self.tell(
+            &mut tx,
+            user,
             "recovery_codes_replaced",
-            user.email.as_str(),
-            &user.full_name,
             "new recovery codes",
             "a new set of recovery codes was made for your account. The old codes no longer work.",
             now,
-        );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        )
+        .await?;
         audit(&mut tx, ctx, "mfa.recovery_codes_replaced", "success", user, None, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(codes)
@@ -1069,16 +1061,7 @@ impl App {
             if changed { "changed to" } else { "set to" },
             phone.last_four()
         );
-        let mail = messages::security_change(
-            &self.config,
-            "recovery_phone_set",
-            user.email.as_str(),
-            &user.full_name,
-            "recovery phone set",
-            &what,
-            now,
-        );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        self.tell(&mut tx, user, "recovery_phone_set", "recovery phone set", &what, now).await?;
         audit(
             &mut tx,
             ctx,
@@ -1105,16 +1088,15 @@ impl App {
         }
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.set_recovery_phone(&user.id, None, now).await.map_err(store_error)?;
-        let mail = messages::security_change(
-            &self.config,
+        self.tell(
+            &mut tx,
+            user,
             "recovery_phone_removed",
-            user.email.as_str(),
-            &user.full_name,
             "recovery phone removed",
             "the recovery phone was removed from your account.",
             now,
-        );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        )
+        .await?;
         audit(&mut tx, ctx, "mfa.recovery_phone_removed", "success", user, None, now).await?;
         tx.commit().await.map_err(store_error)
     }

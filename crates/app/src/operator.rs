@@ -112,17 +112,16 @@ impl App {
         if reset_factors {
             let removed = tx.remove_all_factors(&operator.id, now).await.map_err(store_error)?;
             tx.end_all_sessions(&operator.id, now).await.map_err(store_error)?;
-            let mail = messages::security_change(
-                &self.config,
+            self.tell(
+                &mut tx,
+                &operator,
                 "factors_reset",
-                operator.email.as_str(),
-                &operator.full_name,
                 "your second factors were reset",
                 "your second factors and recovery codes were removed with `usher operator recover` on the server. \
                  Set up a new second factor after choosing a new password.",
                 now,
-            );
-            tx.enqueue(&mail, now).await.map_err(store_error)?;
+            )
+            .await?;
             let mut event = ctx.event("mfa.factors_reset", "success");
             event.subject_id = Some(operator.id.to_string());
             event.detail = Some(format!("{removed} factors removed from the command line"));

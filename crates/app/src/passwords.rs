@@ -388,16 +388,7 @@ impl App {
             _ => None,
         };
         if let Some(what) = what {
-            let mail = messages::security_change(
-                &self.config,
-                "recovery_used",
-                user.email.as_str(),
-                &user.full_name,
-                "recovery used for a password reset",
-                &what,
-                now,
-            );
-            tx.enqueue(&mail, now).await.map_err(store_error)?;
+            self.tell(&mut tx, &user, "recovery_used", "recovery used for a password reset", &what, now).await?;
         }
         tx.commit().await.map_err(store_error)
     }
