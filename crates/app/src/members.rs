@@ -386,6 +386,46 @@ impl App {
                 "You cannot reset your own second factors here. Use your account's security page.",
             ));
         }
+        let role = "your organisation administrator";
+        self.reset_factors_of(&mut tx, admin.user(), role, user, ctx, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(listing)
+    }
+
+    /// The operator resets an organisation administrator's second factors (their way back from
+    /// a lost device), without seeing any secret.
+    pub async fn reset_administrator_factors(
+        &self,
+        operator: crate::authz::Operator<'_>,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<User, Error> {
+        let id = UserId::parse(id).ok_or_else(Error::not_found)?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        let user = tx
+            .user(&id)
+            .await
+            .map_err(store_error)?
+            .filter(|u| u.role == Role::OrganisationAdministrator)
+            .ok_or_else(Error::not_found)?;
+        let role = &format!("who runs {}", self.config.service_name);
+        self.reset_factors_of(&mut tx, operator.user(), role, &user, ctx, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(user)
+    }
+
+    /// Removes every factor and recovery code of a person, ends their sessions, emails them and
+    /// records it: they set up a new factor at their next sign-in.
+    async fn reset_factors_of(
+        &self,
+        tx: &mut Tx,
+        actor: &User,
+        actor_role: &str,
+        user: &User,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let removed = tx.remove_all_factors(&user.id, now).await.map_err(store_error)?;
         if removed == 0 {
@@ -393,14 +433,10 @@ impl App {
         }
         tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
         let what = format!(
-            "{}, your organisation administrator, reset your second factors. At your next sign-in you will be asked \
-             to set up a new one.",
-            admin.user().full_name
+            "{}, {actor_role}, reset your second factors. At your next sign-in you will be asked to set up a new one.",
+            actor.full_name
         );
-        self.tell(&mut tx, user, "factors_reset", "your second factors were reset", &what, now).await?;
-        audit(&mut tx, ctx, "mfa.factors_reset", admin.user(), user, Some(format!("{removed} factors removed")), now)
-            .await?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(listing)
+        self.tell(tx, user, "factors_reset", "your second factors were reset", &what, now).await?;
+        audit(tx, ctx, "mfa.factors_reset", actor, user, Some(format!("{removed} factors removed")), now).await
     }
 }

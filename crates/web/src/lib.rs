@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::operator::invite_form).post(pages::operator::invite_submit),
         )
         .route("/operator/organisations/{id}/second-factors", post(pages::operator::second_factor_rules))
+        .route("/operator/administrators/{id}/reset-factors", post(pages::operator::reset_administrator_factors))
         .route("/notifications", get(pages::notices::list))
         .route("/notifications/{id}/dismiss", post(pages::notices::dismiss))
         .route("/phishing", get(pages::notices::phishing))

@@ -862,3 +862,23 @@ async fn a_recovery_code_used_on_a_reset_link_is_emailed() {
     let notice = mail.iter().find(|m| m.message.purpose == "recovery_used").expect("emailed (S17)");
     assert!(notice.message.body.contains("9 recovery codes left"), "{}", notice.message.body);
 }
+
+#[tokio::test]
+async fn the_operator_resets_an_administrators_factors() {
+    let t = TestApp::start().await;
+    let operator = t.operator().await;
+    let (org, _) = t.organisation_with_admin(&operator, "Lamb Law", "lawfirm.example", "07700 900111").await;
+    let page = operator.get(&format!("/operator/organisations/{org}")).await;
+    assert!(page.body.contains("Reset second factors"), "{}", page.body);
+    let id = page.body.split("/operator/administrators/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let done = operator.post_form(&format!("/operator/administrators/{id}/reset-factors"), &[]).await;
+    assert_eq!(done.location().as_deref(), Some(format!("/operator/organisations/{org}?done=factors").as_str()));
+    assert!(t.messages_to("admin@lawfirm.example").await.iter().any(|m| m.message.purpose == "factors_reset"));
+    let c = t.client();
+    c.get("/sign-in").await;
+    let next = c.post_form("/sign-in", &[("email", "admin@lawfirm.example"), ("password", ADMIN_PASSWORD)]).await;
+    assert_eq!(next.location().as_deref(), Some("/set-up"), "they set up a new factor");
+    // Only administrators: the operator's own account is not reset this way.
+    let me = operator.api(Method::GET, "/api/v1/session", None).await.json()["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(operator.post_form(&format!("/operator/administrators/{me}/reset-factors"), &[]).await.status, 404);
+}

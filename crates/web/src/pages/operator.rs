@@ -14,6 +14,7 @@ use usher_app::authz::Operator;
 use usher_app::members::NewPerson;
 use usher_app::organisations::OrganisationForm;
 use usher_domain::ErrorCode;
+use usher_domain::account::AccountStatus;
 use usher_domain::organisation::OrganisationKind;
 
 use super::{Done, Field, FormErrors, Layout, PersonRow, html, read_form, signed_in_user};
@@ -166,6 +167,8 @@ struct OrganisationPage<'a> {
     table_caption: &'static str,
     second_factor: super::Radios,
     email_codes: super::Radios,
+    /// Administrators who can sign in: (ID, name), for resetting their second factors.
+    resettable: Vec<(String, String)>,
 }
 
 pub async fn show(
@@ -181,6 +184,7 @@ pub async fn show(
         Some("registered") => Some("Organisation registered. Now invite its first administrator."),
         Some("invited") => Some("Administrator invited. We have emailed them an activation link."),
         Some("second_factors") => Some("Second factor rules saved. They apply from each person's next sign-in."),
+        Some("factors") => Some("Second factors reset. They will set up a new one when they next sign in."),
         _ => None,
     };
     let page = OrganisationPage {
@@ -203,6 +207,12 @@ pub async fn show(
             &current(o.email_codes_allowed, "allowed", "not_allowed"),
             &FormErrors::default(),
         ),
+        resettable: view
+            .administrators
+            .iter()
+            .filter(|l| matches!(l.user.status, AccountStatus::Active | AccountStatus::Locked))
+            .map(|l| (l.user.id.to_string(), l.user.full_name.clone()))
+            .collect(),
     };
     html(StatusCode::OK, &page)
 }
@@ -434,4 +444,15 @@ pub async fn terms_submit(
         published: terms.published_at.human(),
     };
     html(status, &page)
+}
+
+pub async fn reset_administrator_factors(
+    State(state): State<AppState>,
+    Extension(frame): Extension<Arc<Frame>>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let user = state.app.reset_administrator_factors(operator, &id, &frame.context(), frame.now).await?;
+    let org = user.organisation_id.map(|o| o.to_string()).unwrap_or_default();
+    Ok(Redirect::to(&format!("/operator/organisations/{org}?done=factors")).into_response())
 }
