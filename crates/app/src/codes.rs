@@ -47,6 +47,18 @@ pub(crate) enum Checked {
     Exhausted,
 }
 
+impl Checked {
+    /// `None` when accepted; otherwise the message for the person, with `exhausted` saying how
+    /// to start again once the flow's guesses are used up.
+    pub(crate) fn refusal(self, exhausted: &str) -> Option<String> {
+        match self {
+            Self::Accepted => None,
+            Self::Refused(m) => Some(m.to_owned()),
+            Self::Exhausted => Some(exhausted.to_owned()),
+        }
+    }
+}
+
 impl NotSent {
     /// The usual wording; `start_again` says how to get a fresh flow.
     pub(crate) fn message(self, start_again: &str) -> Error {

@@ -191,11 +191,7 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<UserListing, Error> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let Some(listing) = crate::members::member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
-            tx.commit().await.map_err(store_error)?;
-            return Err(Error::not_found());
-        };
+        let (mut tx, listing) = self.member_transaction(admin, id, ctx, now).await?;
         let deadline = now.minus(self.config.lifecycle.delete_after);
         if !tx.reregister(&listing.user.id, deadline, now).await.map_err(store_error)? {
             return Err(Error::new(

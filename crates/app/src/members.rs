@@ -205,13 +205,9 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<UserListing, Error> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
         // Whose number it is comes first: another organisation's person is "not found" (and
         // audited) whatever number was sent.
-        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
-            tx.commit().await.map_err(store_error)?;
-            return Err(Error::not_found());
-        };
+        let (mut tx, listing) = self.member_transaction(admin, id, ctx, now).await?;
         let user = &listing.user;
         if user.id == admin.user().id {
             return Err(Error::new(
@@ -258,11 +254,7 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<UserListing, Error> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
-            tx.commit().await.map_err(store_error)?;
-            return Err(Error::not_found());
-        };
+        let (mut tx, listing) = self.member_transaction(admin, id, ctx, now).await?;
         // One resend at a time per person, on any node, so only one link stays alive.
         tx.lock(&format!("user:{}", listing.user.id)).await.map_err(store_error)?;
         let listing = tx
@@ -285,6 +277,27 @@ impl App {
 }
 
 /// Like `member_in`, but a refusal is `None` so the caller commits its audit event first.
+impl App {
+    /// Opens a use case's transaction on one person of the administrator's organisation; for
+    /// anyone else the refusal is audited (and committed) and the answer is "not found".
+    pub(crate) async fn member_transaction(
+        &self,
+        admin: OrganisationAdmin<'_>,
+        id: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<(Tx, UserListing), Error> {
+        let mut tx = self.store.begin().await.map_err(store_error)?;
+        match member_or_refusal(&mut tx, admin, id, ctx, now).await? {
+            Some(listing) => Ok((tx, listing)),
+            None => {
+                tx.commit().await.map_err(store_error)?;
+                Err(Error::not_found())
+            }
+        }
+    }
+}
+
 pub(crate) async fn member_or_refusal(
     tx: &mut Tx,
     admin: OrganisationAdmin<'_>,
@@ -343,11 +356,7 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<UserListing, Error> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
-            tx.commit().await.map_err(store_error)?;
-            return Err(Error::not_found());
-        };
+        let (mut tx, listing) = self.member_transaction(admin, id, ctx, now).await?;
         if !tx.unlock(&listing.user.id, now).await.map_err(store_error)? {
             return Err(Error::new(ErrorCode::Conflict, "This account is not locked."));
         }
@@ -373,11 +382,7 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<UserListing, Error> {
-        let mut tx = self.store.begin().await.map_err(store_error)?;
-        let Some(listing) = member_or_refusal(&mut tx, admin, id, ctx, now).await? else {
-            tx.commit().await.map_err(store_error)?;
-            return Err(Error::not_found());
-        };
+        let (mut tx, listing) = self.member_transaction(admin, id, ctx, now).await?;
         let user = &listing.user;
         if user.id == admin.user().id {
             // Their own factors change on their security page, after their password (S24).

@@ -529,12 +529,10 @@ impl App {
         let user = &who.user;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
-        let refusal =
-            match self.check_code(&mut tx, &recovery_text_flow(who), SMS_CODE, entered, Medium::Text, now).await? {
-                Checked::Accepted => None,
-                Checked::Refused(m) => Some(m.to_owned()),
-                Checked::Exhausted => Some("Too many wrong codes. Sign in again to start afresh".to_owned()),
-            };
+        let refusal = self
+            .check_code(&mut tx, &recovery_text_flow(who), SMS_CODE, entered, Medium::Text, now)
+            .await?
+            .refusal("Too many wrong codes. Sign in again to start afresh");
         if let Some(message) = refusal {
             self.count_second_factor_failure(&mut tx, user, "recovery_text", ctx, now).await?;
             tx.commit().await.map_err(store_error)?;
@@ -801,14 +799,10 @@ impl App {
                 "Your organisation does not allow emailed codes. Add an authenticator app.",
             ));
         }
-        let refusal = match self
+        let refusal = self
             .check_code(&mut tx, &setup_email_flow(who), EMAIL_CODE, entered, Medium::Email, now)
             .await?
-        {
-            Checked::Accepted => None,
-            Checked::Refused(m) => Some(m.to_owned()),
-            Checked::Exhausted => Some("Too many wrong codes. Sign out, then sign in again to start afresh".to_owned()),
-        };
+            .refusal("Too many wrong codes. Sign out, then sign in again to start afresh");
         if let Some(message) = refusal {
             self.count_second_factor_failure(&mut tx, user, "email set-up", ctx, now).await?;
             tx.commit().await.map_err(store_error)?;
@@ -1041,14 +1035,10 @@ impl App {
         let user = &who.user;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
-        let refusal = match self
+        let refusal = self
             .check_code(&mut tx, &recovery_phone_flow(who, &phone), SMS_CODE, entered, Medium::Text, now)
             .await?
-        {
-            Checked::Accepted => None,
-            Checked::Refused(m) => Some(m.to_owned()),
-            Checked::Exhausted => Some("Too many wrong codes. Enter the number again to get a new code".to_owned()),
-        };
+            .refusal("Too many wrong codes. Enter the number again to get a new code");
         if let Some(message) = refusal {
             audit(&mut tx, ctx, "mfa.recovery_phone_set", "failure", user, None, now).await?;
             tx.commit().await.map_err(store_error)?;

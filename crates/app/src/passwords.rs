@@ -316,25 +316,20 @@ impl App {
                 None => Some("That recovery code is not right, or has been used. Each code works once".into()),
             },
             Method::RecoveryText => {
-                use crate::codes::{Checked, Medium};
-                match self
-                    .check_code(
-                        &mut tx,
-                        &reset_text_flow(&link),
-                        usher_domain::code::SMS_CODE,
-                        entered,
-                        Medium::Text,
-                        now,
-                    )
-                    .await?
-                {
-                    Checked::Accepted => None,
-                    Checked::Refused(m) => Some(m.to_owned()),
-                    Checked::Exhausted => Some("Too many wrong codes. Ask for a new reset email".to_owned()),
-                }
+                use crate::codes::Medium;
+                self.check_code(
+                    &mut tx,
+                    &reset_text_flow(&link),
+                    usher_domain::code::SMS_CODE,
+                    entered,
+                    Medium::Text,
+                    now,
+                )
+                .await?
+                .refusal("Too many wrong codes. Ask for a new reset email")
             }
             Method::Email => {
-                use crate::codes::{Checked, Medium};
+                use crate::codes::Medium;
                 let has_email = tx
                     .factors(&user.id)
                     .await
@@ -344,21 +339,16 @@ impl App {
                 if !has_email {
                     return Err(Error::field("code", "Emailed codes are not set up for your account"));
                 }
-                match self
-                    .check_code(
-                        &mut tx,
-                        &reset_email_flow(&link),
-                        usher_domain::code::EMAIL_CODE,
-                        entered,
-                        Medium::Email,
-                        now,
-                    )
-                    .await?
-                {
-                    Checked::Accepted => None,
-                    Checked::Refused(m) => Some(m.to_owned()),
-                    Checked::Exhausted => Some("Too many wrong codes. Ask for a new reset email".to_owned()),
-                }
+                self.check_code(
+                    &mut tx,
+                    &reset_email_flow(&link),
+                    usher_domain::code::EMAIL_CODE,
+                    entered,
+                    Medium::Email,
+                    now,
+                )
+                .await?
+                .refusal("Too many wrong codes. Ask for a new reset email")
             }
         };
         let mut event = ctx.event("password.reset_second_factor", "success");
