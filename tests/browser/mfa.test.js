@@ -15,6 +15,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
+  activateAccount,
   advanceClock,
   assertErrorSummary,
   assertHeading,
@@ -40,7 +41,6 @@ import {
   signOut,
   submitSetupForm,
   submitSignIn,
-  tokenLinkIn,
   totpCode,
   useJourney,
   visible,
@@ -67,7 +67,6 @@ const USER = {
 const RECOVERY_PHONE = { typed: '07700 900456', e164: '+447700900456', lastFour: '0456' };
 const NON_UK_PHONE = '+33 6 12 34 56 78';
 const WRONG_PASSWORD = 'Wr0ng-Horse-Guess';
-const ACTIVATION_SUBJECT = 'Activate your Usher account';
 
 /** Screenshot names start with this, so they do not clash with other journeys' artifacts. */
 const SHOT = 'mfa';
@@ -102,35 +101,6 @@ describe('second factor journey: authenticator app, recovery phone, lost device'
       const c = appCode(keyText, unix + d * 30);
       if (!near.has(c)) return c;
     }
-  }
-
-  async function activationLinkFor(p, email) {
-    const mail = await waitForMessage(
-      p,
-      (m) => m.title === ACTIVATION_SUBJECT && m.to === email,
-      `"${ACTIVATION_SUBJECT}" email to ${email}`,
-      null,
-      async () => {},
-    );
-    return tokenLinkIn(mail, journey.usher.baseUrl, 'activate', `the activation email to ${email}`);
-  }
-
-  /** Activates `person`'s account from the emailed link: terms, texted code, password. */
-  async function activate(p, person) {
-    await p.goto(await activationLinkFor(p, person.email));
-    await assertHeading(p, 'Terms and conditions');
-    await p.getByRole('checkbox', { name: 'I agree to the terms and conditions', exact: true }).check();
-    await clickButton(p, 'Continue');
-    await assertHeading(p, 'Check your mobile number');
-    const code = await codeSentBy(p, person.e164, () => clickButton(p, 'Confirm and send code'));
-    await assertHeading(p, 'Enter the code we texted you');
-    await fill(p, 'Code from the text message', code);
-    await clickButton(p, 'Continue');
-    await assertHeading(p, 'Create your password');
-    await fill(p, 'Create a password', person.password);
-    await fill(p, 'Confirm your password', person.password);
-    await clickButton(p, 'Continue');
-    await assertHeading(p, 'Your account is activated');
   }
 
   /** Asserts the page is the second step of signing in with the heading `heading`. */
@@ -264,7 +234,7 @@ describe('second factor journey: authenticator app, recovery phone, lost device'
   });
 
   step(`${ADMIN.name} activates her account and adds ${USER.name}, who has a mobile`, async () => {
-    await activate(page, ADMIN);
+    await activateAccount(page, ADMIN, journey.usher.baseUrl);
     await firstSignInWithEmailCodes(page, ADMIN, { a11y: null });
     await assertHeading(page, 'Administrator home');
     await page.goto('/admin/users/new');
@@ -281,7 +251,7 @@ describe('second factor journey: authenticator app, recovery phone, lost device'
     ({ page: brianPage } = await freshPage());
     page = brianPage;
     journey.current = page;
-    await activate(page, USER);
+    await activateAccount(page, USER, journey.usher.baseUrl);
   });
 
   // ----- 2. the first sign-in: setting up an authenticator app ------------------------------------------
