@@ -1,16 +1,19 @@
 //! Argon2id off the async threads, on a bounded pool: a burst of sign-ins waits its turn
-//! instead of stalling every other request.
+//! instead of stalling every other request. Each of the pool's places keeps its Argon2 memory
+//! for the next hash (see [`Workspace`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 use usher_domain::Error;
-use usher_domain::password::{self, HashCost};
+use usher_domain::password::{self, HashCost, Workspace};
 
 #[derive(Debug, Clone)]
 pub struct Hasher {
     cost: HashCost,
     permits: Arc<Semaphore>,
+    /// At most one per permit, so memory stays at `threads` × the cost's memory.
+    workspaces: Arc<Mutex<Vec<Workspace>>>,
     /// Checked when the account is unknown, so that answer takes as long as any other.
     dummy_hash: Arc<str>,
 }
@@ -18,7 +21,12 @@ pub struct Hasher {
 impl Hasher {
     pub fn new(cost: HashCost, threads: usize) -> Self {
         let dummy_hash = cost.hash("usher-dummy-password").unwrap_or_default().into();
-        Self { cost, permits: Arc::new(Semaphore::new(threads.max(1))), dummy_hash }
+        Self {
+            cost,
+            permits: Arc::new(Semaphore::new(threads.max(1))),
+            workspaces: Arc::new(Mutex::new(Vec::new())),
+            dummy_hash,
+        }
     }
 
     pub fn dummy_hash(&self) -> &str {
@@ -29,17 +37,27 @@ impl Hasher {
         self.cost
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&mut Workspace) -> T + Send + 'static) -> Result<T, Error> {
         let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        tokio::task::spawn_blocking(job).await.map_err(Error::internal)
+        let workspaces = self.workspaces.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut work = workspaces.lock().ok().and_then(|mut kept| kept.pop()).unwrap_or_default();
+            let done = job(&mut work);
+            if let Ok(mut kept) = workspaces.lock() {
+                kept.push(work);
+            }
+            done
+        })
+        .await
+        .map_err(Error::internal)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, Error> {
         let cost = self.cost;
-        self.run(move || cost.hash(&password)).await?.map_err(Error::internal)
+        self.run(move |work| cost.hash_in(&password, work)).await?.map_err(Error::internal)
     }
 
     pub async fn verify(&self, stored: String, password: String) -> Result<bool, Error> {
-        self.run(move || password::verify(&stored, &password)).await
+        self.run(move |work| password::verify_in(&stored, &password, work)).await
     }
 }
