@@ -97,14 +97,11 @@ impl App {
         let Some(token) = Token::parse(cookie) else {
             return Ok(None);
         };
-        // Every request passes here: read without taking SQLite's write lock, and write (both
-        // writes are idempotent) only when a session must end or its last-seen time is stale.
-        let mut read = self.store.begin_read().await.map_err(store_error)?;
-        let Some(session) = read.live_session(&token.hash()).await.map_err(store_error)? else {
+        // Every request passes here: one read (a join, no transaction, no write lock), and a
+        // write (both are idempotent) only when a session must end or its last-seen time is stale.
+        let Some((session, user)) = self.store.live_session_with_user(&token.hash()).await.map_err(store_error)? else {
             return Ok(None);
         };
-        let user = read.user(&session.user_id).await.map_err(store_error)?;
-        drop(read);
         let idle = now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
         let lifetime = if session.stage == SessionStage::Full {
             self.config.sessions.absolute_timeout.seconds()
