@@ -287,6 +287,16 @@ fn bad(setting: &str, problem: impl Into<String>) -> ConfigError {
 impl Config {
     /// Checks what serde cannot. Returns the first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check(true)
+    }
+
+    /// As [`Config::validate`], but a password hashing cost below S1's floor is let through:
+    /// only for benchmarks (`USHER_ALLOW_BENCHMARK_HASHING=1`), never for real work.
+    pub fn validate_for_benchmark(&self) -> Result<(), ConfigError> {
+        self.check(false)
+    }
+
+    fn check(&self, hash_floor: bool) -> Result<(), ConfigError> {
         if self.service_name.trim().is_empty() {
             return Err(bad("service_name", "must not be empty"));
         }
@@ -352,7 +362,9 @@ impl Config {
         if self.sessions.idle_timeout.seconds() < 60 || self.sessions.absolute_timeout < self.sessions.idle_timeout {
             return Err(bad("sessions", "idle_timeout must be at least 1m and no longer than absolute_timeout"));
         }
-        self.password_hashing.validate().map_err(|m| bad("password_hashing", m))?;
+        let hashing =
+            if hash_floor { self.password_hashing.validate() } else { self.password_hashing.validate_params() };
+        hashing.map_err(|m| bad("password_hashing", m))?;
         if let Some(bad_ip) = self.trusted_proxies.iter().find(|p| p.parse::<std::net::IpAddr>().is_err()) {
             return Err(bad("trusted_proxies", format!("'{bad_ip}' is not an IP address")));
         }

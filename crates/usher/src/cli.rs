@@ -318,6 +318,11 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
         return Err("--test-clock is refused unless USHER_ALLOW_TEST_CLOCK=1 is also set: a test clock lets the server's time be moved, so never use it for real work".into());
     }
     logging::init(&config.log);
+    if !config.password_hashing.meets_floor() {
+        tracing::warn!(
+            "password hashing below the floor of m=19456 KiB, t=2, p=1 (USHER_ALLOW_BENCHMARK_HASHING=1): for benchmarks only, never for real work"
+        );
+    }
     let addr = config.listen_addr().map_err(|e| e.to_string())?;
     if config.database_url.is_empty() {
         std::fs::create_dir_all(&config.data_dir)
