@@ -1,0 +1,7 @@
+"""WSGI entry point: `gunicorn peer.wsgi` (cwd bench/peer, or --chdir bench/peer)."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peer.settings")
+application = get_wsgi_application()
