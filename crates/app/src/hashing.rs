@@ -14,6 +14,7 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     /// At most one per permit, so memory stays at `threads` × the cost's memory.
     workspaces: Arc<Mutex<Vec<Workspace>>>,
+    threads: usize,
     /// Checked when the account is unknown, so that answer takes as long as any other.
     dummy_hash: Arc<str>,
 }
@@ -25,6 +26,7 @@ impl Hasher {
             cost,
             permits: Arc::new(Semaphore::new(threads.max(1))),
             workspaces: Arc::new(Mutex::new(Vec::new())),
+            threads: threads.max(1),
             dummy_hash,
         }
     }
@@ -38,14 +40,20 @@ impl Hasher {
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce(&mut Workspace) -> T + Send + 'static) -> Result<T, Error> {
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        let workspaces = self.workspaces.clone();
+        // The permit goes with the job: a request given up while its hash runs must not let
+        // another hash start beside it.
+        let permit = self.permits.clone().acquire_owned().await.map_err(Error::internal)?;
+        let (workspaces, threads, cost) = (self.workspaces.clone(), self.threads, self.cost);
         tokio::task::spawn_blocking(move || {
-            let mut work = workspaces.lock().ok().and_then(|mut kept| kept.pop()).unwrap_or_default();
+            let kept = workspaces.lock().ok().and_then(|mut kept| kept.pop());
+            let mut work = kept.unwrap_or_else(|| Workspace::up_to(cost));
             let done = job(&mut work);
-            if let Ok(mut kept) = workspaces.lock() {
+            if let Ok(mut kept) = workspaces.lock()
+                && kept.len() < threads
+            {
                 kept.push(work);
             }
+            drop(permit);
             done
         })
         .await

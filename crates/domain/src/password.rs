@@ -210,9 +210,10 @@ impl HashCost {
         let mut salt_bytes = [0u8; 64];
         let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
         let mut out = [0u8; OUTPUT_LEN];
-        argon
-            .hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, work.blocks(argon.params()))
-            .map_err(|e| failed(&e))?;
+        work.with_blocks(argon.params(), |blocks| {
+            argon.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, blocks)
+        })
+        .map_err(|e| failed(&e))?;
         let phc = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
@@ -244,16 +245,32 @@ const OUTPUT_LEN: usize = 32;
 /// Argon2's working memory (19 MiB at the default cost), kept from one hash to the next. A
 /// fresh allocation per hash costs page faults and zeroing on every sign-in, and the allocator
 /// keeps freed ones in per-thread arenas, so a busy server grew by hundreds of MiB.
+/// It keeps at most its limit: a hash stored at a higher cost (from before the configured cost
+/// was lowered, say) is computed in memory of its own, so one such hash cannot pin more.
 #[derive(Debug, Default)]
-pub struct Workspace(Vec<Block>);
+pub struct Workspace {
+    blocks: Vec<Block>,
+    /// The most blocks (of 1 KiB) kept; 0 for no limit.
+    limit: usize,
+}
 
 impl Workspace {
-    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+    /// A workspace that keeps memory for hashes up to `cost`.
+    pub fn up_to(cost: HashCost) -> Self {
+        Self { blocks: Vec::new(), limit: usize::try_from(cost.memory_kib).unwrap_or(usize::MAX) }
+    }
+
+    /// Runs `f` on `params.block_count()` blocks: kept ones when within the limit.
+    fn with_blocks<T>(&mut self, params: &Params, f: impl FnOnce(&mut [Block]) -> T) -> T {
         let wanted = params.block_count();
-        if self.0.len() < wanted {
-            self.0.resize(wanted, Block::default());
+        if self.limit != 0 && wanted > self.limit {
+            return f(&mut vec![Block::default(); wanted]);
         }
-        &mut self.0[..wanted]
+        if self.blocks.len() < wanted {
+            self.blocks.reserve_exact(wanted - self.blocks.len());
+            self.blocks.resize(wanted, Block::default());
+        }
+        f(&mut self.blocks[..wanted])
     }
 }
 
@@ -282,7 +299,10 @@ pub fn verify_in(stored: &str, password: &str, work: &mut Workspace) -> bool {
     };
     let argon = Argon2::new(algorithm, version.unwrap_or_default(), params);
     let mut out = vec![0u8; expected.len()];
-    argon.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, work.blocks(argon.params())).is_ok()
+    work.with_blocks(argon.params(), |blocks| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, blocks)
+    })
+    .is_ok()
         && constant_time_eq(&out, expected.as_bytes())
 }
 
@@ -348,6 +368,12 @@ mod tests {
         assert!(verify_in(&theirs, "Tr1ckyHorse!", &mut work));
         assert!(!verify_in(&theirs, "Tr1ckyHorse?", &mut work));
         assert!(verify_in(&ours, "Tr1ckyHorse!", &mut Workspace::default()));
+        // A workspace kept for Keycloak's cost checks ours in memory of its own and keeps none of it.
+        let mut small_work = Workspace::up_to(small);
+        assert!(verify_in(&ours, "Tr1ckyHorse!", &mut small_work));
+        assert!(small_work.blocks.is_empty());
+        assert!(verify_in(&theirs, "Tr1ckyHorse!", &mut small_work));
+        assert!(small_work.blocks.len() <= 7 * 1024);
         assert!(!verify_in("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA", "x", &mut work), "no hash part");
     }
 
