@@ -49,7 +49,8 @@ fn from_prefixed_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<SessionRec
 }
 
 impl crate::Store {
-    /// A live session and its account, in one statement outside any transaction: every
+    /// A session that has not been ended, whatever its age (the caller applies the timeouts),
+    /// and its account, in one statement outside any transaction: every
     /// request asks this, so it costs one round trip to the database instead of four.
     pub async fn live_session_with_user(
         &self,
@@ -58,7 +59,7 @@ impl crate::Store {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             let session_columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("s.{c} AS s_{c}")).collect();
             let user_columns: Vec<String> =
-                crate::users::COLUMNS.split(", ").map(|c| format!("u.{}", c.trim())).collect();
+                crate::users::COLUMNS.split(", ").map(|c| format!("u.{c} AS {c}", c = c.trim())).collect();
             format!(
                 "SELECT {}, {} FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
                  WHERE s.token_hash = $1 AND s.ended_at IS NULL",
@@ -98,7 +99,6 @@ impl Tx {
         Ok(())
     }
 
-    /// A session that has not been ended, whatever its age: the caller applies the timeouts.
     pub async fn touch_session(&mut self, id: &SessionId, now: Timestamp) -> Result<()> {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL")
             .bind(now.unix())

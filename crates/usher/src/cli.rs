@@ -167,6 +167,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             );
             print!("{}", config_loader::render(&config));
             println!("# database: {}", usher_app::config::redact_url(&config.effective_database_url()));
+            if !config.password_hashing.meets_floor() {
+                println!(
+                    "# WARNING: password hashing below m=19456 KiB, t=2, p=1 (USHER_ALLOW_BENCHMARK_HASHING=1): for benchmarks only"
+                );
+            }
             println!("# The configuration is valid.");
             Ok(())
         }
