@@ -31,6 +31,17 @@ pub type StepFuture = Pin<Box<dyn Future<Output = Step> + Send>>;
 /// Makes request number `n` of a job. Numbers are handed out once each, in order.
 pub type Job = Arc<dyn Fn(u64) -> StepFuture + Send + Sync>;
 
+/// A job that hands each of the accounts `from..to` to `run` once, across every phase it is used
+/// in (a code or a pending session can be used only once), then says it is exhausted. `run`
+/// gets the account and the request number.
+pub fn each_account_once((from, to): (u64, u64), run: impl Fn(u64, u64) -> StepFuture + Send + Sync + 'static) -> Job {
+    let next = Arc::new(AtomicU64::new(from));
+    Arc::new(move |n| {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= to { Box::pin(async { Step::Exhausted }) } else { run(i, n) }
+    })
+}
+
 /// The figures of one phase of load.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {

@@ -4,13 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use serde_json::json;
 
-use crate::load::{Job, Step};
+use crate::load::{self, Job, Step};
 use crate::procs::{Memory, Server};
 use crate::seed::{self, Engine};
 use crate::{Measured, Settings, measure, procs, usher};
@@ -116,15 +114,10 @@ impl PeerEnv {
 
 /// allauth's headless "app" flow: the password (answered 401 with a session token and the
 /// pending `mfa_authenticate` flow), then the app's code with that token.
-fn full_sign_in(client: reqwest::Client, base: String, (from, to): (u64, u64)) -> Job {
-    let next = Arc::new(AtomicU64::new(from));
-    Arc::new(move |n| {
+fn full_sign_in(client: reqwest::Client, base: String, range: (u64, u64)) -> Job {
+    load::each_account_once(range, move |i, n| {
         let (client, base) = (client.clone(), base.clone());
-        let i = next.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
-            if i >= to {
-                return Step::Exhausted;
-            }
             match flow(&client, &base, i, n).await {
                 Ok(()) => Step::Done,
                 Err(why) => Step::Failed(why),

@@ -3,14 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use serde_json::json;
 use usher_domain::Timestamp;
 use usher_domain::totp::{DIGITS, TotpSecret, step_at};
 
-use crate::load::{Job, Step};
+use crate::load::{self, Job, Step};
 use crate::procs::Server;
 use crate::seed;
 
@@ -126,16 +125,12 @@ fn finish(result: Result<(), Step>) -> Step {
     result.err().unwrap_or(Step::Done)
 }
 
-/// GET /api/v1/session with one of `pool` full sessions (each used once when `once`).
+/// GET /api/v1/session with the full sessions `0..pool`: each once when `once`, else round and round.
 pub fn session_check(client: reqwest::Client, base: String, pool: u64, once: bool) -> Job {
-    let next = Arc::new(AtomicU64::new(0));
-    Arc::new(move |_| {
+    let range = (0, if once { pool } else { u64::MAX });
+    load::each_account_once(range, move |n, _| {
         let (client, base) = (client.clone(), base.clone());
-        let n = next.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
-            if once && n >= pool {
-                return Step::Exhausted;
-            }
             let token = seed::session_token("full", n % pool.max(1));
             let answer = client
                 .get(format!("{base}/api/v1/session"))
@@ -159,15 +154,10 @@ pub fn bare(client: reqwest::Client, base: String) -> Job {
 
 /// The second step of sign-in for accounts `from..to`, each once, with its app's current code,
 /// from a session that has passed the password step.
-pub fn second_factor(client: reqwest::Client, base: String, (from, to): (u64, u64)) -> Job {
-    let next = Arc::new(AtomicU64::new(from));
-    Arc::new(move |_| {
+pub fn second_factor(client: reqwest::Client, base: String, range: (u64, u64)) -> Job {
+    load::each_account_once(range, move |i, _| {
         let (client, base) = (client.clone(), base.clone());
-        let i = next.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
-            if i >= to {
-                return Step::Exhausted;
-            }
             let token = seed::session_token("second_factor", i);
             finish(send_code(&client, &base, &token, CSRF, i).await)
         })
@@ -207,15 +197,10 @@ pub fn sign_in(client: reqwest::Client, base: String, (from, to): (u64, u64)) ->
 }
 
 /// The whole sign-in: password, then the app's code, for accounts `from..to`, each once.
-pub fn full_sign_in(client: reqwest::Client, base: String, (from, to): (u64, u64)) -> Job {
-    let next = Arc::new(AtomicU64::new(from));
-    Arc::new(move |n| {
+pub fn full_sign_in(client: reqwest::Client, base: String, range: (u64, u64)) -> Job {
+    load::each_account_once(range, move |i, n| {
         let (client, base) = (client.clone(), base.clone());
-        let i = next.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
-            if i >= to {
-                return Step::Exhausted;
-            }
             let flow = async {
                 let answer = password_step(&client, &base, i, n).await?;
                 let cookies = answer.headers().clone();
