@@ -152,8 +152,9 @@ fn is_common(password: &str) -> bool {
 }
 
 /// Argon2id cost. The defaults are OWASP's minimum (19 MiB, 2 passes, 1 lane).
+/// A setting left out takes its default, so raising one of them alone is enough.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HashCost {
     pub memory_kib: u32,
     pub iterations: u32,
