@@ -26,25 +26,39 @@ pub struct SessionRecord {
 
 const COLUMNS: &str = "id, user_id, created_at, last_seen_at, ip, user_agent, stage, reauthenticated_at";
 
+/// The names a session's columns have in a row: their own, or prefixed in the join with users,
+/// whose columns share some names. Fixed strings: every request reads a session.
+struct Names([&'static str; 8]);
+
+const PLAIN: Names =
+    Names(["id", "user_id", "created_at", "last_seen_at", "ip", "user_agent", "stage", "reauthenticated_at"]);
+const JOINED: Names = Names([
+    "s_id",
+    "s_user_id",
+    "s_created_at",
+    "s_last_seen_at",
+    "s_ip",
+    "s_user_agent",
+    "s_stage",
+    "s_reauthenticated_at",
+]);
+
 fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
-    from_prefixed_row(row, "")
+    from_named_row(row, &PLAIN)
 }
 
-/// A session from columns named with `prefix` (as in a join, where users' columns share names).
-fn from_prefixed_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<SessionRecord> {
-    let col = |name: &str| format!("{prefix}{name}");
+fn from_named_row(row: &sqlx::any::AnyRow, names: &Names) -> Result<SessionRecord> {
+    let [id, user_id, created_at, last_seen_at, ip, user_agent, stage, reauthenticated_at] = names.0;
     Ok(SessionRecord {
-        id: SessionId::from_trusted(row.try_get(col("id").as_str())?),
-        user_id: UserId::from_trusted(row.try_get(col("user_id").as_str())?),
-        created_at: Timestamp::from_unix(row.try_get(col("created_at").as_str())?),
-        last_seen_at: Timestamp::from_unix(row.try_get(col("last_seen_at").as_str())?),
-        ip: row.try_get(col("ip").as_str())?,
-        user_agent: row.try_get(col("user_agent").as_str())?,
-        stage: SessionStage::parse(&row.try_get::<String, _>(col("stage").as_str())?)
+        id: SessionId::from_trusted(row.try_get(id)?),
+        user_id: UserId::from_trusted(row.try_get(user_id)?),
+        created_at: Timestamp::from_unix(row.try_get(created_at)?),
+        last_seen_at: Timestamp::from_unix(row.try_get(last_seen_at)?),
+        ip: row.try_get(ip)?,
+        user_agent: row.try_get(user_agent)?,
+        stage: SessionStage::parse(&row.try_get::<String, _>(stage)?)
             .ok_or_else(|| crate::StoreError::Query(sqlx::Error::Decode("unknown session stage".into())))?,
-        reauthenticated_at: row
-            .try_get::<Option<i64>, _>(col("reauthenticated_at").as_str())?
-            .map(Timestamp::from_unix),
+        reauthenticated_at: row.try_get::<Option<i64>, _>(reauthenticated_at)?.map(Timestamp::from_unix),
     })
 }
 
@@ -57,7 +71,8 @@ impl crate::Store {
         hash: &TokenHash,
     ) -> Result<Option<(SessionRecord, Option<crate::users::User>)>> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
-            let session_columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("s.{c} AS s_{c}")).collect();
+            let session_columns: Vec<String> =
+                PLAIN.0.iter().zip(JOINED.0).map(|(c, alias)| format!("s.{c} AS {alias}")).collect();
             let user_columns: Vec<String> =
                 crate::users::COLUMNS.split(", ").map(|c| format!("u.{c} AS {c}", c = c.trim())).collect();
             format!(
@@ -70,7 +85,7 @@ impl crate::Store {
         let Some(row) = sqlx::query(SQL.as_str()).bind(hash.as_str()).fetch_optional(&self.pool).await? else {
             return Ok(None);
         };
-        let session = from_prefixed_row(&row, "s_")?;
+        let session = from_named_row(&row, &JOINED)?;
         let user = match row.try_get::<Option<String>, _>("id")? {
             Some(_) => Some(crate::users::from_row(&row)?),
             None => None,
@@ -187,5 +202,16 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_column_names_match_the_column_list() {
+        assert_eq!(PLAIN.0.join(", "), COLUMNS);
+        assert!(PLAIN.0.iter().zip(JOINED.0).all(|(plain, joined)| joined == format!("s_{plain}")));
     }
 }
