@@ -387,7 +387,10 @@ async fn usher_paths(
     let pool = seed::connect(&url).await?;
     let now = usher::now().unix();
     let ours_hash = OURS.cost().hash(seed::PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let key = usher_app::keys::SecretKey::from_keys(decode_key()?, Vec::new());
+    let key = usher_app::keys::SecretKey::load(&usher_app::Config {
+        secret_key: Some(usher_domain::secret::SecretString::new(usher::SECRET_KEY)),
+        ..usher_app::Config::default()
+    })?;
     let n = settings.accounts;
     seed::organisation(&pool, now).await?;
     seed::accounts(&pool, engine, (0, n), &ours_hash, now, now).await?;
@@ -476,12 +479,6 @@ async fn analyze(engine: Engine, pool: &sqlx::AnyPool) -> anyhow::Result<()> {
         sqlx::query("ANALYZE").execute(pool).await?;
     }
     Ok(())
-}
-
-fn decode_key() -> anyhow::Result<[u8; 32]> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(usher::SECRET_KEY)?;
-    bytes.try_into().map_err(|_| anyhow::anyhow!("the benchmark key is not 32 bytes"))
 }
 
 /// Deregisters `accounts` accounts unused for 91 days with `usher lifecycle run`, and times the

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use usher_app::keys::SecretKey;
+use usher_domain::secret::Token;
 
 /// The password every benchmark account has.
 pub const PASSWORD: &str = "correct horse battery staple 42";
@@ -156,65 +157,70 @@ pub async fn accounts(
 const ROWS_PER_INSERT: u64 = 400;
 
 /// A confirmed authenticator app for each account `from..to`, its secret sealed as Usher seals.
-pub async fn authenticator_apps(
+pub async fn authenticator_apps(pool: &AnyPool, key: &SecretKey, range: (u64, u64), now: i64) -> anyhow::Result<()> {
+    let into = "factors (id, user_id, kind, secret, created_at, confirmed_at)";
+    insert_rows(pool, into, 6, range, |i| {
+        let user = user_id(i);
+        let sealed = key.seal(&totp_secret(i), &user).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let id = format!("{:032x}", (1u128 << 124) + u128::from(i));
+        Ok(vec![Text(id), Text(user), Text("app".into()), Text(sealed), Int(now), Int(now)])
+    })
+    .await
+    .context("seeding authenticator apps")
+}
+
+/// A live session at `stage` (`full` or `second_factor`) for each account `from..to`.
+pub async fn sessions(pool: &AnyPool, stage: &str, range: (u64, u64), now: i64) -> anyhow::Result<()> {
+    // Session IDs differ by stage, so both kinds can be seeded for the same accounts.
+    let id_base: u128 = if stage == "full" { 2u128 << 124 } else { 3u128 << 124 };
+    let into = "sessions (token_hash, id, user_id, created_at, last_seen_at, stage)";
+    insert_rows(pool, into, 6, range, |i| {
+        let token = Token::parse(&session_token(stage, i)).ok_or_else(|| anyhow::anyhow!("not a token"))?;
+        let id = format!("{:032x}", id_base + u128::from(i));
+        Ok(vec![
+            Text(token.hash().as_str().to_owned()),
+            Text(id),
+            Text(user_id(i)),
+            Int(now),
+            Int(now),
+            Text(stage.into()),
+        ])
+    })
+    .await
+    .context("seeding sessions")
+}
+
+/// A value of a seeded row.
+enum Value {
+    Text(String),
+    Int(i64),
+}
+use Value::{Int, Text};
+
+/// Inserts `row(i)` for each `i` in `from..to` into `into` (a table and its `columns` columns),
+/// many rows per statement, in one transaction.
+async fn insert_rows(
     pool: &AnyPool,
-    key: &SecretKey,
+    into: &str,
+    columns: u64,
     (from, to): (u64, u64),
-    now: i64,
+    row: impl Fn(u64) -> anyhow::Result<Vec<Value>>,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     let mut start = from;
     while start < to {
         let end = (start + ROWS_PER_INSERT).min(to);
-        let rows = placeholders(end - start, 6);
-        let sql = format!(
-            "INSERT INTO factors (id, user_id, kind, secret, created_at, confirmed_at) VALUES {}",
-            rows.join(", ")
-        );
+        let sql = format!("INSERT INTO {into} VALUES {}", placeholders(end - start, columns).join(", "));
         let mut query = sqlx::query(&sql);
         for i in start..end {
-            let user = user_id(i);
-            let sealed = key.seal(&totp_secret(i), &user).map_err(|e| anyhow::anyhow!("{e}"))?;
-            query = query
-                .bind(format!("{:032x}", (1u128 << 124) + u128::from(i)))
-                .bind(user)
-                .bind("app")
-                .bind(sealed)
-                .bind(now)
-                .bind(now);
+            for value in row(i)? {
+                query = match value {
+                    Text(text) => query.bind(text),
+                    Int(number) => query.bind(number),
+                };
+            }
         }
-        query.execute(&mut *tx).await.context("seeding authenticator apps")?;
-        start = end;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// A live session at `stage` (`full` or `second_factor`) for each account `from..to`.
-pub async fn sessions(pool: &AnyPool, stage: &str, (from, to): (u64, u64), now: i64) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    let mut start = from;
-    // Session IDs differ by stage, so both kinds can be seeded for the same accounts.
-    let id_base: u128 = if stage == "full" { 2u128 << 124 } else { 3u128 << 124 };
-    while start < to {
-        let end = (start + ROWS_PER_INSERT).min(to);
-        let rows = placeholders(end - start, 6);
-        let sql = format!(
-            "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, stage) VALUES {}",
-            rows.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for i in start..end {
-            let hash = hex::encode(Sha256::digest(session_token(stage, i).as_bytes()));
-            query = query
-                .bind(hash)
-                .bind(format!("{:032x}", id_base + u128::from(i)))
-                .bind(user_id(i))
-                .bind(now)
-                .bind(now)
-                .bind(stage.to_owned());
-        }
-        query.execute(&mut *tx).await.context("seeding sessions")?;
+        query.execute(&mut *tx).await?;
         start = end;
     }
     tx.commit().await?;
