@@ -52,6 +52,9 @@ pub struct Config {
     /// Addresses of the load balancers or reverse proxies in front of Usher. Only from these is
     /// `X-Forwarded-For` believed, to find the client's address for rate limits and the audit.
     pub trusted_proxies: Vec<String>,
+    /// Lets the dev mailbox (and the dev providers behind it) run on a public web address,
+    /// where anyone could read every code and link at `/dev/mailbox`. Never for real work.
+    pub insecure_dev_mailbox_on_public_url: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,6 +212,7 @@ impl Default for Config {
             password_hashing: HashCost::default(),
             hashing_threads: 0,
             trusted_proxies: Vec::new(),
+            insecure_dev_mailbox_on_public_url: false,
         }
     }
 }
@@ -334,6 +338,14 @@ impl Config {
             }
             _ => {}
         }
+        if self.uses_dev_providers() && !self.base_url_is_loopback() && !self.insecure_dev_mailbox_on_public_url {
+            return Err(bad(
+                "email.provider",
+                "the dev mailbox shows every code and link to anyone, so it runs only on a localhost public_base_url: \
+                 choose real providers (email.provider, sms.provider), or set insecure_dev_mailbox_on_public_url = true \
+                 for a throwaway test server",
+            ));
+        }
         let l = &self.lifecycle;
         if l.deregister_after.seconds() <= 0 || l.delete_after.seconds() <= 0 || l.run_every.seconds() <= 0 {
             return Err(bad("lifecycle", "deregister_after, delete_after and run_every must be longer than nothing"));
@@ -377,6 +389,28 @@ impl Config {
             .map_err(|_| bad("listen", format!("'{}' is not an address and port such as 127.0.0.1:8080", self.listen)))
     }
 
+    /// True when email or texts go to the dev mailbox instead of being delivered.
+    pub fn uses_dev_providers(&self) -> bool {
+        self.email.provider == EmailProviderKind::Dev || self.sms.provider == SmsProviderKind::Dev
+    }
+
+    /// True when the public address is this machine only: localhost (or a name under it),
+    /// 127.0.0.0/8 or [::1].
+    pub fn base_url_is_loopback(&self) -> bool {
+        let rest = self.base_url().split_once("://").map_or("", |(_, rest)| rest);
+        let authority = rest.split('/').next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            v6.split(']').next().unwrap_or("")
+        } else {
+            authority.split(':').next().unwrap_or("")
+        };
+        let host = host.to_ascii_lowercase();
+        host == "localhost"
+            || host.ends_with(".localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The base URL without a trailing slash.
     pub fn base_url(&self) -> &str {
         self.public_base_url.trim_end_matches('/')
@@ -414,6 +448,30 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    /// Defect: with the default dev providers, a public address let anyone read every code.
+    #[test]
+    fn the_dev_mailbox_runs_only_on_this_machine_unless_loudly_allowed() {
+        for local in ["http://localhost:8080", "http://127.0.0.1:9", "http://[::1]:8080/", "http://app.localhost"] {
+            let c = Config { public_base_url: local.into(), ..Config::default() };
+            assert!(c.base_url_is_loopback(), "{local}");
+            c.validate().unwrap();
+        }
+        for public in [
+            "https://signin.example.org",
+            "http://10.0.0.5:8080",
+            "http://localhost.example.org",
+            "http://localhost@evil.example",
+        ] {
+            let mut c = Config { public_base_url: public.into(), ..Config::default() };
+            assert!(!c.base_url_is_loopback(), "{public}");
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.setting, "email.provider", "{public}");
+            assert!(e.problem.contains("insecure_dev_mailbox_on_public_url"), "{e}");
+            c.insecure_dev_mailbox_on_public_url = true;
+            c.validate().unwrap();
+        }
     }
 
     #[test]

@@ -104,25 +104,48 @@ impl SecretKey {
 
     /// Loads the key: from `secret_key`, else from `secret_key_file`, else from
     /// `data_dir/secret.key`, which is created (readable by its owner only) on first start.
+    /// Commands that open a database use [`crate::key_check::open_for`] instead, which creates
+    /// a key only for a database that has never sealed anything.
     pub fn load(config: &Config) -> Result<Self, ConfigError> {
-        let previous = config
-            .previous_secret_keys
-            .iter()
-            .map(|k| Self::decode("previous_secret_keys", k.expose()))
-            .collect::<Result<Vec<_>, _>>()?;
+        match Self::load_existing(config)? {
+            Some(key) => Ok(key),
+            None => Self::generate(config),
+        }
+    }
+
+    /// The configured key, or `None` when none is configured and `data_dir/secret.key` does not
+    /// exist yet.
+    pub fn load_existing(config: &Config) -> Result<Option<Self>, ConfigError> {
+        let previous = Self::previous(config)?;
         if let Some(key) = &config.secret_key {
-            return Ok(Self { current: Self::decode("secret_key", key.expose())?, previous });
+            return Ok(Some(Self { current: Self::decode("secret_key", key.expose())?, previous }));
         }
         let path = config.effective_secret_key_file();
         if !config.secret_key_file.is_empty() || path.exists() {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| bad("secret_key_file", format!("cannot read {}: {e}", path.display())))?;
-            return Ok(Self { current: Self::decode("secret_key_file", &text)?, previous });
+            return Ok(Some(Self { current: Self::decode("secret_key_file", &text)?, previous }));
         }
+        Ok(None)
+    }
+
+    /// Makes a new key and writes it to `data_dir/secret.key`, readable by its owner only.
+    pub fn generate(config: &Config) -> Result<Self, ConfigError> {
+        let previous = Self::previous(config)?;
+        let path = config.effective_secret_key_file();
         let key = random_bytes::<32>();
         write_private(&path, &STANDARD.encode(key))
             .map_err(|e| bad("data_dir", format!("cannot create {}: {e}", path.display())))?;
         Ok(Self { current: key, previous })
+    }
+
+    fn previous(config: &Config) -> Result<Vec<[u8; 32]>, ConfigError> {
+        config.previous_secret_keys.iter().map(|k| Self::decode("previous_secret_keys", k.expose())).collect()
+    }
+
+    /// The public name of the current key.
+    pub fn current_id(&self) -> String {
+        key_id(&self.current)
     }
 }
 

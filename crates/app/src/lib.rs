@@ -10,6 +10,7 @@ mod codes;
 pub mod config;
 pub mod delivery;
 pub mod hashing;
+pub mod key_check;
 pub mod keys;
 pub mod lifecycle;
 mod links;

@@ -9,6 +9,7 @@
 mod audit;
 mod codes;
 mod factors;
+mod keys;
 mod lifecycle;
 mod limits;
 mod links;
@@ -28,6 +29,7 @@ use sqlx::{Any, AnyPool, Executor as _, Transaction};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent, StoredAuditEvent};
 pub use codes::{CodeFlow, StoredCode};
 pub use factors::{Factor, FactorKind, StoredRecoveryCode};
+pub use keys::KeyCheck;
 pub use links::{LinkPurpose, OneTimeLink};
 pub use migrations::MIGRATIONS;
 pub use notifications::Notification;

@@ -158,6 +158,48 @@ async fn open_migrated(config: &Config) -> Result<Store, String> {
     Ok(store)
 }
 
+/// The secret key, refused when it does not open what the database holds (S10).
+async fn open_key(config: &Config, store: &Store) -> Result<SecretKey, String> {
+    usher_app::key_check::open_for(config, store, system_now()).await.map_err(|e| e.to_string())
+}
+
+/// The loud warning when the dev mailbox is allowed on a public address.
+fn dev_mailbox_warning(config: &Config) -> Option<String> {
+    (config.uses_dev_providers() && !config.base_url_is_loopback()).then(|| {
+        format!(
+            "insecure_dev_mailbox_on_public_url is on: anyone can read every code and link at {}/dev/mailbox. Never for real work.",
+            config.base_url()
+        )
+    })
+}
+
+/// For `configtest`: what the key would do against the database, if the database exists and is
+/// migrated; creates and changes nothing.
+async fn check_key(config: &Config) -> Result<String, String> {
+    let url = config.effective_database_url();
+    let sqlite_file = config.data_dir.join("usher.db");
+    if Engine::from_url(&url) == Some(Engine::Sqlite) && config.database_url.is_empty() && !sqlite_file.exists() {
+        return Ok("no database yet; a secret key is made at the first start if none is configured".into());
+    }
+    let store = match open_store(config).await {
+        Ok(store) => store,
+        Err(e) => return Ok(format!("not checked, as the database does not answer ({e})")),
+    };
+    if !store.has_key_checks_table().await.map_err(|e| format!("database_url: {e}"))? {
+        return Ok("the database is not migrated yet (usher migrate)".into());
+    }
+    let key = SecretKey::load_existing(config).map_err(|e| e.to_string())?;
+    let verdict = usher_app::key_check::verdict(config, key.as_ref(), &store).await.map_err(|e| e.to_string())?;
+    Ok(match verdict {
+        usher_app::key_check::KeyVerdict::Opens => "the secret key opens the database's sealed data",
+        usher_app::key_check::KeyVerdict::Record => "the secret key is new to the database and will be recorded",
+        usher_app::key_check::KeyVerdict::Generate => {
+            "nothing sealed yet: a secret key will be made at the first start"
+        }
+    }
+    .into())
+}
+
 pub async fn run(cli: Cli) -> Result<(), String> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve { test_clock: false }) {
@@ -167,6 +209,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             );
             print!("{}", config_loader::render(&config));
             println!("# database: {}", usher_app::config::redact_url(&config.effective_database_url()));
+            println!("# secret key: {}", check_key(&config).await?);
+            if let Some(warning) = dev_mailbox_warning(&config) {
+                println!("# WARNING: {warning}");
+            } else if config.uses_dev_providers() {
+                println!("# dev mailbox: on, at {}/dev/mailbox (this machine only)", config.base_url());
+            }
             if !config.password_hashing.meets_floor() {
                 println!(
                     "# WARNING: password hashing below m=19456 KiB, t=2, p=1 (USHER_ALLOW_BENCHMARK_HASHING=1): for benchmarks only"
@@ -178,6 +226,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate => {
             let store = open_store(&config).await?;
             let applied = store.migrate(system_now().unix()).await.map_err(|e| format!("database_url: {e}"))?;
+            open_key(&config, &store).await?;
             if applied.is_empty() {
                 println!("The database is up to date.");
             } else {
@@ -188,7 +237,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { test_clock } => serve(config, test_clock).await,
         Command::Operator { command: OperatorCommand::Recover { email, reset_factors } } => {
             let store = open_migrated(&config).await?;
-            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let key = open_key(&config, &store).await?;
             let app = App::new(store, Clock::System, config, key);
             let (operator, link) = app
                 .operator_recovery_link(email.as_deref(), reset_factors, system_now())
@@ -266,7 +315,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Lifecycle { command: LifecycleCommand::Run } => {
             let store = open_migrated(&config).await?;
-            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let key = open_key(&config, &store).await?;
             // Against servers running the test clock (and only when allowed), their clock counts.
             let allowed = std::env::var("USHER_ALLOW_TEST_CLOCK").as_deref() == Ok("1");
             let clock = if allowed && store.test_clock().await.map_err(|e| e.to_string())?.is_some() {
@@ -285,7 +334,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Keys { command: KeysCommand::Reencrypt } => {
             let store = open_migrated(&config).await?;
-            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let key = open_key(&config, &store).await?;
             let app = App::new(store, Clock::System, config, key);
             let (resealed, unopenable) = app.reseal_secrets().await.map_err(|e| e.to_string())?;
             println!("Sealed {resealed} authenticator secrets again under the current key.");
@@ -303,7 +352,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Audit { command: AuditCommand::Verify } => {
             let store = open_migrated(&config).await?;
-            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let key = open_key(&config, &store).await?;
             let app = App::new(store, Clock::System, config, key);
             match app.verify_audit_chain().await.map_err(|e| e.to_string())? {
                 ChainReport::Intact { events } => {
@@ -333,11 +382,11 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("data_dir: cannot create {}: {e}", config.data_dir.display()))?;
     }
-    let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("listen: cannot listen on {addr}: {e} (choose another with USHER_LISTEN)"))?;
     let store = open_migrated(&config).await?;
+    let key = open_key(&config, &store).await?;
     let clock = if test_clock {
         let mut tx = store.begin().await.map_err(|e| e.to_string())?;
         tx.start_test_clock(system_now().unix()).await.map_err(|e| e.to_string())?;
@@ -356,6 +405,10 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
 
     println!("Usher {} is running on {} ({} database).", env!("CARGO_PKG_VERSION"), addr, app.store.engine().as_str());
     println!("Open {base_url} in your browser");
+    if let Some(warning) = dev_mailbox_warning(&app.config) {
+        println!("WARNING: {warning}");
+        tracing::warn!("{warning}");
+    }
     if test_clock {
         println!("The test clock is on: time stands still until moved (usher test-clock advance 1d).");
     }

@@ -74,6 +74,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("password_hashing.parallelism", Kind::Integer),
     ("hashing_threads", Kind::Integer),
     ("trusted_proxies", Kind::List),
+    ("insecure_dev_mailbox_on_public_url", Kind::Boolean),
 ];
 
 pub fn env_name(path: &str) -> String {

@@ -341,3 +341,81 @@ fn the_test_clock_command_moves_a_running_servers_clock() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// S10: a lost or different secret key is refused with one line by every command that opens the
+/// database, instead of a new key being made and every authenticator app then failing.
+#[test]
+fn a_lost_or_different_secret_key_is_refused() {
+    let dir = temp_dir("lost-key");
+    let in_dir = |args: &[&str]| {
+        let mut c = usher();
+        c.args(args).env("USHER_DATA_DIR", &dir).env("USHER_LISTEN", format!("127.0.0.1:{}", free_port()));
+        c
+    };
+    let out = in_dir(&["migrate"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key_file = dir.join("secret.key");
+    let original = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
+    let out = in_dir(&["configtest"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the secret key opens"), "{out:?}");
+
+    // A different valid key: refused by serve, migrate and configtest alike.
+    let other = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    for command in [&["serve"][..], &["migrate"], &["configtest"], &["lifecycle", "run"]] {
+        fails_with(&in_dir(command).env("USHER_SECRET_KEY", other).output().unwrap(), &["secret_key", "another key"]);
+    }
+    // A rotation keeps the old key in previous_secret_keys, and the new one is then recorded.
+    let out = in_dir(&["migrate"])
+        .env("USHER_SECRET_KEY", other)
+        .env("USHER_PREVIOUS_SECRET_KEYS", &original)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = in_dir(&["migrate"]).env("USHER_SECRET_KEY", other).output().unwrap();
+    assert!(out.status.success(), "the rotated key is known now: {}", String::from_utf8_lossy(&out.stderr));
+
+    // The key file deleted: no new key is made, and nothing starts.
+    std::fs::remove_file(&key_file).unwrap();
+    for command in [&["serve"][..], &["migrate"], &["configtest"]] {
+        fails_with(&in_dir(command).output().unwrap(), &["secret_key_file", "secret.key is missing", "restore"]);
+        assert!(!key_file.exists(), "no new key is made for a database that has sealed data");
+    }
+    std::fs::write(&key_file, format!("{original}\n")).unwrap();
+    let out = in_dir(&["migrate"]).output().unwrap();
+    assert!(out.status.success(), "the restored key opens it again: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Defect: the default dev providers on a public address let anyone read every code at
+/// /dev/mailbox. They are refused there unless loudly allowed, and then warned about.
+#[test]
+fn the_dev_mailbox_is_refused_on_a_public_address() {
+    let dir = temp_dir("dev-public");
+    let public = [("USHER_DATA_DIR", dir.to_str().unwrap()), ("USHER_PUBLIC_BASE_URL", "https://signin.example.org")];
+    for command in ["configtest", "serve"] {
+        fails_with(
+            &usher().arg(command).envs(public).output().unwrap(),
+            &["email.provider", "dev mailbox", "insecure_dev_mailbox_on_public_url"],
+        );
+    }
+    let out = usher()
+        .arg("configtest")
+        .envs(public)
+        .env("USHER_INSECURE_DEV_MAILBOX_ON_PUBLIC_URL", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("# WARNING: insecure_dev_mailbox_on_public_url is on: anyone can read"), "{text}");
+
+    let port = free_port();
+    let server = Server::start(
+        &dir,
+        port,
+        &[
+            ("USHER_PUBLIC_BASE_URL", "https://signin.example.org"),
+            ("USHER_INSECURE_DEV_MAILBOX_ON_PUBLIC_URL", "true"),
+        ],
+    );
+    let banner = server.banner().join("\n");
+    assert!(banner.contains("WARNING: insecure_dev_mailbox_on_public_url is on"), "{banner}");
+}

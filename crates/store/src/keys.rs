@@ -1,0 +1,69 @@
+//! What the database knows of the secret key: a check value per key (a known text sealed under
+//! it), and whether anything sealed or hashed under a key exists at all.
+
+use sqlx::Row as _;
+
+use crate::{Engine, Result, Store};
+
+/// A known text sealed under one key, named by the key's public ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCheck {
+    pub key_id: String,
+    pub sealed: String,
+}
+
+impl Store {
+    /// True when the schema has reached the key checks (a database never migrated has not).
+    pub async fn has_key_checks_table(&self) -> Result<bool> {
+        let sql = match self.engine {
+            Engine::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'key_checks'",
+            Engine::Postgres => {
+                "SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = 'key_checks' AND schemaname = current_schema()"
+            }
+        };
+        let n: i64 = sqlx::query(sql).fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(n > 0)
+    }
+
+    pub async fn key_checks(&self) -> Result<Vec<KeyCheck>> {
+        let rows = sqlx::query("SELECT key_id, sealed FROM key_checks ORDER BY created_at, key_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(KeyCheck { key_id: r.try_get("key_id")?, sealed: r.try_get("sealed")? })).collect()
+    }
+
+    /// Records a key's check value; a second server recording the same key at once changes nothing.
+    pub async fn record_key_check(&self, check: &KeyCheck, now_unix: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO key_checks (key_id, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(&check.key_id)
+        .bind(&check.sealed)
+        .bind(now_unix)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// True when anything depends on a secret key: a sealed authenticator secret or a recovery
+    /// code hashed under it.
+    pub async fn holds_keyed_data(&self) -> Result<bool> {
+        let n: i64 = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM factors WHERE secret IS NOT NULL) + (SELECT COUNT(*) FROM recovery_codes) AS n",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(n > 0)
+    }
+
+    /// One sealed authenticator secret (the newest) and its owner, to try a key on.
+    pub async fn a_sealed_secret(&self) -> Result<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT user_id, secret FROM factors WHERE secret IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("user_id")?, r.try_get("secret")?))).transpose()
+    }
+}
