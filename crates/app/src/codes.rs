@@ -165,15 +165,8 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<Result<(), (&'static str, Error)>, Error> {
-        let allowed = &self.config.sms.allowed_countries;
-        if !phone.country().is_some_and(|c| allowed.contains(&c)) {
-            return Ok(Err((
-                "country not allowed",
-                Error::field(
-                    "phone",
-                    format!("Texts can only be sent to numbers in: {}. Enter a number there", country_names(allowed)),
-                ),
-            )));
+        if let Some(message) = country_refusal(&self.config.sms.allowed_countries, phone) {
+            return Ok(Err(("country not allowed", Error::field("phone", message))));
         }
         // However many flows ask, one number gets at most so many texts a day (S16, S29).
         tx.lock(&format!("sms:{phone}")).await.map_err(store_error)?;
@@ -268,6 +261,15 @@ impl Medium {
             Self::Email => "That code has been replaced by a newer one. Enter the code from the most recent email",
         }
     }
+}
+
+/// Why `phone` can never be texted here (its country is not in `sms.allowed_countries`), or
+/// `None`. Checked when a number is entered, not only when a text is sent, so nobody is invited
+/// with a number they could never confirm.
+pub(crate) fn country_refusal(allowed: &[String], phone: &MobileNumber) -> Option<String> {
+    (!phone.country().is_some_and(|c| allowed.contains(&c))).then(|| {
+        format!("Texts can only be sent to numbers in: {}. Enter a mobile number there.", country_names(allowed))
+    })
 }
 
 fn country_names(codes: &[String]) -> String {

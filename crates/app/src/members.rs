@@ -8,6 +8,7 @@ use usher_domain::duration::Span;
 use usher_domain::email::EmailAddress;
 use usher_domain::error::FieldError;
 use usher_domain::ids::UserId;
+use usher_domain::name;
 use usher_domain::phone::MobileNumber;
 use usher_domain::secret::Token;
 use usher_domain::{Error, ErrorCode, Timestamp};
@@ -27,17 +28,13 @@ pub struct NewPerson {
     pub mobile: String,
 }
 
-fn validate(org: &Organisation, p: &NewPerson) -> Result<(String, EmailAddress, MobileNumber), Error> {
+fn validate(
+    org: &Organisation,
+    p: &NewPerson,
+    allowed_countries: &[String],
+) -> Result<(String, EmailAddress, MobileNumber), Error> {
     let mut fields = Vec::new();
-    let name = p.full_name.trim();
-    if name.is_empty() {
-        fields.push(FieldError { field: "full_name", message: "Enter their full name".into() });
-    } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        fields.push(FieldError {
-            field: "full_name",
-            message: "Full name must be 200 characters or fewer, on one line".into(),
-        });
-    }
+    let name = name::check_field(&p.full_name, "full_name", "Full name", "Enter their full name", &mut fields);
     let email = EmailAddress::parse(&p.email);
     match &email {
         Err(message) => fields.push(FieldError { field: "email", message: (*message).to_owned() }),
@@ -52,8 +49,13 @@ fn validate(org: &Organisation, p: &NewPerson) -> Result<(String, EmailAddress, 
         Ok(_) => {}
     }
     let mobile = MobileNumber::parse(&p.mobile);
-    if let Err(message) = &mobile {
-        fields.push(FieldError { field: "mobile", message: (*message).to_owned() });
+    match &mobile {
+        Err(message) => fields.push(FieldError { field: "mobile", message: (*message).to_owned() }),
+        Ok(m) => {
+            if let Some(message) = crate::codes::country_refusal(allowed_countries, m) {
+                fields.push(FieldError { field: "mobile", message });
+            }
+        }
     }
     match (email, mobile) {
         (Ok(email), Ok(mobile)) if fields.is_empty() => Ok((name.to_owned(), email, mobile)),
@@ -81,7 +83,7 @@ pub(crate) async fn add_person(
         event.detail = Some(detail.to_owned());
         event
     };
-    let (full_name, email, mobile) = match validate(org, person) {
+    let (full_name, email, mobile) = match validate(org, person, &app.config.sms.allowed_countries) {
         Ok(v) => v,
         Err(e) => {
             let fields: Vec<&str> = e.fields.iter().map(|f| f.field).collect();
@@ -164,7 +166,12 @@ async fn audit(
 
 impl App {
     pub async fn members(&self, admin: OrganisationAdmin<'_>, search: &str) -> Result<Vec<UserListing>, Error> {
-        let search: String = search.chars().filter(|c| !c.is_control()).take(100).collect();
+        // No name or address holds a control character: such a search matches nobody (it
+        // must not be stripped down to "" and list everyone).
+        if search.chars().any(char::is_control) {
+            return Ok(Vec::new());
+        }
+        let search: String = search.chars().take(100).collect();
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         tx.users_of_organisation(admin.organisation(), &search, 500).await.map_err(store_error)
     }
@@ -216,6 +223,9 @@ impl App {
             ));
         }
         let mobile = MobileNumber::parse(mobile).map_err(|m| Error::field("mobile", m))?;
+        if let Some(message) = crate::codes::country_refusal(&self.config.sms.allowed_countries, &mobile) {
+            return Err(Error::field("mobile", message));
+        }
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         if user.phone.as_deref() == Some(mobile.as_str()) {
             return Err(Error::field("mobile", "That is the number we already have"));

@@ -213,14 +213,14 @@ impl App {
         Ok(SignedIn { token, user, stage })
     }
 
-    /// Applies the active password policy and the "typed twice" check, with a message per rule.
+    /// Applies the active password policy and the "typed twice" check: one message per field.
     pub fn check_new_password(&self, form: &SetupForm, full_name: &str, email: &EmailAddress) -> Result<(), Error> {
         let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
         let words = PersonalWords { full_name, email: email.as_str() };
         let mut fields: Vec<FieldError> = policy
             .check(form.password.expose(), &words)
-            .into_iter()
             .map(|message| FieldError { field: "password", message })
+            .into_iter()
             .collect();
         if fields.is_empty() && form.password != form.confirm_password {
             fields.push(FieldError {
@@ -234,15 +234,8 @@ impl App {
 
 fn validate_identity(form: &SetupForm) -> Result<(String, EmailAddress), Error> {
     let mut fields = Vec::new();
-    let name = form.full_name.trim();
-    if name.is_empty() {
-        fields.push(FieldError { field: "full_name", message: "Enter your full name".into() });
-    } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        fields.push(FieldError {
-            field: "full_name",
-            message: "Full name must be 200 characters or fewer, on one line".into(),
-        });
-    }
+    let name =
+        usher_domain::name::check_field(&form.full_name, "full_name", "Full name", "Enter your full name", &mut fields);
     let email = EmailAddress::parse(&form.email);
     if let Err(message) = &email {
         fields.push(FieldError { field: "email", message: (*message).to_owned() });

@@ -52,15 +52,8 @@ impl App {
         now: Timestamp,
     ) -> Result<Organisation, Error> {
         let mut fields = Vec::new();
-        let name = form.name.trim();
-        if name.is_empty() {
-            fields.push(FieldError { field: "name", message: "Enter the organisation's name".into() });
-        } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
-            fields.push(FieldError {
-                field: "name",
-                message: "Name must be 200 characters or fewer, on one line".into(),
-            });
-        }
+        let name =
+            usher_domain::name::check_field(&form.name, "name", "Name", "Enter the organisation's name", &mut fields);
         let kind = OrganisationKind::parse(&form.kind);
         if kind.is_none() {
             fields.push(FieldError { field: "kind", message: "Select the kind of organisation".into() });

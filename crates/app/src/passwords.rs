@@ -74,8 +74,8 @@ impl App {
         let words = PersonalWords { full_name: &user.full_name, email: user.email.as_str() };
         let mut fields: Vec<FieldError> = policy
             .check(password.expose(), &words)
-            .into_iter()
             .map(|message| FieldError { field: "password", message })
+            .into_iter()
             .collect();
         if fields.is_empty() && policy.history > 0 {
             let n = i64::try_from(policy.history).unwrap_or(5);

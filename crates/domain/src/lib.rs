@@ -11,6 +11,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod message;
+pub mod name;
 pub mod notification;
 pub mod organisation;
 pub mod password;

@@ -75,42 +75,60 @@ impl PasswordPolicy {
         lines
     }
 
-    /// Every rule the password breaks, each with its own message. Empty means acceptable.
-    pub fn check(&self, password: &str, person: &PersonalWords<'_>) -> Vec<String> {
-        let mut problems = Vec::new();
+    /// What is wrong with the password, as one message naming everything it is missing (a
+    /// field gets one short message, not one per rule). `None` means acceptable.
+    pub fn check(&self, password: &str, person: &PersonalWords<'_>) -> Option<String> {
         if password.is_empty() {
-            problems.push("Enter a password".to_owned());
-            return problems;
+            return Some("Enter a password".to_owned());
+        }
+        if password.chars().any(char::is_control) {
+            return Some(
+                "Password must not contain a tab, a line break or other characters that cannot be typed".to_owned(),
+            );
         }
         let length = password.chars().count();
         if length > MAX_LENGTH {
-            problems.push(format!("Password must be {MAX_LENGTH} characters or fewer"));
-            return problems;
+            return Some(format!("Password must be {MAX_LENGTH} characters or fewer"));
         }
+        let mut needs = Vec::new();
         if length < self.min_length {
-            problems.push(format!("Password must be {} characters or more", self.min_length));
+            needs.push(format!("be {} characters or more", self.min_length));
         }
         if self.require_composition {
-            if !password.chars().any(char::is_uppercase) {
-                problems.push("Password must include an uppercase letter".to_owned());
+            let missing: Vec<&str> = [
+                (password.chars().any(char::is_uppercase), "an uppercase letter"),
+                (password.chars().any(char::is_lowercase), "a lowercase letter"),
+                (password.chars().any(char::is_numeric), "a number"),
+                (password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()), SPECIAL),
+            ]
+            .into_iter()
+            .filter_map(|(present, what)| (!present).then_some(what))
+            .collect();
+            if !missing.is_empty() {
+                needs.push(format!("include {}", and_list(&missing)));
             }
-            if !password.chars().any(char::is_lowercase) {
-                problems.push("Password must include a lowercase letter".to_owned());
-            }
-            if !password.chars().any(|c| c.is_numeric()) {
-                problems.push("Password must include a number".to_owned());
-            }
-            if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
-                problems.push("Password must include a special character, such as ! ? # or %".to_owned());
-            }
+        }
+        if !needs.is_empty() {
+            return Some(format!("Password must {}", needs.join(" and ")));
         }
         if is_common(password) {
-            problems.push("Password is too common and easy to guess. Choose a different one".to_owned());
+            return Some("Password is too common and easy to guess. Choose a different one".to_owned());
         }
         if person.appears_in(password) {
-            problems.push("Password must not include your name or email address".to_owned());
+            return Some("Password must not include your name or email address".to_owned());
         }
-        problems
+        None
+    }
+}
+
+const SPECIAL: &str = "a special character, such as ! ? # or %";
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -316,21 +334,41 @@ mod tests {
     #[test]
     fn seed_profile_table() {
         let p = PasswordPolicy::for_profile(Profile::Seed, false);
-        let cases: &[(&str, &[&str])] = &[
-            ("Tr1ckyHorse!", &[]),
-            ("", &["Enter a password"]),
-            ("Ab1!", &["Password must be 8 characters or more"]),
-            ("alllowercase1!", &["Password must include an uppercase letter"]),
-            ("ALLUPPERCASE1!", &["Password must include a lowercase letter"]),
-            ("NoDigitsHere!", &["Password must include a number"]),
-            ("NoSpecials123", &["Password must include a special character, such as ! ? # or %"]),
-            ("Password1!", &["Password is too common and easy to guess. Choose a different one"]),
-            ("Sunshine2024!", &["Password is too common and easy to guess. Choose a different one"]),
-            ("Smith#Horse9", &["Password must not include your name or email address"]),
-            ("Ann.smith@example.org1", &["Password must not include your name or email address"]),
+        let cases: &[(&str, Option<&str>)] = &[
+            ("Tr1ckyHorse!", None),
+            ("", Some("Enter a password")),
+            ("Ab1!", Some("Password must be 8 characters or more")),
+            ("alllowercase1!", Some("Password must include an uppercase letter")),
+            ("ALLUPPERCASE1!", Some("Password must include a lowercase letter")),
+            ("NoDigitsHere!", Some("Password must include a number")),
+            ("NoSpecials123", Some("Password must include a special character, such as ! ? # or %")),
+            ("Password1!", Some("Password is too common and easy to guess. Choose a different one")),
+            ("Sunshine2024!", Some("Password is too common and easy to guess. Choose a different one")),
+            ("Smith#Horse9", Some("Password must not include your name or email address")),
+            ("Ann.smith@example.org1", Some("Password must not include your name or email address")),
+            // One message naming everything missing, not one line per rule.
+            (
+                "lowercase",
+                Some("Password must include an uppercase letter, a number and a special character, such as ! ? # or %"),
+            ),
+            (
+                "abc",
+                Some(
+                    "Password must be 8 characters or more and include an uppercase letter, a number and a special character, such as ! ? # or %",
+                ),
+            ),
+            // Defect: a NUL byte (or any control character) was accepted.
+            (
+                "Tr1cky\0Horse!",
+                Some("Password must not contain a tab, a line break or other characters that cannot be typed"),
+            ),
+            (
+                "Tr1cky\tHorse!",
+                Some("Password must not contain a tab, a line break or other characters that cannot be typed"),
+            ),
         ];
         for (password, expected) in cases {
-            assert_eq!(p.check(password, &ANN), *expected, "{password:?}");
+            assert_eq!(p.check(password, &ANN).as_deref(), *expected, "{password:?}");
         }
     }
 
@@ -338,17 +376,17 @@ mod tests {
     fn long_and_unicode_passwords_are_accepted_whole() {
         let p = PasswordPolicy::for_profile(Profile::Seed, false);
         let long = format!("Aa1!{}", "x".repeat(200));
-        assert!(p.check(&long, &ANN).is_empty());
-        assert!(p.check("Ünïcødé-Pässwörd-9", &ANN).is_empty());
+        assert!(p.check(&long, &ANN).is_none());
+        assert!(p.check("Ünïcødé-Pässwörd-9", &ANN).is_none());
         let too_long = format!("Aa1!{}", "x".repeat(MAX_LENGTH));
-        assert_eq!(p.check(&too_long, &ANN), vec!["Password must be 1024 characters or fewer"]);
+        assert_eq!(p.check(&too_long, &ANN).as_deref(), Some("Password must be 1024 characters or fewer"));
     }
 
     #[test]
     fn nist_profile_wants_length_not_composition() {
         let p = PasswordPolicy::for_profile(Profile::Nist, false);
-        assert!(p.check("correct horse battery staple", &ANN).is_empty());
-        assert_eq!(p.check("short one", &ANN), vec!["Password must be 15 characters or more"]);
+        assert!(p.check("correct horse battery staple", &ANN).is_none());
+        assert_eq!(p.check("short one", &ANN).as_deref(), Some("Password must be 15 characters or more"));
         assert_eq!(PasswordPolicy::for_profile(Profile::Nist, true).min_length, 8);
         assert_eq!(p.max_age, None);
     }

@@ -9,6 +9,7 @@ mod error;
 mod frame;
 mod metrics;
 mod pages;
+mod return_to;
 mod session;
 
 use std::net::SocketAddr;

@@ -97,7 +97,7 @@ impl TestApp {
             .post_form(&format!("{path}/password"), &[("password", "password"), ("confirm_password", "password")])
             .await;
         assert_eq!(weak.status, 400);
-        assert!(weak.body.contains("Password must include an uppercase letter"));
+        assert!(weak.body.contains("Password must include an uppercase letter, a number and a special character"));
         c.post_form(&format!("{path}/password"), &[("password", USER_PASSWORD), ("confirm_password", USER_PASSWORD)])
             .await
     }

@@ -31,9 +31,7 @@ async fn operator_sets_up_an_account_and_lands_on_the_home_page() {
     for message in [
         "Enter your full name",
         "Enter an email address in the correct format, like name@example.com",
-        "Password must be 8 characters or more",
-        "Password must include an uppercase letter",
-        "Password must include a number",
+        "Password must be 8 characters or more and include an uppercase letter, a number and a special character, such as ! ? # or %",
     ] {
         assert!(bad.body.contains(message), "missing {message:?}");
     }

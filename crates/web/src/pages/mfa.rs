@@ -22,6 +22,7 @@ use super::{Field, FormErrors, Layout, html, read_form, signed_in_user, with_ses
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
+use crate::return_to::ReturnTo;
 
 /// A form that sends a code.
 #[derive(Debug, Deserialize)]
@@ -725,11 +726,9 @@ pub struct NextQuery {
 }
 
 /// Only our own account and set-up pages may follow a password check.
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if (n.starts_with("/account/") || n == "/set-up") && !n.contains("//") && !n.contains('\\') => n,
-        _ => "/account/security",
-    }
+fn safe_next(next: Option<&str>) -> String {
+    let allowed = |n: &str| n.starts_with("/account/") || n == "/set-up";
+    ReturnTo::or_default(next, allowed, "/account/security").as_str().to_owned()
 }
 
 #[derive(Template)]
@@ -750,7 +749,7 @@ pub async fn confirm_password_form(
     let page = ConfirmPasswordPage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Enter your password"),
         errors: FormErrors::default(),
-        next: safe_next(q.next.as_deref()).to_owned(),
+        next: safe_next(q.next.as_deref()),
         email: who.user.email.to_string(),
     };
     html(StatusCode::OK, &page)
@@ -771,7 +770,7 @@ pub async fn confirm_password_submit(
 ) -> Result<Response, PageError> {
     let who = signed_in_user(&frame)?;
     let form = read_form(form)?;
-    let next = safe_next(Some(&form.next)).to_owned();
+    let next = safe_next(Some(&form.next));
     match state.app.reauthenticate(who, &form.password, &frame.context(), frame.now).await {
         Ok(token) => Ok(with_session(&state, Redirect::to(&next).into_response(), &token)),
         Err(e) if e.code == ErrorCode::InvalidInput => {
