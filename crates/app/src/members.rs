@@ -330,22 +330,34 @@ async fn member_in(
     ctx: &RequestContext,
     now: Timestamp,
 ) -> Result<UserListing, Error> {
-    let Some(id) = UserId::parse(id) else { return Err(Error::not_found()) };
-    let user = tx.user(&id).await.map_err(store_error)?;
+    let user = match UserId::parse(id) {
+        Some(id) => tx.user(&id).await.map_err(store_error)?,
+        None => None,
+    };
     match user {
         Some(user) if user.organisation_id.as_ref() == Some(admin.organisation()) => {
             tx.user_listing(admin.organisation(), &user.id).await.map_err(store_error)?.ok_or_else(Error::not_found)
         }
-        Some(other) => {
+        other => {
+            // The administrator's own trail records the refusal the same way for a real person
+            // of another organisation and for an ID that names nobody, so its view and exports
+            // cannot tell real IDs from made-up ones.
             let mut event = ctx.event("authz.denied", "refused");
             event.actor_id = Some(admin.user().id.to_string());
-            event.subject_id = Some(other.id.to_string());
             event.organisation_id = Some(admin.organisation().to_string());
-            event.detail = Some("administrator asked for a person of another organisation".into());
+            event.detail = Some("administrator asked for a person outside their organisation".into());
             tx.append_audit(&event, now).await.map_err(store_error)?;
+            if let Some(other) = other {
+                // Whom they asked for is recorded for the operator only (no organisation).
+                let mut event = ctx.event("authz.denied", "refused");
+                event.actor_id = Some(admin.user().id.to_string());
+                event.subject_id = Some(other.id.to_string());
+                event.detail =
+                    Some(format!("administrator of organisation {} asked for this person", admin.organisation()));
+                tx.append_audit(&event, now).await.map_err(store_error)?;
+            }
             Err(Error::not_found())
         }
-        None => Err(Error::not_found()),
     }
 }
 

@@ -80,8 +80,23 @@ async fn the_operator_filters_and_exports_and_an_administrator_sees_only_their_o
     assert_eq!(admin_a.get(&format!("/admin/users/{beta_id}")).await.status, 404);
     let denied = admin_a.get("/admin/audit?action=authz").await;
     assert!(denied.body.contains("authz.denied"), "{}", denied.body);
-    assert!(denied.body.contains("Someone outside your organisation"), "{}", denied.body);
     assert!(!denied.body.contains("Beta Chambers") && !denied.body.contains("Ada Admin of Beta"), "{}", denied.body);
+    // Defect 9: the refusal of a real person's ID and of a made-up one look the same in the
+    // administrator's export, so it cannot tell real IDs from random ones.
+    let made_up = "0190e6a4-0000-7000-8000-000000000000";
+    assert_eq!(admin_a.get(&format!("/admin/users/{made_up}")).await.status, 404);
+    let refusals = admin_a.get("/admin/audit/export?action=authz&format=jsonl").await;
+    let refusals: Vec<serde_json::Value> = refusals.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    for r in &refusals {
+        assert_eq!(r["subject_id"], "", "no subject in the organisation's trail: {r}");
+        assert_eq!(r["detail"], refusals[0]["detail"]);
+    }
+    let csv = admin_a.get("/admin/audit/export?format=csv").await;
+    assert!(!csv.body.contains(&beta_id) && !csv.body.contains(made_up), "{}", csv.body);
+    // The operator sees whom they asked for.
+    let seen = operator.get("/operator/audit/export?action=authz&format=jsonl").await;
+    assert!(seen.body.contains(&beta_id), "{}", seen.body);
     let operator_events = admin_a.get("/admin/audit/export?action=organisation&format=jsonl").await;
     let lines: Vec<serde_json::Value> =
         operator_events.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -107,7 +122,11 @@ async fn the_operator_filters_and_exports_and_an_administrator_sees_only_their_o
         assert_eq!(v["organisation_id"], org_a.as_str(), "{line}");
     }
     // Only operators and administrators see the trail.
-    assert_eq!(admin_a.get("/operator/audit/export?format=csv").await.status, 200, "the same page, scoped");
+    // Operator routes refuse everyone but operators (defect 9), and the reverse.
+    for path in ["/operator/audit", "/operator/audit/export?format=csv"] {
+        assert_eq!(admin_a.get(path).await.status, 403, "{path}");
+    }
+    assert_eq!(operator.get("/admin/audit").await.status, 403);
     let stranger = t.client();
     assert_ne!(stranger.get("/operator/audit").await.status, 200);
 }

@@ -92,12 +92,54 @@ struct AuditPageView<'a> {
     export: String,
 }
 
-fn scope(frame: &Frame) -> Result<(AuditScope<'_>, &'static str), PageError> {
+/// Which trail a route serves: `/operator/audit` only to operators, `/admin/audit` only to
+/// organisation administrators (their own organisation's).
+#[derive(Debug, Clone, Copy)]
+enum Area {
+    Operator,
+    Administrator,
+}
+
+fn scope(frame: &Frame, area: Area) -> Result<(AuditScope<'_>, &'static str), PageError> {
     let who = signed_in_user(frame)?;
-    if let Ok(op) = Operator::check(who) {
-        return Ok((AuditScope::Everything(op), "/operator/audit"));
-    }
-    Ok((AuditScope::Organisation(OrganisationAdmin::check(who)?), "/admin/audit"))
+    Ok(match area {
+        Area::Operator => (AuditScope::Everything(Operator::check(who)?), "/operator/audit"),
+        Area::Administrator => (AuditScope::Organisation(OrganisationAdmin::check(who)?), "/admin/audit"),
+    })
+}
+
+pub async fn operator_view(
+    state: State<AppState>,
+    frame: Extension<Arc<Frame>>,
+    params: Query<AuditParams>,
+) -> Result<Response, PageError> {
+    view(state, frame, params, Area::Operator).await
+}
+
+pub async fn admin_view(
+    state: State<AppState>,
+    frame: Extension<Arc<Frame>>,
+    params: Query<AuditParams>,
+) -> Result<Response, PageError> {
+    view(state, frame, params, Area::Administrator).await
+}
+
+pub async fn operator_export(
+    state: State<AppState>,
+    frame: Extension<Arc<Frame>>,
+    headers: axum::http::HeaderMap,
+    params: Query<AuditParams>,
+) -> Result<Response, PageError> {
+    export(state, frame, headers, params, Area::Operator).await
+}
+
+pub async fn admin_export(
+    state: State<AppState>,
+    frame: Extension<Arc<Frame>>,
+    headers: axum::http::HeaderMap,
+    params: Query<AuditParams>,
+) -> Result<Response, PageError> {
+    export(state, frame, headers, params, Area::Administrator).await
 }
 
 fn name(names: &std::collections::HashMap<String, String>, id: Option<&str>) -> String {
@@ -109,12 +151,13 @@ fn name(names: &std::collections::HashMap<String, String>, id: Option<&str>) -> 
     }
 }
 
-pub async fn view(
+async fn view(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     Query(p): Query<AuditParams>,
+    area: Area,
 ) -> Result<Response, PageError> {
-    let (scope, base) = scope(&frame)?;
+    let (scope, base) = scope(&frame, area)?;
     let (rows, older, errors) = match state.app.audit_page(scope, &p.query(), p.before, PAGE).await {
         Ok(page) => {
             let rows = page
@@ -160,13 +203,14 @@ pub async fn view(
 }
 
 /// The same filter's events as CSV (`format=csv`) or JSON lines (`format=jsonl`).
-pub async fn export(
+async fn export(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     headers: axum::http::HeaderMap,
     Query(p): Query<AuditParams>,
+    area: Area,
 ) -> Result<Response, PageError> {
-    let (scope, _) = scope(&frame)?;
+    let (scope, _) = scope(&frame, area)?;
     // An export is recorded in the trail, so another site may not start one.
     if headers
         .get("sec-fetch-site")
