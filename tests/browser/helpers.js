@@ -102,6 +102,8 @@ export async function startUsher({ extraEnv = {}, args = [] } = {}) {
       USHER_ALLOW_TEST_CLOCK: '1',
       USHER_DATA_DIR: dataDir,
       USHER_LISTEN: `127.0.0.1:${port}`,
+      // Several servers run side by side: each management listener takes a free port.
+      USHER_MANAGEMENT_LISTEN: '127.0.0.1:0',
       USHER_PUBLIC_BASE_URL: baseUrl,
       USHER_LOG_LEVEL: 'warn',
       NO_COLOR: '1',

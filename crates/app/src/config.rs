@@ -22,6 +22,9 @@ pub struct Config {
     pub public_base_url: String,
     /// Address and port to listen on.
     pub listen: String,
+    /// Address and port of the management listener (Prometheus metrics at `/metrics`, and
+    /// `/healthz`), kept off the public one. Empty: no management listener.
+    pub management_listen: String,
     /// Where the SQLite database, the secret key and other local state live.
     pub data_dir: PathBuf,
     /// `sqlite:///path/usher.db` or `postgres://user@host/db`. Empty: SQLite in `data_dir`.
@@ -195,6 +198,7 @@ impl Default for Config {
             service_name: "Usher".into(),
             public_base_url: "http://localhost:8080".into(),
             listen: "127.0.0.1:8080".into(),
+            management_listen: "127.0.0.1:9000".into(),
             data_dir: PathBuf::from("usher-data"),
             database_url: String::new(),
             database_max_connections: 10,
@@ -313,6 +317,7 @@ impl Config {
             ));
         }
         self.listen_addr()?;
+        self.management_addr()?;
         if !self.database_url.is_empty() && usher_store::Engine::from_url(&self.database_url).is_none() {
             return Err(bad("database_url", "must start with sqlite: or postgres://"));
         }
@@ -387,6 +392,19 @@ impl Config {
         self.listen
             .parse()
             .map_err(|_| bad("listen", format!("'{}' is not an address and port such as 127.0.0.1:8080", self.listen)))
+    }
+
+    /// The management listener's address, if there is one.
+    pub fn management_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.management_listen.trim() {
+            "" => Ok(None),
+            text => text.parse().map(Some).map_err(|_| {
+                bad(
+                    "management_listen",
+                    format!("'{text}' is not an address and port such as 127.0.0.1:9000 (or empty for none)"),
+                )
+            }),
+        }
     }
 
     /// True when email or texts go to the dev mailbox instead of being delivered.

@@ -48,6 +48,7 @@ pub fn write_config(dir: &Path, port: u16, database_url: &str, hash: HashParams)
     let path = dir.join(format!("usher-{port}.toml"));
     let text = format!(
         "listen = \"127.0.0.1:{port}\"\n\
+         management_listen = \"127.0.0.1:0\"\n\
          public_base_url = \"http://127.0.0.1:{port}\"\n\
          data_dir = \"{dir}\"\n\
          database_url = \"{database_url}\"\n\

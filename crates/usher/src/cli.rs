@@ -396,6 +396,15 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
         Clock::System
     };
     let providers = Providers::from_config(&config, true).map_err(|e| e.to_string())?;
+    // Bound last, once everything else is ready, so a failed start holds no port.
+    let management = match config.management_addr().map_err(|e| e.to_string())? {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            format!(
+                "management_listen: cannot listen on {addr}: {e} (choose another with USHER_MANAGEMENT_LISTEN, or set it empty for none)"
+            )
+        })?),
+        None => None,
+    };
     // The dev mailbox page exists only on a development server, where nothing is delivered.
     let dev_mailbox = config.email.provider == EmailProviderKind::Dev && config.sms.provider == SmsProviderKind::Dev;
     let base_url = config.base_url().to_owned();
@@ -418,6 +427,16 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
         println!("(This link works once, for 24 hours. Restart the server for a new one.)");
     }
     let state = usher_web::AppState::new(app, dev_mailbox);
+    if let Some(management) = management {
+        let addr = management.local_addr().map_err(|e| format!("management_listen: {e}"))?;
+        println!("Metrics for Prometheus (this address only): http://{addr}/metrics");
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = usher_web::serve_management(management, state, std::future::pending()).await {
+                tracing::error!(error = %e, "the management listener stopped");
+            }
+        });
+    }
     usher_web::serve(listener, state, shutdown_signal()).await.map_err(|e| format!("the server stopped: {e}"))
 }
 

@@ -25,6 +25,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("service_name", Kind::Text),
     ("public_base_url", Kind::Text),
     ("listen", Kind::Text),
+    ("management_listen", Kind::Text),
     ("data_dir", Kind::Text),
     ("database_url", Kind::Secret),
     ("database_max_connections", Kind::Integer),

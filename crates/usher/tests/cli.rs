@@ -16,6 +16,8 @@ fn usher() -> Command {
             c.env_remove(k);
         }
     }
+    // Tests run side by side: each management listener takes a free port.
+    c.env("USHER_MANAGEMENT_LISTEN", "127.0.0.1:0");
     c.stdin(Stdio::null());
     c
 }
@@ -418,4 +420,35 @@ fn the_dev_mailbox_is_refused_on_a_public_address() {
     );
     let banner = server.banner().join("\n");
     assert!(banner.contains("WARNING: insecure_dev_mailbox_on_public_url is on"), "{banner}");
+}
+
+/// Defect 11: /metrics was served to the public on the main listener. It is on the management
+/// listener only (loopback by default, configurable).
+#[test]
+fn metrics_are_served_on_the_management_listener_only() {
+    let dir = temp_dir("metrics");
+    let port = free_port();
+    let server = Server::start(&dir, port, &[]);
+    let banner = server.banner();
+    let metrics_url = banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Metrics for Prometheus (this address only): "))
+        .unwrap_or_else(|| panic!("no metrics line in {banner:?}"))
+        .to_owned();
+    assert!(metrics_url.starts_with("http://127.0.0.1:") && metrics_url.ends_with("/metrics"), "{metrics_url}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let public = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
+        assert_eq!(public.status(), 404, "not on the public listener");
+        let scraped = reqwest::get(&metrics_url).await.unwrap();
+        assert_eq!(scraped.status(), 200);
+        assert!(scraped.text().await.unwrap().contains("usher_http_requests_total"));
+        let health = reqwest::get(metrics_url.replace("/metrics", "/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200);
+    });
+    drop(server);
+    fails_with(
+        &usher().arg("configtest").env("USHER_MANAGEMENT_LISTEN", "everywhere").output().unwrap(),
+        &["management_listen", "USHER_MANAGEMENT_LISTEN"],
+    );
 }

@@ -69,10 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/operator/notifications", get(pages::notices::operator_list))
         .route("/operator/notifications/new", get(pages::notices::new_form).post(pages::notices::new_submit))
         .route("/operator/notifications/{id}/end", post(pages::notices::end))
-        .route("/operator/audit", get(pages::audit::view))
-        .route("/operator/audit/export", get(pages::audit::export))
-        .route("/admin/audit", get(pages::audit::view))
-        .route("/admin/audit/export", get(pages::audit::export))
+        .route("/operator/audit", get(pages::audit::operator_view))
+        .route("/operator/audit/export", get(pages::audit::operator_export))
+        .route("/admin/audit", get(pages::audit::admin_view))
+        .route("/admin/audit/export", get(pages::audit::admin_export))
         .route("/operator/terms", get(pages::operator::terms_form).post(pages::operator::terms_submit))
         .route("/admin/users", get(pages::admin::list))
         .route("/admin/users/new", get(pages::admin::add_form).post(pages::admin::add_submit))
@@ -152,7 +152,6 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .merge(api)
         .route("/healthz", get(api::healthz))
-        .route("/metrics", get(metrics::render))
         .route("/assets/{file}", get(assets::serve))
         .fallback(pages::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::guard))
@@ -160,6 +159,25 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
+}
+
+/// The management listener's routes: Prometheus metrics and the health check. Served on its own
+/// address (loopback by default), never on the public one.
+pub fn management_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .route("/healthz", get(api::healthz))
+        .layer(DefaultBodyLimit::max(1024))
+        .with_state(state)
+}
+
+/// Serves the management routes until `shutdown` completes.
+pub async fn serve_management(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, management_router(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// Serves until `shutdown` completes.
