@@ -7,7 +7,7 @@
 //! session, with a new token. Setting up a factor signs the person out so that the factor takes
 //! effect at the next sign-in.
 
-use usher_domain::account::{AccountStatus, Role, SessionStage};
+use usher_domain::account::{Role, SessionStage};
 use usher_domain::code::{EMAIL_CODE, SMS_CODE};
 use usher_domain::ids::MessageId;
 use usher_domain::phone::MobileNumber;
@@ -19,7 +19,6 @@ use usher_store::{Factor, FactorKind, Tx, User};
 
 use crate::codes::{Checked, Medium};
 use crate::sessions::{Authenticated, REAUTHENTICATION_LIFETIME_SECONDS, replace_session};
-use crate::sign_in::LOCK_AFTER;
 use crate::{App, RequestContext, commit_outcome, messages, store_error};
 
 /// Consecutive wrong second factors that lock the account.
@@ -883,16 +882,11 @@ impl App {
         let ok = self.hasher.verify(stored, password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         if !ok {
-            audit(&mut tx, ctx, "reauthentication", "failure", user, Some("wrong password".into()), now).await?;
-            if let Some((_, AccountStatus::Locked)) =
-                tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)?
-            {
-                tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-                tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
-                    .await
-                    .map_err(store_error)?;
-                audit(&mut tx, ctx, "account.locked", "success", user, Some("wrong passwords".into()), now).await?;
-            }
+            let mut event = ctx.event("reauthentication", "failure");
+            event.actor_id = Some(user.id.to_string());
+            event.subject_id = Some(user.id.to_string());
+            event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+            self.count_wrong_password(&mut tx, user, event, ctx, now, |_| "wrong password".into()).await?;
             tx.commit().await.map_err(store_error)?;
             return Err(Error::field("password", "Your password is not right"));
         }

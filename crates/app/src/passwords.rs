@@ -14,7 +14,6 @@ use usher_store::{LinkPurpose, OneTimeLink, Tx, User};
 
 use crate::links::{LinkState, find_link};
 use crate::sessions::{Authenticated, start_session};
-use crate::sign_in::LOCK_AFTER;
 use crate::{App, RequestContext, messages, store_error};
 
 /// The shortest time a reset request takes to answer, whatever the address.
@@ -119,17 +118,9 @@ impl App {
             let mut event = ctx.event("password.change", "failure");
             event.actor_id = Some(user.id.to_string());
             event.subject_id = Some(user.id.to_string());
-            event.detail = Some("wrong current password".into());
-            tx.append_audit(&event, now).await.map_err(store_error)?;
+            event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
             // Guessing the current password counts towards the lock like any wrong password.
-            if let Some((_, AccountStatus::Locked)) =
-                tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)?
-            {
-                tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-                tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
-                    .await
-                    .map_err(store_error)?;
-            }
+            self.count_wrong_password(&mut tx, user, event, ctx, now, |_| "wrong current password".into()).await?;
             tx.commit().await.map_err(store_error)?;
             return Err(Error::field("current_password", "Your current password is not right"));
         }

@@ -78,28 +78,21 @@ impl App {
         if !password_ok || user.status != AccountStatus::Active {
             if password_ok {
                 event.detail = Some(format!("account {}", user.status.as_str()));
-            } else if let Some((count, status)) =
-                tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)?
-            {
-                event.detail = Some(format!("wrong password ({count} in a row)"));
-                if status == AccountStatus::Locked {
-                    tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-                    tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
-                        .await
-                        .map_err(store_error)?;
-                    let mut locked = ctx.event("account.locked", "success");
-                    locked.subject_id = Some(user.id.to_string());
-                    locked.organisation_id.clone_from(&event.organisation_id);
-                    tx.append_audit(&event, now).await.map_err(store_error)?;
-                    tx.append_audit(&locked, now).await.map_err(store_error)?;
+                tx.append_audit(&event, now).await.map_err(store_error)?;
+            } else {
+                let status = user.status;
+                let locked = self
+                    .count_wrong_password(&mut tx, &user, event, ctx, now, |count| match count {
+                        Some(count) => format!("wrong password ({count} in a row)"),
+                        None => format!("wrong password, account {}", status.as_str()),
+                    })
+                    .await?;
+                if locked {
                     tx.commit().await.map_err(store_error)?;
                     self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
                     return Err(wrong_email_or_password());
                 }
-            } else {
-                event.detail = Some(format!("wrong password, account {}", user.status.as_str()));
             }
-            tx.append_audit(&event, now).await.map_err(store_error)?;
             // A deregistered account counts wrong passwords too, and once at the limit it gives
             // the same answer as any other, so it is no oracle for guessing the password.
             let at_limit = user.failed_sign_ins >= LOCK_AFTER
@@ -137,5 +130,39 @@ impl App {
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(SignedIn { token, user, stage })
+    }
+}
+
+impl App {
+    /// Counts a wrong password against `user` (S13), wherever it was typed: the sign-in form,
+    /// the current password on the change form, or a password asked for again. `failure` (the
+    /// caller's audit event) gets `detail(count)` and is appended; when this wrong password
+    /// locks the account, every session ends, the person is emailed and `account.locked` is
+    /// audited. Returns whether it locked the account.
+    pub(crate) async fn count_wrong_password(
+        &self,
+        tx: &mut usher_store::Tx,
+        user: &usher_store::User,
+        mut failure: usher_store::NewAuditEvent,
+        ctx: &RequestContext,
+        now: Timestamp,
+        detail: impl FnOnce(Option<i64>) -> String,
+    ) -> Result<bool, Error> {
+        let counted = tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)?;
+        failure.detail = Some(detail(counted.map(|(count, _)| count)));
+        tx.append_audit(&failure, now).await.map_err(store_error)?;
+        if !matches!(counted, Some((_, AccountStatus::Locked))) {
+            return Ok(false);
+        }
+        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+        tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
+            .await
+            .map_err(store_error)?;
+        let mut locked = ctx.event("account.locked", "success");
+        locked.subject_id = Some(user.id.to_string());
+        locked.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        locked.detail = Some(format!("{LOCK_AFTER} wrong passwords in a row"));
+        tx.append_audit(&locked, now).await.map_err(store_error)?;
+        Ok(true)
     }
 }

@@ -478,3 +478,25 @@ impl Client {
         self.request(method, path, &[("x-csrf-token", token.as_str())], body).await
     }
 }
+
+/// Submits the sign-in form (fetching it first for the anti-forgery cookie).
+pub async fn try_sign_in(c: &Client, email: &str, password: &str) -> Page {
+    if c.cookie("__Host-usher-csrf").is_none() {
+        c.get("/sign-in").await;
+    }
+    c.post_form("/sign-in", &[("email", email), ("password", password)]).await
+}
+
+/// The stored account of `email`.
+pub async fn user(t: &TestApp, email: &str) -> usher_app::User {
+    let mut tx = t.app.store.begin().await.unwrap();
+    tx.user_by_email(&usher_domain::email::EmailAddress::parse(email).unwrap()).await.unwrap().unwrap()
+}
+
+/// The path of the newest reset link emailed to `email`.
+pub async fn reset_link(t: &TestApp, email: &str) -> String {
+    let mail = t.messages_to(email).await;
+    let body = &mail.iter().find(|m| m.message.purpose == "password_reset").expect("a reset email").message.body;
+    let start = body.find(&format!("{}/reset-password/", t.base)).unwrap() + t.base.len();
+    body[start..].split_whitespace().next().unwrap().to_owned()
+}
