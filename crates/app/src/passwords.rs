@@ -13,7 +13,7 @@ use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, OneTimeLink, Tx, User};
 
 use crate::links::{LinkState, find_link};
-use crate::sessions::{Authenticated, start_session};
+use crate::sessions::{Authenticated, successor_session};
 use crate::{App, RequestContext, messages, store_error};
 
 /// The shortest time a reset request takes to answer, whatever the address.
@@ -139,7 +139,7 @@ impl App {
             return Err(Error::field("current_password", "Your current password is not right"));
         }
         after_new_password(&mut tx, self, user, &hash, now).await?;
-        let token = start_session(&mut tx, user, usher_domain::account::SessionStage::Full, ctx, now).await?;
+        let token = successor_session(&mut tx, who, ctx, now).await?;
         let mut event = ctx.event("password.changed", "success");
         event.actor_id = Some(user.id.to_string());
         event.subject_id = Some(user.id.to_string());

@@ -90,6 +90,18 @@ pub(crate) async fn replace_session(
     insert_session(tx, &old.user, stage, created_at, reauthenticated_at, ctx, now).await
 }
 
+/// A new full session for the person of `old` once all their sessions have ended (as after a
+/// password change), keeping `old`'s start: the absolute timeout still counts from the sign-in.
+pub(crate) async fn successor_session(
+    tx: &mut Tx,
+    old: &Authenticated,
+    ctx: &RequestContext,
+    now: Timestamp,
+) -> Result<Token, Error> {
+    let created_at = if old.is_full() { old.session.created_at } else { now };
+    insert_session(tx, &old.user, SessionStage::Full, created_at, old.session.reauthenticated_at, ctx, now).await
+}
+
 impl App {
     /// The person behind a session cookie, or `None` when the cookie is unknown, ended, past a
     /// timeout, or the account can no longer be used.

@@ -448,3 +448,37 @@ async fn a_reset_link_dies_when_the_password_changes_and_every_cookie_is_host_on
         assert!(!c.contains("Domain="), "{c}");
     }
 }
+
+/// Defect 8: a password change gave a fresh session whose 12-hour absolute limit started again.
+/// The new session keeps the sign-in's start.
+#[tokio::test]
+async fn a_password_change_does_not_restart_the_absolute_session_limit() {
+    let t = TestApp::start().await;
+    let c = t.operator().await;
+    // Busy all day: a request every 25 minutes keeps the 30-minute idle limit away.
+    let busy = |steps: usize| {
+        let (t, c) = (&t, &c);
+        async move {
+            for _ in 0..steps {
+                t.advance(Span::minutes(25)).await;
+                assert_eq!(c.get("/home").await.status, 200, "still signed in");
+            }
+        }
+    };
+    busy(26).await; // 10 hours 50 minutes after the sign-in
+    let changed = c
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "Fresh-Horse-Staple-9"),
+                ("confirm_password", "Fresh-Horse-Staple-9"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    busy(2).await; // 11 hours 40 minutes
+    t.advance(Span::minutes(25)).await; // 12 hours and 5 minutes after the sign-in
+    let late = c.get("/home").await;
+    assert_ne!(late.status, 200, "the absolute limit counts from the sign-in, not from the change");
+}
