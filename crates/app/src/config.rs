@@ -394,6 +394,11 @@ impl Config {
             .map_err(|_| bad("listen", format!("'{}' is not an address and port such as 127.0.0.1:8080", self.listen)))
     }
 
+    /// The deployment's second-factor rules, which organisations may only tighten.
+    pub fn second_factor_policy(&self) -> usher_domain::policy::SecondFactorPolicy {
+        usher_domain::policy::SecondFactorPolicy { required: self.mfa.required, email_codes: self.mfa.email_codes }
+    }
+
     /// The management listener's address, if there is one.
     pub fn management_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         match self.management_listen.trim() {

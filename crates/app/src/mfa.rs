@@ -11,6 +11,7 @@ use usher_domain::account::{Role, SessionStage};
 use usher_domain::code::{EMAIL_CODE, SMS_CODE};
 use usher_domain::ids::MessageId;
 use usher_domain::phone::MobileNumber;
+use usher_domain::policy::SecondFactorChoice;
 use usher_domain::recovery::{self, RecoveryCode};
 use usher_domain::secret::SecretString;
 use usher_domain::totp::{self, TotpSecret};
@@ -205,15 +206,17 @@ fn wrong_stage() -> Error {
 
 impl App {
     /// Whether a person must have a second factor, and whether emailed codes may be one: the
-    /// organisation's choice, else the deployment's.
+    /// deployment's, tightened (never loosened) by the organisation's choice.
     pub async fn second_factor_rules(&self, tx: &mut Tx, user: &User) -> Result<(bool, bool), Error> {
         let org = match &user.organisation_id {
             Some(id) if user.role != Role::Operator => tx.organisation(id).await.map_err(store_error)?,
             _ => None,
         };
-        let required = org.as_ref().and_then(|o| o.mfa_required).unwrap_or(self.config.mfa.required);
-        let email = org.as_ref().and_then(|o| o.email_codes_allowed).unwrap_or(self.config.mfa.email_codes);
-        Ok((required, email))
+        let choice = org
+            .map(|o| SecondFactorChoice { required: o.mfa_required, email_codes: o.email_codes_allowed })
+            .unwrap_or_default();
+        let policy = self.config.second_factor_policy().tightened_by(choice);
+        Ok((policy.required, policy.email_codes))
     }
 
     /// Where a session starts once the password is proven.

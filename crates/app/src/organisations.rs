@@ -5,6 +5,7 @@ use usher_domain::account::Role;
 use usher_domain::error::FieldError;
 use usher_domain::ids::OrganisationId;
 use usher_domain::organisation::{EmailDomains, OrganisationKind};
+use usher_domain::policy::SecondFactorChoice;
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{Organisation, Terms, UserListing};
 
@@ -91,6 +92,10 @@ impl App {
                 .push(FieldError { field: "email_codes", message: "Select whether emailed codes may be used".into() });
             None
         });
+        let choice = SecondFactorChoice { required: mfa_required, email_codes: email_codes_allowed };
+        if let Some((field, message)) = self.config.second_factor_policy().loosened_by(choice) {
+            fields.push(FieldError { field, message: message.into() });
+        }
         let (Some(kind), Ok(email_domains), true) = (kind, domains, fields.is_empty()) else {
             return Err(Error::invalid(fields));
         };
@@ -145,6 +150,10 @@ impl App {
                 .push(FieldError { field: "email_codes", message: "Select whether emailed codes may be used".into() });
             None
         });
+        let choice = SecondFactorChoice { required, email_codes: email };
+        if let Some((field, message)) = self.config.second_factor_policy().loosened_by(choice) {
+            fields.push(FieldError { field, message: message.into() });
+        }
         if !fields.is_empty() {
             return Err(Error::invalid(fields));
         }

@@ -16,6 +16,7 @@ pub mod notification;
 pub mod organisation;
 pub mod password;
 pub mod phone;
+pub mod policy;
 pub mod recovery;
 pub mod secret;
 pub mod time;

@@ -581,7 +581,9 @@ async fn an_administrator_resets_factors_without_seeing_them_and_the_user_sets_u
 
 #[tokio::test]
 async fn an_organisation_that_makes_second_factors_optional_signs_in_with_the_password() {
-    let t = TestApp::start().await;
+    // Only where the deployment itself leaves second factors optional (an organisation may
+    // tighten the deployment's rules, never loosen them).
+    let t = TestApp::start_with(|c| c.mfa.required = false).await;
     let operator = t.operator().await;
     let made = operator
         .api(
@@ -629,6 +631,41 @@ async fn an_organisation_that_makes_second_factors_optional_signs_in_with_the_pa
     let page = c.post_form("/sign-in", &[("email", "oona@chambers.example"), ("password", ADMIN_PASSWORD)]).await;
     assert_eq!(page.location().as_deref(), Some("/set-up"));
     assert!(c.get("/set-up").await.body.contains("/set-up/email"), "email codes back to the default: allowed");
+}
+
+/// Defect 8: the operator could make an organisation's second factor optional while the
+/// deployment requires one. An organisation may only tighten the deployment's rules.
+#[tokio::test]
+async fn an_organisation_cannot_loosen_the_deployments_second_factor_rules() {
+    let t = TestApp::start().await;
+    let operator = t.operator().await;
+    let made = operator
+        .api(
+            Method::POST,
+            "/api/v1/organisations",
+            Some(json!({"name": "Lax Chambers", "kind": "chambers", "second_factor": "optional"})),
+        )
+        .await;
+    assert_eq!(made.status, 400, "{}", made.body);
+    assert!(made.body.contains("cannot be made optional"), "{}", made.body);
+    let made = operator
+        .api(Method::POST, "/api/v1/organisations", Some(json!({"name": "Strict Chambers", "kind": "chambers"})))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let org = made.json()["id"].as_str().unwrap().to_owned();
+    operator.get(&format!("/operator/organisations/{org}")).await;
+    // (Emailed codes switched off for the deployment cannot be allowed either: the domain's
+    // policy tests prove it; this operator signs in with emailed codes.)
+    let page = operator
+        .post_form(
+            &format!("/operator/organisations/{org}/second-factors"),
+            &[("second_factor", "optional"), ("email_codes", "default")],
+        )
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("cannot be made optional"), "{}", page.body);
+    let saved = operator.api(Method::GET, &format!("/api/v1/organisations/{org}"), None).await.json();
+    assert_ne!(saved["second_factor_required"], false, "nothing changed: {saved}");
 }
 
 async fn confirm_password_as(c: &Client, password: &str, next: &str) {
