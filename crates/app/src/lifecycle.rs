@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use usher_domain::Timestamp;
+use usher_domain::duration::Span;
 use usher_domain::{Error, ErrorCode};
 use usher_store::{NewAuditEvent, Tx, User, UserListing};
 
@@ -46,6 +47,22 @@ async fn finish_batch(mut tx: Tx, events: Vec<NewAuditEvent>, now: Timestamp) ->
     tx.commit().await.map_err(store_error)
 }
 
+/// Whether the scheduled jobs run now: at the first look, then every `every` on the real
+/// clock; on the test clock whenever it has moved since the last run (it only moves when told,
+/// so a test sees the jobs run promptly after it moves the clock).
+fn jobs_due(on_test_clock: bool, last_run: Option<Timestamp>, now: Timestamp, every: Span) -> bool {
+    match last_run {
+        None => true,
+        Some(last) if on_test_clock => now != last,
+        Some(last) => now >= last.plus(every),
+    }
+}
+
+/// How long the job loop sleeps between looks at the clock.
+fn wake_every(on_test_clock: bool, every: Span) -> Duration {
+    if on_test_clock { Duration::from_secs(1) } else { Duration::from_secs(every.seconds().unsigned_abs()) }
+}
+
 impl App {
     /// Runs every lifecycle job once: deletions, then deregistrations, then reminders.
     pub async fn run_lifecycle(&self, now: Timestamp) -> Result<LifecycleReport, Error> {
@@ -67,23 +84,29 @@ impl App {
 
     /// Runs the jobs every `lifecycle.run_every`, for `usher serve`.
     pub async fn run_lifecycle_jobs(self) {
-        let every = Duration::from_secs(self.config.lifecycle.run_every.seconds().unsigned_abs());
+        let every = self.config.lifecycle.run_every;
+        let on_test_clock = self.clock.is_test();
+        let mut last_run: Option<Timestamp> = None;
         loop {
             match self.clock.now().await {
-                Ok(now) => match self.run_lifecycle(now).await {
-                    Ok(r) if r != LifecycleReport::default() => tracing::info!(
-                        reminded = r.reminded,
-                        deregistered = r.deregistered,
-                        deleted = r.deleted,
-                        notified = r.notified,
-                        "lifecycle jobs ran"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "lifecycle jobs failed"),
-                },
+                Ok(now) if jobs_due(on_test_clock, last_run, now, every) => {
+                    last_run = Some(now);
+                    match self.run_lifecycle(now).await {
+                        Ok(r) if r != LifecycleReport::default() => tracing::info!(
+                            reminded = r.reminded,
+                            deregistered = r.deregistered,
+                            deleted = r.deleted,
+                            notified = r.notified,
+                            "lifecycle jobs ran"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "lifecycle jobs failed"),
+                    }
+                }
+                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "lifecycle jobs could not read the clock"),
             }
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(wake_every(on_test_clock, every)).await;
         }
     }
 
@@ -235,4 +258,24 @@ pub fn deregistered_refusal(config: &crate::Config, who: &str) -> Error {
             l.delete_after.describe()
         ),
     )
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    /// Defect 8: on the test clock the in-process jobs waited the real 15 minutes after the
+    /// clock moved; now they run at the next look (a second) after any move.
+    #[test]
+    fn jobs_run_promptly_after_the_test_clock_moves() {
+        let every = Span::minutes(15);
+        let t0 = Timestamp::from_unix(1_767_603_600);
+        assert!(jobs_due(true, None, t0, every));
+        assert!(!jobs_due(true, Some(t0), t0, every), "the clock stood still");
+        assert!(jobs_due(true, Some(t0), t0.plus(Span::seconds_(1)), every), "it moved");
+        assert_eq!(wake_every(true, every), Duration::from_secs(1));
+        assert!(!jobs_due(false, Some(t0), t0.plus(Span::minutes(14)), every));
+        assert!(jobs_due(false, Some(t0), t0.plus(every), every));
+        assert_eq!(wake_every(false, every), Duration::from_secs(900));
+    }
 }

@@ -100,7 +100,7 @@ impl ErrorCode {
             Self::LinkExpired => "This link has expired",
             Self::LinkUsed => "This link has already been used",
             Self::RateLimited => "Too many attempts",
-            Self::Conflict => "That already exists",
+            Self::Conflict => "That cannot be done now",
             Self::TestClockOff => "The test clock is off",
             Self::PasswordExpired => "Your password has expired",
             Self::SecondFactorRequired => "Confirm it is you",
@@ -200,3 +200,16 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect 8: every 409 read "That already exists", also for "this account is not locked".
+    #[test]
+    fn the_conflict_title_fits_every_conflict() {
+        let title = ErrorCode::Conflict.title();
+        assert!(!title.contains("exists"), "{title}");
+        assert_eq!(title, "That cannot be done now");
+    }
+}

@@ -158,6 +158,18 @@ async fn open_migrated(config: &Config) -> Result<Store, String> {
     Ok(store)
 }
 
+/// The clock a command that acts on time uses: the servers' test clock when the database runs
+/// on one (only with USHER_ALLOW_TEST_CLOCK=1, never silently the real one), else the real one.
+async fn clock_of(store: &Store) -> Result<Clock, String> {
+    if store.test_clock().await.map_err(|e| e.to_string())?.is_none() {
+        return Ok(Clock::System);
+    }
+    if std::env::var("USHER_ALLOW_TEST_CLOCK").as_deref() != Ok("1") {
+        return Err("the database runs on the test clock (usher serve --test-clock): set USHER_ALLOW_TEST_CLOCK=1 to act on its time, or use a database without it".into());
+    }
+    Ok(Clock::Test(store.clone()))
+}
+
 /// The secret key, refused when it does not open what the database holds (S10).
 async fn open_key(config: &Config, store: &Store) -> Result<SecretKey, String> {
     usher_app::key_check::open_for(config, store, system_now()).await.map_err(|e| e.to_string())
@@ -238,9 +250,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Operator { command: OperatorCommand::Recover { email, reset_factors } } => {
             let store = open_migrated(&config).await?;
             let key = open_key(&config, &store).await?;
-            let app = App::new(store, Clock::System, config, key);
+            let clock = clock_of(&store).await?;
+            let app = App::new(store, clock, config, key);
+            let now = app.clock.now().await.map_err(|e| e.to_string())?;
             let (operator, link) = app
-                .operator_recovery_link(email.as_deref(), reset_factors, system_now())
+                .operator_recovery_link(email.as_deref(), reset_factors, now)
                 .await
                 .map_err(|e| e.message.to_string())?;
             if reset_factors {
@@ -316,13 +330,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Lifecycle { command: LifecycleCommand::Run } => {
             let store = open_migrated(&config).await?;
             let key = open_key(&config, &store).await?;
-            // Against servers running the test clock (and only when allowed), their clock counts.
-            let allowed = std::env::var("USHER_ALLOW_TEST_CLOCK").as_deref() == Ok("1");
-            let clock = if allowed && store.test_clock().await.map_err(|e| e.to_string())?.is_some() {
-                Clock::Test(store.clone())
-            } else {
-                Clock::System
-            };
+            let clock = clock_of(&store).await?;
             let app = App::new(store, clock, config, key);
             let now = app.clock.now().await.map_err(|e| e.to_string())?;
             let r = app.run_lifecycle(now).await.map_err(|e| e.to_string())?;

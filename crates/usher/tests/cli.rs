@@ -340,6 +340,18 @@ fn the_test_clock_command_moves_a_running_servers_clock() {
         reqwest::get(format!("http://127.0.0.1:{port}/api/v1/test-clock")).await.unwrap().json().await.unwrap()
     });
     assert_eq!(served["now"], after);
+    // Defect 8: commands that act on time used the real clock when the servers run on the test
+    // clock. They refuse without permission and use the test clock with it.
+    for command in [&["lifecycle", "run"][..], &["operator", "recover"]] {
+        fails_with(&usher().args(command).env("USHER_DATA_DIR", &dir).output().unwrap(), &["USHER_ALLOW_TEST_CLOCK=1"]);
+    }
+    let out = usher()
+        .args(["lifecycle", "run"])
+        .env("USHER_DATA_DIR", &dir)
+        .env("USHER_ALLOW_TEST_CLOCK", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = child.kill();
     let _ = child.wait();
 }
