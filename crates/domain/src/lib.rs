@@ -16,6 +16,7 @@ pub mod organisation;
 pub mod password;
 pub mod phone;
 pub mod recovery;
+pub mod sealing;
 pub mod secret;
 pub mod time;
 pub mod totp;
