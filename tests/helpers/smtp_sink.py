@@ -5,7 +5,8 @@
 
 Listens on 127.0.0.1:PORT (0 = pick a free port), prints "LISTENING <port>" once it accepts
 connections, and appends each message received to OUTFILE as one JSON line:
-{"mail_from": ..., "rcpt_tos": [...], "data": "<the message as received>"}.
+{"mail_from": ..., "rcpt_tos": [...], "data": "<the message as received>", "peer": "ip:port"}
+(the sender's end of the connection, so a test can tell reused connections from new ones).
 The line is written before the server answers 250, so a sender that saw success finds it there.
 
 Recipients whose local part starts with "reject" are refused with 550 (permanent) and those
@@ -55,7 +56,12 @@ class Sink:
         if isinstance(content, bytes):
             content = content.decode("utf-8", errors="replace")
         line = json.dumps(
-            {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "data": content}
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": envelope.rcpt_tos,
+                "data": content,
+                "peer": "%s:%s" % tuple(session.peer[:2]),
+            }
         )
         with self.lock, open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")

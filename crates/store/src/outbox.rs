@@ -135,41 +135,39 @@ impl Tx {
 }
 
 impl Store {
-    /// Claims up to `limit` messages that are due, each for `lease_seconds`. A message whose
-    /// lease lapsed (its worker died) becomes claimable again.
+    /// Claims up to `limit` messages that are due, each for `lease_seconds`, in one statement.
+    /// A message whose lease lapsed (its worker died) becomes claimable again. The claim is a
+    /// compare-and-set: of two workers racing for a message, one gets it; on PostgreSQL each
+    /// skips the rows the other is claiming instead of waiting for them.
     pub async fn claim_due_messages(
         &self,
         now: Timestamp,
         lease_seconds: i64,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>> {
-        let candidates = sqlx::query(
-            "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, created_at LIMIT $2",
-        )
-        .bind(now.unix())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed = Vec::new();
-        for row in candidates {
-            let id: String = row.try_get("id")?;
-            let token = MessageId::generate().to_string();
-            let sql = format!(
-                "UPDATE outbox SET claim_token = $1, claimed_until = $2 WHERE id = $3 AND status = 'pending' \
-                 AND (claimed_until IS NULL OR claimed_until < $4) RETURNING {COLUMNS}"
-            );
-            let row = sqlx::query(&sql)
-                .bind(&token)
-                .bind(now.unix().saturating_add(lease_seconds))
-                .bind(&id)
-                .bind(now.unix())
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(row) = row {
-                claimed.push(from_row(&row)?);
-            }
-        }
+        let skip_locked = match self.engine {
+            crate::Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::Engine::Sqlite => "",
+        };
+        let token = MessageId::generate().to_string();
+        let sql = format!(
+            "UPDATE outbox SET claim_token = $1, claimed_until = $2 WHERE id IN (\
+             SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+             AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at, created_at LIMIT $4{skip_locked}) \
+             AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3) RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&token)
+            .bind(now.unix().saturating_add(lease_seconds))
+            .bind(now.unix())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        // RETURNING gives no order: deliver the oldest first.
+        claimed.sort_by(|a, b| {
+            (a.next_attempt_at, a.created_at, a.id.as_str()).cmp(&(b.next_attempt_at, b.created_at, b.id.as_str()))
+        });
         Ok(claimed)
     }
 

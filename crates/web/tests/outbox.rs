@@ -11,6 +11,7 @@ use common::TestApp;
 use usher_delivery::{DeliveryPolicy, Provider, SendError, SendFuture, deliver_due};
 use usher_domain::Timestamp;
 use usher_domain::duration::Span;
+use usher_domain::ids::MessageId;
 use usher_domain::message::{Channel, OutgoingMessage};
 
 /// A provider that records what it was given and answers as told.
@@ -29,7 +30,7 @@ impl Provider for Recorder {
         "recorder"
     }
 
-    fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a> {
+    fn send<'a>(&'a self, _id: &'a MessageId, message: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             if self.slow {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -207,6 +208,7 @@ fn smtp_to(sink: &usher_testkit::SmtpSink) -> usher_delivery::smtp::SmtpProvider
         username: None,
         password: None,
         timeout_seconds: 10,
+        max_connections: 4,
     };
     let sender = usher_delivery::Sender { name: "Usher".into(), address: "no-reply@usher.test".into() };
     usher_delivery::smtp::SmtpProvider::new(config, sender).unwrap()
