@@ -84,9 +84,13 @@ impl App {
                 event.detail = Some(format!("wrong password ({count} in a row)"));
                 if status == AccountStatus::Locked {
                     tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-                    tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
-                        .await
-                        .map_err(store_error)?;
+                    tx.enqueue(
+                        &messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now),
+                        &self.secret_key,
+                        now,
+                    )
+                    .await
+                    .map_err(store_error)?;
                     let mut locked = ctx.event("account.locked", "success");
                     locked.subject_id = Some(user.id.to_string());
                     locked.organisation_id.clone_from(&event.organisation_id);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use usher_domain::Timestamp;
 use usher_domain::message::Channel;
+use usher_domain::sealing::KeyRing;
 use usher_store::{OutboxMessage, OutboxStatus, Store, StoreError};
 
 use crate::{Provider, SendError};
@@ -64,9 +65,10 @@ pub struct Outcome {
 }
 
 /// Claims the messages due at `now` and delivers them side by side, each through the provider
-/// for its channel.
+/// for its channel, opening each sealed body with `keys` just before it is handed over.
 pub async fn deliver_due(
     store: &Store,
+    keys: &KeyRing,
     email: &dyn Provider,
     sms: &dyn Provider,
     policy: &DeliveryPolicy,
@@ -78,7 +80,7 @@ pub async fn deliver_due(
             Channel::Email => email,
             Channel::Sms => sms,
         };
-        deliver_one(store, provider, policy, m, now)
+        deliver_one(store, keys, provider, policy, m, now)
     });
     let mut outcome = Outcome::default();
     for result in futures_util::future::join_all(sends).await {
@@ -101,6 +103,7 @@ enum Handled {
 
 async fn deliver_one(
     store: &Store,
+    keys: &KeyRing,
     provider: &dyn Provider,
     policy: &DeliveryPolicy,
     m: &OutboxMessage,
@@ -121,7 +124,16 @@ async fn deliver_one(
             .await?;
         return Ok(Handled::Dropped);
     }
-    let sent = tokio::time::timeout(policy.send_timeout(), provider.send(&m.id, &m.message))
+    let opened = match m.clone().opened(keys) {
+        Ok(opened) => opened,
+        Err(e) => {
+            // Changed in the database, or sealed under a key no longer configured: fail closed.
+            tracing::error!(message_id = %m.id, purpose, error = %e, "message body could not be opened; giving up");
+            store.finish_message(m, OutboxStatus::Failed, provider.name(), Some(&e.to_string()), false, now).await?;
+            return Ok(Handled::Failed);
+        }
+    };
+    let sent = tokio::time::timeout(policy.send_timeout(), provider.send(&m.id, &opened.message))
         .await
         .unwrap_or_else(|_| Err(SendError::Transient(format!("no answer within {} s", policy.send_timeout_seconds))));
     match sent {

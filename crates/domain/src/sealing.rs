@@ -29,6 +29,13 @@ impl std::fmt::Debug for KeyRing {
 #[error("a sealed secret could not be opened ({0})")]
 pub struct Unsealable(&'static str);
 
+impl Unsealable {
+    /// What was opened is not what was sealed (it was not text, say).
+    pub fn damaged() -> Self {
+        Self("damaged")
+    }
+}
+
 const SEAL_VERSION: &str = "v1";
 
 impl KeyRing {

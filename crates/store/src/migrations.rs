@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "second factors", sql: include_str!("../migrations/0004_second_factors.sql") },
     Migration { version: 5, name: "lifecycle", sql: include_str!("../migrations/0005_lifecycle.sql") },
     Migration { version: 6, name: "notifications", sql: include_str!("../migrations/0006_notifications.sql") },
+    Migration {
+        version: 7,
+        name: "sealed outbox bodies",
+        sql: include_str!("../migrations/0007_sealed_outbox_bodies.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

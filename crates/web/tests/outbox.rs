@@ -62,7 +62,7 @@ fn message(to: &str, expires_at: Option<Timestamp>) -> OutgoingMessage {
 async fn enqueue(t: &TestApp, m: &OutgoingMessage, commit: bool) {
     let now = t.now().await;
     let mut tx = t.app.store.begin().await.unwrap();
-    tx.enqueue(m, now).await.unwrap();
+    tx.enqueue(m, &t.app.secret_key, now).await.unwrap();
     if commit {
         tx.commit().await.unwrap();
     }
@@ -80,10 +80,10 @@ async fn only_committed_messages_are_sent_and_expired_codes_are_dropped() {
 
     // The provider is down: both are retried, not lost.
     *p.answer.lock().unwrap() = Some(SendError::Transient("connection refused".into()));
-    let out = deliver_due(&t.app.store, &p, &p, &policy, now).await.unwrap();
+    let out = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap();
     assert_eq!(out.retried, 2);
     assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, now).await.unwrap().retried,
+        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap().retried,
         0,
         "not due again before the backoff"
     );
@@ -91,7 +91,7 @@ async fn only_committed_messages_are_sent_and_expired_codes_are_dropped() {
     // The provider recovers after the codes have expired: nothing is sent late.
     *p.answer.lock().unwrap() = None;
     let later = now.plus(Span::minutes(5)).plus(Span::seconds_(1));
-    let out = deliver_due(&t.app.store, &p, &p, &policy, later).await.unwrap();
+    let out = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, later).await.unwrap();
     assert_eq!(out.dropped, 2);
     assert_eq!(p.sent.lock().unwrap().len(), 2, "only the two failed attempts reached the provider");
     let stored = t.app.store.recent_messages(10).await.unwrap();
@@ -108,27 +108,35 @@ async fn retries_back_off_and_give_up_and_permanent_failures_stop_at_once() {
     *p.answer.lock().unwrap() = Some(SendError::Transient("busy".into()));
     let policy = DeliveryPolicy { max_attempts: 3, ..DeliveryPolicy::default() };
     let mut at = now;
-    let first = deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap();
+    let first = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap();
     assert_eq!(first.retried, 1);
     at = at.plus(Span::seconds_(29));
-    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().retried, 0, "first retry after 30s");
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().retried,
+        0,
+        "first retry after 30s"
+    );
     at = at.plus(Span::seconds_(1));
-    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().retried, 1);
+    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().retried, 1);
     at = at.plus(Span::seconds_(59));
     assert_eq!(
-        deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap(),
+        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap(),
         Default::default(),
         "second retry after 60s more"
     );
     at = at.plus(Span::seconds_(1));
-    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().failed, 1, "third attempt is the last");
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().failed,
+        1,
+        "third attempt is the last"
+    );
     let stored = t.app.store.recent_messages(1).await.unwrap();
     assert_eq!(stored[0].status.as_str(), "failed");
     assert_eq!(stored[0].attempts, 3);
 
     enqueue(&t, &message("+447700900011", None), true).await;
     *p.answer.lock().unwrap() = Some(SendError::Permanent("invalid number".into()));
-    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, at).await.unwrap().failed, 1);
+    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().failed, 1);
 }
 
 #[tokio::test]
@@ -141,10 +149,11 @@ async fn two_workers_on_one_database_send_each_message_once() {
     let p = Arc::new(Recorder { slow: true, ..Recorder::default() });
     let now = a.now().await;
     let policy = DeliveryPolicy { batch: 10, ..DeliveryPolicy::default() };
+    let keys = &**a.app.secret_key;
     let run = |store: usher_store::Store, p: Arc<Recorder>| async move {
         let mut total = 0;
         loop {
-            let out = deliver_due(&store, p.as_ref(), p.as_ref(), &policy, now).await.unwrap();
+            let out = deliver_due(&store, keys, p.as_ref(), p.as_ref(), &policy, now).await.unwrap();
             if out.sent == 0 {
                 break total;
             }
@@ -181,9 +190,10 @@ async fn a_send_cut_short_by_a_crash_is_retried_within_a_minute_but_not_while_it
     // A worker claims the message and dies in the middle of sending it (kill -9).
     let dying = Arc::new(Recorder { hang: true, ..Recorder::default() });
     let store = t.app.store.clone();
+    let keys = (**t.app.secret_key).clone();
     let worker = {
         let dying = dying.clone();
-        tokio::spawn(async move { deliver_due(&store, dying.as_ref(), dying.as_ref(), &policy, now).await })
+        tokio::spawn(async move { deliver_due(&store, &keys, dying.as_ref(), dying.as_ref(), &policy, now).await })
     };
     while dying.sent.lock().unwrap().is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -193,10 +203,13 @@ async fn a_send_cut_short_by_a_crash_is_retried_within_a_minute_but_not_while_it
     let p = Recorder::default();
     // While the first send could still be running, nobody else takes the message.
     let during = now.plus(Span::seconds_(30));
-    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, during).await.unwrap(), Default::default());
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, during).await.unwrap(),
+        Default::default()
+    );
     // Its claim lapses soon after: the message goes out about a minute later, not five.
     let after = now.plus(Span::seconds_(61));
-    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, after).await.unwrap().sent, 1);
+    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, after).await.unwrap().sent, 1);
     assert_eq!(p.sent.lock().unwrap().as_slice(), ["+447700900200"]);
 }
 
@@ -238,10 +251,10 @@ async fn an_email_sent_twice_after_a_lost_answer_carries_one_message_id() {
     let now = t.now().await;
     let policy = DeliveryPolicy::default();
     // The server takes the message but the answer is lost: the worker must try again.
-    let first = deliver_due(&t.app.store, &smtp, &smtp, &policy, now).await.unwrap();
+    let first = deliver_due(&t.app.store, &t.app.secret_key, &smtp, &smtp, &policy, now).await.unwrap();
     assert_eq!(first.retried, 1, "{first:?}");
     let later = now.plus(Span::seconds_(policy.backoff(1)));
-    let second = deliver_due(&t.app.store, &smtp, &smtp, &policy, later).await.unwrap();
+    let second = deliver_due(&t.app.store, &t.app.secret_key, &smtp, &smtp, &policy, later).await.unwrap();
     assert_eq!(second.sent, 1, "{second:?}");
 
     let received = sink.received(2);
@@ -311,7 +324,7 @@ async fn reset_links_and_codes_are_never_in_the_clear_in_the_database() {
     let p = Recorder::default();
     let now = t.now().await;
     let policy = DeliveryPolicy { batch: 20, ..DeliveryPolicy::default() };
-    assert_eq!(deliver_due(&t.app.store, &p, &p, &policy, now).await.unwrap().sent, 1);
+    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap().sent, 1);
     let body = p.bodies.lock().unwrap()[0].clone();
     let token = body.split("/reset-password/").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     assert_eq!(token.len(), 43);
@@ -324,4 +337,55 @@ async fn reset_links_and_codes_are_never_in_the_clear_in_the_database() {
             assert!(!holds(bytes, &format!("code is {code}")), "an emailed code is in the clear ({when})");
         }
     }
+}
+
+#[tokio::test]
+async fn bodies_stored_in_the_clear_by_an_earlier_version_are_sealed_and_still_delivered() {
+    let t = TestApp::start().await;
+    let now = t.now().await;
+    // A row as Usher wrote it before migration 7: body in the clear, body_sealed = 0.
+    sqlx::query(
+        "INSERT INTO outbox (id, channel, purpose, recipient, subject, body, created_at, status, next_attempt_at) \
+         VALUES ('00000000000000000000000000legacy', 'sms', 'test_code', '+447700900300', '', 'Your code is 654321', $1, 'pending', $1)",
+    )
+    .bind(now.unix())
+    .execute(&any_pool(&t).await)
+    .await
+    .unwrap();
+    assert!(holds(&database_bytes(&t).await, "Your code is 654321"));
+    assert_eq!(t.app.seal_plain_outbox_bodies().await.unwrap(), 1);
+    assert_eq!(t.app.seal_plain_outbox_bodies().await.unwrap(), 0, "once");
+    assert!(!holds(&database_bytes(&t).await, "Your code is 654321"), "sealed, and the old text overwritten");
+    let p = Recorder::default();
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &DeliveryPolicy::default(), now).await.unwrap().sent,
+        1
+    );
+    assert_eq!(p.bodies.lock().unwrap().as_slice(), ["Your code is 654321"]);
+}
+
+#[tokio::test]
+async fn a_sealed_body_moved_to_another_message_or_changed_fails_closed() {
+    let t = TestApp::start().await;
+    enqueue(&t, &message("+447700900400", None), true).await;
+    enqueue(&t, &OutgoingMessage { body: "Another body".into(), ..message("+447700900401", None) }, true).await;
+    let pool = any_pool(&t).await;
+    // Copy the first body over the second.
+    sqlx::query(
+        "UPDATE outbox SET body = (SELECT body FROM outbox WHERE recipient = '+447700900400') WHERE recipient = '+447700900401'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let p = Recorder::default();
+    let now = t.now().await;
+    let policy = DeliveryPolicy::default();
+    let out = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap();
+    assert_eq!((out.sent, out.failed), (1, 1));
+    assert_eq!(p.sent.lock().unwrap().as_slice(), ["+447700900400"], "the moved body is never sent");
+}
+
+async fn any_pool(t: &TestApp) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&t.database_url).await.unwrap()
 }
