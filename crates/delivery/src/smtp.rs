@@ -53,7 +53,8 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<SecretString>,
-    /// For connecting and for each SMTP command.
+    /// For connecting and the server's greeting; the outbox worker bounds a whole send
+    /// (`DeliveryPolicy::send_timeout_seconds`).
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
     /// Connections kept open to the server and reused, one per message being sent at once.
