@@ -5,11 +5,15 @@
 
 Listens on 127.0.0.1:PORT (0 = pick a free port), prints "LISTENING <port>" once it accepts
 connections, and appends each message received to OUTFILE as one JSON line:
-{"mail_from": ..., "rcpt_tos": [...], "data": "<the message as received>"}.
+{"mail_from": ..., "rcpt_tos": [...], "data": "<the message as received>", "peer": "ip:port"}
+(the sender's end of the connection, so a test can tell reused connections from new ones).
 The line is written before the server answers 250, so a sender that saw success finds it there.
 
 Recipients whose local part starts with "reject" are refused with 550 (permanent) and those
-starting with "defer" with 451 (temporary), so tests can see both kinds of refusal.
+starting with "defer" with 451 (temporary), so tests can see both kinds of refusal. A message to
+a recipient starting with "flaky" is written down and then answered 451 the first time that
+recipient is seen, and accepted after that: the server took the message but the sender never
+heard so, as when a connection dies during DATA, so the sender's retry is a second copy.
 
 With --exit-on-stdin-eof the server stops when its standard input closes, so it never outlives
 a test process that started it with a pipe, whatever happened to that process.
@@ -36,6 +40,7 @@ class Sink:
     def __init__(self, path):
         self.path = path
         self.lock = threading.Lock()
+        self.flaky_seen = set()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
@@ -51,11 +56,21 @@ class Sink:
         if isinstance(content, bytes):
             content = content.decode("utf-8", errors="replace")
         line = json.dumps(
-            {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "data": content}
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": envelope.rcpt_tos,
+                "data": content,
+                "peer": "%s:%s" % tuple(session.peer[:2]),
+            }
         )
         with self.lock, open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
+            flaky = [a for a in envelope.rcpt_tos if a.lower().startswith("flaky")]
+            first_time = [a for a in flaky if a.lower() not in self.flaky_seen]
+            self.flaky_seen.update(a.lower() for a in flaky)
+        if first_time:
+            return "451 4.4.2 Connection lost during the transfer"
         return "250 Message accepted"
 
 

@@ -130,7 +130,7 @@ impl App {
             expires_at,
             rules.lifetime.seconds() / 60,
         );
-        tx.enqueue(&sms, now).await.map_err(store_error)?;
+        tx.enqueue(&sms, &self.secret_key, now).await.map_err(store_error)?;
         audit(&mut tx, ctx, "activation.code_sent", &view.user, None, now).await?;
         let (_, view) = self.live_activation(&mut tx, token, now).await?;
         tx.commit().await.map_err(store_error)?;
@@ -204,9 +204,13 @@ impl App {
             return Err(link_used(&view.administrator));
         }
         tx.remember_password(&view.user.id, &hash, now).await.map_err(store_error)?;
-        tx.enqueue(&messages::account_activated(&self.config, view.user.email.as_str(), &view.user.full_name), now)
-            .await
-            .map_err(store_error)?;
+        tx.enqueue(
+            &messages::account_activated(&self.config, view.user.email.as_str(), &view.user.full_name),
+            &self.secret_key,
+            now,
+        )
+        .await
+        .map_err(store_error)?;
         audit(&mut tx, ctx, "activation.completed", &view.user, None, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(view.user)

@@ -10,6 +10,7 @@ use usher_delivery::smtp::SmtpProvider;
 use usher_delivery::twilio::TwilioProvider;
 use usher_delivery::{DeliveryPolicy, Outcome, Provider, Sender, deliver_due};
 use usher_domain::Error;
+use usher_store::OutboxMessage;
 
 use crate::config::{Config, ConfigError, EmailProviderKind, SmsProviderKind};
 use crate::{App, clock, store_error};
@@ -62,9 +63,46 @@ impl App {
     /// One delivery pass at the current moment.
     pub async fn deliver_outbox(&self, providers: &Providers, policy: &DeliveryPolicy) -> Result<Outcome, Error> {
         let now = self.clock.now().await?;
-        deliver_due(&self.store, providers.email.as_ref(), providers.sms.as_ref(), policy, now)
+        deliver_due(&self.store, &self.secret_key, providers.email.as_ref(), providers.sms.as_ref(), policy, now)
             .await
             .map_err(store_error)
+    }
+
+    /// The newest outbox messages first, bodies opened, for `usher outbox list`.
+    pub async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>, Error> {
+        let messages = self.store.recent_messages(limit).await.map_err(store_error)?;
+        Ok(messages.into_iter().map(|m| self.opened(m)).collect())
+    }
+
+    /// What the dev mailbox delivered and kept, newest first, bodies opened, for its page.
+    pub async fn dev_mailbox_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>, Error> {
+        let messages = self.store.dev_mailbox_messages(limit).await.map_err(store_error)?;
+        Ok(messages.into_iter().map(|m| self.opened(m)).collect())
+    }
+
+    /// A body that cannot be opened is shown as such, never as its sealed text.
+    fn opened(&self, m: OutboxMessage) -> OutboxMessage {
+        let id = m.id.clone();
+        m.clone().opened(&self.secret_key).unwrap_or_else(|e| {
+            tracing::warn!(message_id = %id, error = %e, "outbox body could not be opened");
+            let mut shown = m;
+            shown.message.body = format!("[sealed; {e}]");
+            shown.body_sealed = false;
+            shown
+        })
+    }
+
+    /// Seals every outbox body stored before sealing began (rows from before migration 8);
+    /// returns how many. Run at `usher migrate` and at start, where the key is at hand.
+    pub async fn seal_plain_outbox_bodies(&self) -> Result<u64, Error> {
+        let mut total = 0;
+        loop {
+            let sealed = self.store.seal_plain_outbox_bodies(&self.secret_key, 500).await.map_err(store_error)?;
+            total += sealed;
+            if sealed == 0 {
+                return Ok(total);
+            }
+        }
     }
 
     /// Runs delivery passes until the process ends. Errors are logged and the loop goes on.

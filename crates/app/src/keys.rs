@@ -1,6 +1,7 @@
 //! The key that protects secrets at rest, kept outside the database: in the configuration, an
-//! environment variable or a file. From it come the key that encrypts TOTP secrets (AES-256-GCM,
-//! authenticated, bound to the person) and the key of the hashes of one-time and recovery codes.
+//! environment variable or a file. From it come the key that encrypts TOTP secrets and outbox
+//! message bodies (AES-256-GCM, authenticated, each bound to its owner: see
+//! [`usher_domain::sealing`]) and the key of the hashes of one-time and recovery codes.
 //!
 //! Rotation: make a new key, move the old one to `previous_secret_keys`, restart, then run
 //! `usher keys reencrypt`. Until then the old key still opens what it sealed and still checks
@@ -10,16 +11,13 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+pub use usher_domain::sealing::{KeyRing, Unsealable};
 use usher_domain::secret::random_bytes;
-
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
 use crate::config::{Config, ConfigError};
 
-pub struct SecretKey {
-    current: [u8; 32],
-    previous: Vec<[u8; 32]>,
-}
+/// The configured key ring. It dereferences to [`KeyRing`], which seals and opens.
+pub struct SecretKey(KeyRing);
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,32 +25,22 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+impl std::ops::Deref for SecretKey {
+    type Target = KeyRing;
+
+    fn deref(&self) -> &KeyRing {
+        &self.0
+    }
+}
+
 fn bad(setting: &str, problem: String) -> ConfigError {
     ConfigError { setting: setting.into(), problem }
 }
 
-/// A sealed secret could not be opened: changed in the database, or sealed under a key that is
-/// no longer configured. Whatever depended on it fails closed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a sealed secret could not be opened ({0})")]
-pub struct Unsealable(&'static str);
-
-const SEAL_VERSION: &str = "v1";
-
 impl SecretKey {
-    /// The current key: new code hashes are made under it.
-    pub fn bytes(&self) -> &[u8; 32] {
-        &self.current
-    }
-
-    /// The current key and then the previous ones, to check a code hashed before a rotation.
-    pub fn all(&self) -> impl Iterator<Item = &[u8; 32]> {
-        std::iter::once(&self.current).chain(self.previous.iter())
-    }
-
     /// Builds a key ring from raw keys (tests and tools).
     pub fn from_keys(current: [u8; 32], previous: Vec<[u8; 32]>) -> Self {
-        Self { current, previous }
+        Self(KeyRing::from_keys(current, previous))
     }
 
     fn decode(setting: &str, text: &str) -> Result<[u8; 32], ConfigError> {
@@ -62,44 +50,6 @@ impl SecretKey {
         bytes.try_into().map_err(|_| {
             bad(setting, "must be 32 bytes in base64; make one with: head -c 32 /dev/urandom | base64".into())
         })
-    }
-
-    /// Encrypts a secret under the current key. `bound_to` (the owner's ID) is authenticated
-    /// with it, so a sealed value moved to another row does not open.
-    pub fn seal(&self, plain: &[u8], bound_to: &str) -> Result<String, Unsealable> {
-        let key = aead_key(&self.current)?;
-        let nonce_bytes = random_bytes::<NONCE_LEN>();
-        let mut data = plain.to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(bound_to), &mut data)
-            .map_err(|_| Unsealable("encryption failed"))?;
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&data);
-        Ok(format!("{SEAL_VERSION}:{}:{}", key_id(&self.current), STANDARD.encode(out)))
-    }
-
-    /// Decrypts a sealed secret with whichever configured key sealed it.
-    pub fn open(&self, sealed: &str, bound_to: &str) -> Result<Vec<u8>, Unsealable> {
-        let mut parts = sealed.splitn(3, ':');
-        let (Some(SEAL_VERSION), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(Unsealable("not a sealed value"));
-        };
-        let master = self.all().find(|k| key_id(k) == id).ok_or(Unsealable("sealed under a key not configured"))?;
-        let bytes = STANDARD.decode(body).map_err(|_| Unsealable("damaged"))?;
-        if bytes.len() < NONCE_LEN {
-            return Err(Unsealable("damaged"));
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unsealable("damaged"))?;
-        let mut data = ciphertext.to_vec();
-        let plain = aead_key(master)?
-            .open_in_place(nonce, Aad::from(bound_to), &mut data)
-            .map_err(|_| Unsealable("authentication failed"))?;
-        Ok(plain.to_vec())
-    }
-
-    /// True when a sealed value is under an older key and should be sealed again.
-    pub fn is_stale(&self, sealed: &str) -> bool {
-        sealed.split(':').nth(1) != Some(key_id(&self.current).as_str())
     }
 
     /// Loads the key: from `secret_key`, else from `secret_key_file`, else from
@@ -118,13 +68,13 @@ impl SecretKey {
     pub fn load_existing(config: &Config) -> Result<Option<Self>, ConfigError> {
         let previous = Self::previous(config)?;
         if let Some(key) = &config.secret_key {
-            return Ok(Some(Self { current: Self::decode("secret_key", key.expose())?, previous }));
+            return Ok(Some(Self::from_keys(Self::decode("secret_key", key.expose())?, previous)));
         }
         let path = config.effective_secret_key_file();
         if !config.secret_key_file.is_empty() || path.exists() {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| bad("secret_key_file", format!("cannot read {}: {e}", path.display())))?;
-            return Ok(Some(Self { current: Self::decode("secret_key_file", &text)?, previous }));
+            return Ok(Some(Self::from_keys(Self::decode("secret_key_file", &text)?, previous)));
         }
         Ok(None)
     }
@@ -136,37 +86,12 @@ impl SecretKey {
         let key = random_bytes::<32>();
         write_private(&path, &STANDARD.encode(key))
             .map_err(|e| bad("data_dir", format!("cannot create {}: {e}", path.display())))?;
-        Ok(Self { current: key, previous })
+        Ok(Self::from_keys(key, previous))
     }
 
     fn previous(config: &Config) -> Result<Vec<[u8; 32]>, ConfigError> {
         config.previous_secret_keys.iter().map(|k| Self::decode("previous_secret_keys", k.expose())).collect()
     }
-
-    /// The public name of the current key.
-    pub fn current_id(&self) -> String {
-        key_id(&self.current)
-    }
-}
-
-/// The encryption key is derived from the configured key, so the code hashes and the
-/// encryption never use the same key for two purposes.
-fn aead_key(master: &[u8; 32]) -> Result<LessSafeKey, Unsealable> {
-    let derived = hmac_sha256(master, b"usher-secret-encryption-v1");
-    let unbound = UnboundKey::new(&AES_256_GCM, &derived).map_err(|_| Unsealable("bad key"))?;
-    Ok(LessSafeKey::new(unbound))
-}
-
-/// Names a key without revealing it.
-fn key_id(master: &[u8; 32]) -> String {
-    hex::encode(&hmac_sha256(master, b"usher-key-id")[..4])
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key), data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(tag.as_ref());
-    out
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -178,44 +103,4 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sealed_secrets_open_only_unchanged_for_their_owner() {
-        let keys = SecretKey::from_keys([7; 32], vec![]);
-        let sealed = keys.seal(b"twenty bytes secret!", "user-a").unwrap();
-        assert!(!sealed.contains("twenty"));
-        assert_eq!(keys.open(&sealed, "user-a").unwrap(), b"twenty bytes secret!");
-        assert_ne!(keys.seal(b"twenty bytes secret!", "user-a").unwrap(), sealed, "a fresh nonce each time");
-        assert!(keys.open(&sealed, "user-b").is_err(), "bound to its owner");
-        // S10: any flipped bit fails closed.
-        let (head, body) = sealed.rsplit_once(':').unwrap();
-        let mut bytes = STANDARD.decode(body).unwrap();
-        for i in 0..bytes.len() {
-            bytes[i] ^= 1;
-            let flipped = format!("{head}:{}", STANDARD.encode(&bytes));
-            assert!(keys.open(&flipped, "user-a").is_err(), "bit flip at byte {i}");
-            bytes[i] ^= 1;
-        }
-        assert!(keys.open("v1:nonsense", "user-a").is_err());
-        assert!(keys.open("", "user-a").is_err());
-    }
-
-    #[test]
-    fn a_rotated_key_still_opens_until_it_is_dropped() {
-        let old = SecretKey::from_keys([1; 32], vec![]);
-        let sealed = old.seal(b"secret", "u").unwrap();
-        let rotated = SecretKey::from_keys([2; 32], vec![[1; 32]]);
-        assert_eq!(rotated.open(&sealed, "u").unwrap(), b"secret");
-        assert!(rotated.is_stale(&sealed));
-        let resealed = rotated.seal(b"secret", "u").unwrap();
-        assert!(!rotated.is_stale(&resealed));
-        let dropped = SecretKey::from_keys([2; 32], vec![]);
-        assert!(dropped.open(&sealed, "u").is_err());
-        assert_eq!(dropped.open(&resealed, "u").unwrap(), b"secret");
-    }
 }

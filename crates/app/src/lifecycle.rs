@@ -138,7 +138,7 @@ impl App {
                             &user.full_name,
                             deregister_on,
                         );
-                        tx.enqueue(&mail, now).await.map_err(store_error)?;
+                        tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
                         let detail = format!("deregistration on {}", deregister_on.rfc3339());
                         events.push(event("lifecycle.reminded", user, Some(detail)));
                         sent += 1;
@@ -173,7 +173,7 @@ impl App {
                 let who = messages::who_to_ask(&self.config, added_by.as_ref());
                 let deleted_on = now.plus(policy.delete_after);
                 let mail = messages::deregistered(&self.config, user.email.as_str(), &user.full_name, &who, deleted_on);
-                tx.enqueue(&mail, now).await.map_err(store_error)?;
+                tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
                 let unused = user.active_since.map(|s| now.seconds_since(s) / 86_400).unwrap_or_default();
                 events.push(event("lifecycle.deregistered", user, Some(format!("unused for {unused} days"))));
                 done += 1;
@@ -230,7 +230,7 @@ impl App {
             &listing.user.full_name,
             &admin.user().full_name,
         );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
         let mut event = ctx.event("lifecycle.reregistered", "success");
         event.detail = was_locked.then(|| "it was locked: reregistering also unlocked it".to_owned());
         event.actor_id = Some(admin.user().id.to_string());

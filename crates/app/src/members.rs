@@ -142,7 +142,7 @@ async fn send_activation(
         &url,
         expires_at,
     );
-    tx.enqueue(&mail, now).await.map_err(store_error)?;
+    tx.enqueue(&mail, &app.secret_key, now).await.map_err(store_error)?;
     Ok(expires_at)
 }
 
@@ -240,7 +240,7 @@ impl App {
             mobile.last_four(),
             &admin.user().full_name,
         );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
         audit(
             &mut tx,
             ctx,

@@ -195,7 +195,7 @@ impl App {
     ) -> Result<(), Error> {
         let mail =
             messages::security_change(&self.config, purpose, user.email.as_str(), &user.full_name, subject, what, now);
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
         Ok(())
     }
 }
@@ -392,7 +392,7 @@ impl App {
             tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
             let why = format!("{LOCK_AFTER_SECOND_FACTORS} wrong second-factor codes in a row");
             let mail = messages::account_locked_because(&self.config, user.email.as_str(), &user.full_name, now, &why);
-            tx.enqueue(&mail, now).await.map_err(store_error)?;
+            tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
             audit(tx, ctx, "account.locked", "success", user, Some("wrong second factors".into()), now).await?;
         }
         Ok(())
@@ -448,7 +448,7 @@ impl App {
                 let expires_at = now.plus(EMAIL_CODE.lifetime);
                 let mail =
                     messages::email_code(&self.config, user.email.as_str(), &user.full_name, code.expose(), expires_at);
-                tx.enqueue(&mail, now).await.map_err(store_error)?;
+                tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
                 audit(tx, ctx, "code.sent", "success", user, Some(what.into()), now).await
             }
             Err(refusal) => {
@@ -482,7 +482,7 @@ impl App {
                     expires_at,
                     SMS_CODE.lifetime.seconds() / 60,
                 );
-                tx.enqueue(&sms, now).await.map_err(store_error)?;
+                tx.enqueue(&sms, &self.secret_key, now).await.map_err(store_error)?;
                 audit(tx, ctx, "code.sent", "success", user, Some(what.into()), now).await
             }
             Err(refusal) => {
@@ -553,7 +553,7 @@ impl App {
              authenticator app or email codes could be set up.",
             now,
         );
-        tx.enqueue(&mail, now).await.map_err(store_error)?;
+        tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
         audit(
             &mut tx,
             ctx,

@@ -222,7 +222,7 @@ impl App {
             for user in &batch {
                 let mail =
                     messages::notification(&self.config, user.email.as_str(), &user.full_name, &view.title, &n.body);
-                tx.enqueue(&mail, now).await.map_err(store_error)?;
+                tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
                 queued += 1;
             }
             if next.is_none() {

@@ -189,9 +189,13 @@ impl App {
                 tx.insert_user(&new, now).await.map_err(store_error)?;
                 tx.set_password(&new.id, &hash, now).await.map_err(store_error)?;
                 tx.remember_password(&new.id, &hash, now).await.map_err(store_error)?;
-                tx.enqueue(&messages::operator_account_created(&self.config, email.as_str(), &new.full_name), now)
-                    .await
-                    .map_err(store_error)?;
+                tx.enqueue(
+                    &messages::operator_account_created(&self.config, email.as_str(), &new.full_name),
+                    &self.secret_key,
+                    now,
+                )
+                .await
+                .map_err(store_error)?;
                 audit(&mut tx, ctx, "operator.setup_completed", &new.id, now).await?;
                 tx.user(&new.id).await.map_err(store_error)?.ok_or_else(|| Error::internal("new operator vanished"))?
             }

@@ -32,7 +32,7 @@ pub(crate) async fn after_new_password(
     tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
     tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
     let mail = messages::password_changed(&app.config, user.email.as_str(), &user.full_name, now);
-    tx.enqueue(&mail, now).await.map_err(store_error)?;
+    tx.enqueue(&mail, &app.secret_key, now).await.map_err(store_error)?;
     Ok(())
 }
 
@@ -236,6 +236,7 @@ impl App {
         let url = format!("{}/reset-password/{}", self.config.base_url(), token.expose());
         tx.enqueue(
             &messages::password_reset(&self.config, user.email.as_str(), &user.full_name, &url, expires_at),
+            &self.secret_key,
             now,
         )
         .await

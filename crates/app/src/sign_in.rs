@@ -155,9 +155,8 @@ impl App {
             return Ok(false);
         }
         tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-        tx.enqueue(&messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now), now)
-            .await
-            .map_err(store_error)?;
+        let mail = messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now);
+        tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
         let mut locked = ctx.event("account.locked", "success");
         locked.subject_id = Some(user.id.to_string());
         locked.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)] // A command-line report.
 #![allow(clippy::disallowed_methods)] // A benchmark reads the real clock: it measures time.
 
+mod delivery;
 mod load;
 mod peer;
 mod procs;
@@ -83,6 +84,8 @@ pub enum Part {
     Sweep,
     /// The same sign-in + TOTP flow through Usher and through django-allauth.
     Peer,
+    /// Emails a second from the outbox to a local SMTP sink, and one Message-ID across a retry.
+    Delivery,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +116,8 @@ pub struct Settings {
     pub sweep_sizes: Vec<u64>,
     /// Threads of the raw hash rate: one per core, as Usher's hashing pool has.
     pub hash_threads: usize,
+    /// Emails queued for the delivery part.
+    pub delivery_messages: u64,
 }
 
 impl Settings {
@@ -129,6 +134,7 @@ impl Settings {
                 memory_sessions: 1_000,
                 sweep_sizes: vec![500],
                 hash_threads: cores,
+                delivery_messages: 500,
             }
         } else {
             Self {
@@ -142,6 +148,7 @@ impl Settings {
                 memory_sessions: 100_000,
                 sweep_sizes: vec![100_000, 1_000_000],
                 hash_threads: cores,
+                delivery_messages: 20_000,
             }
         }
     }
@@ -231,6 +238,7 @@ pub struct EngineReport {
     pub memory_idle: Option<Memory>,
     pub memory_with_sessions: Option<Memory>,
     pub sweeps: Vec<Sweep>,
+    pub delivery: Option<delivery::DeliveryRun>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,7 +303,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let machine = procs::machine();
     let settings = Settings::new(args.quick, machine.cores);
     let parts = if args.parts.is_empty() {
-        vec![Part::SignIn, Part::Requests, Part::Memory, Part::Sweep, Part::Peer]
+        vec![Part::SignIn, Part::Requests, Part::Memory, Part::Sweep, Part::Peer, Part::Delivery]
     } else {
         args.parts.clone()
     };
@@ -351,6 +359,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 progress(&format!("{}: deregistration sweep over {accounts} accounts", engine.label()));
                 out.sweeps.push(sweep(engine, &usher_bin, &dir, &args.postgres, accounts).await?);
             }
+        }
+        if parts.contains(&Part::Delivery) {
+            out.delivery = Some(delivery::measure(&settings, engine, &usher_bin, &dir, &args.postgres).await?);
         }
         report.engines.push((engine, out));
     }

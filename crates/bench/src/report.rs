@@ -87,6 +87,10 @@ fn summary(report: &Report) -> String {
         ));
     }
     rows.push((
+        "Emails per second from the outbox to a local SMTP sink (target: 500 or more)".into(),
+        Box::new(|e| num(e.delivery.as_ref().map(|d| d.per_second))),
+    ));
+    rows.push((
         "Usher ÷ django-allauth: whole sign-ins (password + TOTP) per second".into(),
         Box::new(|e| ratio(rate(&e.full_sign_in), rate(&e.peer_full_sign_in))),
     ));
@@ -240,6 +244,26 @@ pub fn markdown(report: &Report) -> String {
                 ratio(Some(w.sweep_seconds), Some(w.update_seconds)),
             );
         }
+    }
+    let _ = writeln!(out, "\n## Delivery: the outbox of one `usher serve` to a local SMTP sink\n");
+    let _ = writeln!(
+        out,
+        "| Engine | emails | seconds | emails per second | SMTP connections | sent twice after a lost answer | one Message-ID each | other duplicates |\n|---|---:|---:|---:|---:|---:|---|---:|"
+    );
+    for (engine, e) in &report.engines {
+        let Some(d) = &e.delivery else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {} | {} | {} | {} | {} |",
+            engine.label(),
+            thousands(d.messages),
+            d.seconds,
+            num(Some(d.per_second)),
+            d.connections,
+            d.retried,
+            if d.message_id_stable { "yes" } else { "**no**" },
+            d.unexpected_duplicates,
+        );
     }
     if let Some(v) = &report.peer_versions {
         let _ = writeln!(out, "\nThe peer: {v}, gunicorn sync workers (2 × cores + 1), Argon2id m=19 MiB t=2 p=1.");

@@ -67,11 +67,14 @@ pub fn write_config(dir: &Path, port: u16, database_url: &str, hash: HashParams)
 
 /// Runs `usher --config CONFIG ARGS…` to the end; its standard output, or an error with its output.
 pub fn run_cli(usher: &Path, config: &Path, args: &[&str], weak_hash: bool) -> anyhow::Result<String> {
+    let env: &[(&str, &str)] = if weak_hash { &[("USHER_ALLOW_BENCHMARK_HASHING", "1")] } else { &[] };
+    run_cli_env(usher, config, args, env)
+}
+
+/// [`run_cli`] with these environment variables set.
+pub fn run_cli_env(usher: &Path, config: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
     let mut command = Command::new(usher);
-    command.arg("--config").arg(config).args(args);
-    if weak_hash {
-        command.env("USHER_ALLOW_BENCHMARK_HASHING", "1");
-    }
+    command.arg("--config").arg(config).args(args).envs(env.iter().copied());
     let out = command.output()?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {

@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 
+use usher_domain::ids::MessageId;
 use usher_domain::message::{Channel, OutgoingMessage};
 
 use crate::{Provider, SendFuture, Sender};
@@ -43,7 +44,7 @@ impl Provider for DevMailbox {
         true
     }
 
-    fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a> {
+    fn send<'a>(&'a self, _id: &'a MessageId, message: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             if self.print {
                 // The dev mailbox's whole purpose is to show the message to the person at the console.

@@ -8,6 +8,7 @@
 pub mod dev;
 pub mod notify;
 pub mod smtp;
+mod smtp_connections;
 pub mod twilio;
 mod worker;
 
@@ -15,6 +16,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use usher_domain::ids::MessageId;
 use usher_domain::message::OutgoingMessage;
 
 pub use worker::{DeliveryPolicy, Outcome, deliver_due};
@@ -42,7 +44,10 @@ pub trait Provider: Send + Sync + fmt::Debug {
         false
     }
 
-    fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a>;
+    /// Sends one outbox message. `id` is the outbox message's ID: the same on every attempt,
+    /// so a provider can label the message with it (SMTP's Message-ID) and a receiver can tell
+    /// a repeat from a new message.
+    fn send<'a>(&'a self, id: &'a MessageId, message: &'a OutgoingMessage) -> SendFuture<'a>;
 }
 
 /// The one sender every email comes from: `Name <address>`.

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use usher_domain::ids::MessageId;
 use usher_domain::message::{Channel, OutgoingMessage};
 use usher_domain::secret::SecretString;
 
@@ -132,7 +133,7 @@ impl Provider for NotifyProvider {
         "notify"
     }
 
-    fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a> {
+    fn send<'a>(&'a self, _id: &'a MessageId, message: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             match message.channel {
                 Channel::Email => {

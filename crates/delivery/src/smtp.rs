@@ -4,16 +4,16 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lettre::Address;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
+use usher_domain::ids::MessageId;
 use usher_domain::message::{Channel, OutgoingMessage};
-use usher_domain::secret::{SecretString, random_bytes};
+use usher_domain::secret::SecretString;
 
+use crate::smtp_connections::Connections;
 use crate::{Provider, SendError, SendFuture, Sender};
 
 /// How the connection to the mail server is protected.
@@ -53,13 +53,21 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<SecretString>,
-    /// For connecting and for each SMTP command.
+    /// For connecting and the server's greeting; the outbox worker bounds a whole send
+    /// (`DeliveryPolicy::send_timeout_seconds`).
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// Connections kept open to the server and reused, one per message being sent at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
 }
 
 fn default_timeout_seconds() -> u64 {
     20
+}
+
+fn default_max_connections() -> u32 {
+    8
 }
 
 impl SmtpConfig {
@@ -70,7 +78,7 @@ impl SmtpConfig {
 }
 
 pub struct SmtpProvider {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    connections: Connections,
     from: Mailbox,
     host: String,
     port: u16,
@@ -91,7 +99,8 @@ impl fmt::Debug for SmtpProvider {
 }
 
 impl SmtpProvider {
-    /// Checks the configuration and the sender; connects only when a message is sent.
+    /// Checks the configuration and the sender; connects only when a message is sent, and then
+    /// keeps up to `max_connections` connections open for the messages after it.
     pub fn new(config: SmtpConfig, sender: Sender) -> Result<Self, String> {
         let host = config.host.trim().to_owned();
         if host.is_empty() {
@@ -104,51 +113,46 @@ impl SmtpProvider {
         if config.timeout_seconds == 0 {
             return Err("smtp.timeout_seconds must be at least 1".to_owned());
         }
+        if config.max_connections == 0 {
+            return Err("smtp.max_connections must be at least 1".to_owned());
+        }
         let address: Address =
             sender.address.parse().map_err(|e| format!("the sender address {:?} is not valid: {e}", sender.address))?;
         let name = sender.name.trim();
         let from = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), address);
 
-        let mut builder = match config.tls {
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
-                .map_err(|e| format!("smtp.host {host:?} cannot be used for TLS: {e}"))?,
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&host)
-                .map_err(|e| format!("smtp.host {host:?} cannot be used for TLS: {e}"))?,
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
-        }
-        .port(port)
-        .timeout(Some(Duration::from_secs(config.timeout_seconds)));
-
         let username = config.username.filter(|u| !u.is_empty());
-        match (&username, config.password) {
-            (Some(user), Some(password)) => {
-                builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
-            }
-            (Some(_), None) => {
-                return Err("smtp.password is required when smtp.username is set".to_owned());
-            }
-            (None, Some(_)) => {
-                return Err("smtp.username is required when smtp.password is set".to_owned());
-            }
-            (None, None) => {}
-        }
-
-        Ok(Self { transport: builder.build(), from, host, port, tls: config.tls, username })
+        let credentials = match (&username, config.password) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password.expose().to_owned())),
+            (Some(_), None) => return Err("smtp.password is required when smtp.username is set".to_owned()),
+            (None, Some(_)) => return Err("smtp.username is required when smtp.password is set".to_owned()),
+            (None, None) => None,
+        };
+        let connections = Connections::new(
+            host.clone(),
+            port,
+            config.tls,
+            Duration::from_secs(config.timeout_seconds),
+            credentials,
+            config.max_connections,
+        )?;
+        Ok(Self { connections, from, host, port, tls: config.tls, username })
     }
 
-    /// `<random@sender-domain>`: unique, and at a domain we speak for rather than this machine.
-    fn message_id(&self) -> String {
-        let id = URL_SAFE_NO_PAD.encode(random_bytes::<18>());
+    /// `<outbox-id@sender-domain>`: the same on every attempt and from every server, so a
+    /// receiver (and our own sink) can drop the second copy when a send is repeated after a
+    /// crash; unique, as outbox IDs are; at a domain we speak for rather than this machine.
+    pub fn message_id(&self, id: &MessageId) -> String {
         format!("<{id}@{}>", self.from.email.domain())
     }
 
-    fn build(&self, message: &OutgoingMessage) -> Result<Message, SendError> {
+    fn build(&self, id: &MessageId, message: &OutgoingMessage) -> Result<Message, SendError> {
         let to: Mailbox = message
             .recipient
             .parse()
             .map_err(|e| SendError::Permanent(format!("the recipient address is not valid: {e}")))?;
         Message::builder()
-            .message_id(Some(self.message_id()))
+            .message_id(Some(self.message_id(id)))
             .from(self.from.clone())
             .to(to)
             .subject(message.subject.clone())
@@ -163,20 +167,20 @@ impl Provider for SmtpProvider {
         "smtp"
     }
 
-    fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a> {
+    fn send<'a>(&'a self, id: &'a MessageId, message: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             if message.channel != Channel::Email {
                 return Err(SendError::Permanent("the smtp provider sends only email, not text messages".to_owned()));
             }
-            let email = self.build(message)?;
-            self.transport.send(email).await.map(|_| ()).map_err(|e| smtp_error(&self.host, self.port, &e))
+            let email = self.build(id, message)?;
+            self.connections.send(email.envelope(), &email.formatted()).await
         })
     }
 }
 
 /// A 5xx answer will never change; anything else (no connection, a timeout, TLS trouble, a 4xx
 /// answer) may.
-fn smtp_error(host: &str, port: u16, error: &lettre::transport::smtp::Error) -> SendError {
+pub(crate) fn smtp_error(host: &str, port: u16, error: &lettre::transport::smtp::Error) -> SendError {
     use std::error::Error as _;
     let mut text = format!("SMTP {host}:{port}: {error}");
     let mut source = error.source();
@@ -203,6 +207,7 @@ mod tests {
             username: Some("usher".to_owned()),
             password: Some(SecretString::new("hunter2-smtp")),
             timeout_seconds: 20,
+            max_connections: 8,
         }
     }
 
@@ -210,8 +215,8 @@ mod tests {
     fn config_has_defaults_and_refuses_unknown_fields() {
         let c: SmtpConfig = serde_json::from_value(serde_json::json!({"host": "mail.example.com"})).unwrap();
         assert_eq!(
-            (c.port(), c.tls, c.timeout_seconds, c.username, c.password),
-            (587, SmtpTls::StartTls, 20, None, None)
+            (c.port(), c.tls, c.timeout_seconds, c.max_connections, c.username, c.password),
+            (587, SmtpTls::StartTls, 20, 8, None, None)
         );
         let c: SmtpConfig = serde_json::from_value(serde_json::json!({"host": "h", "tls": "tls"})).unwrap();
         assert_eq!(c.port(), 465);
@@ -250,6 +255,7 @@ mod tests {
     #[tokio::test]
     async fn text_messages_and_bad_recipients_are_refused_without_connecting() {
         let p = SmtpProvider::new(config(), sender()).unwrap();
+        let id = MessageId::generate();
         let mut m = OutgoingMessage {
             channel: Channel::Sms,
             purpose: "test".to_owned(),
@@ -258,9 +264,9 @@ mod tests {
             body: "123456".to_owned(),
             expires_at: None,
         };
-        assert!(matches!(p.send(&m).await, Err(SendError::Permanent(_))));
+        assert!(matches!(p.send(&id, &m).await, Err(SendError::Permanent(_))));
         m.channel = Channel::Email;
         m.recipient = "not an address".to_owned();
-        assert!(matches!(p.send(&m).await, Err(SendError::Permanent(_))));
+        assert!(matches!(p.send(&id, &m).await, Err(SendError::Permanent(_))));
     }
 }

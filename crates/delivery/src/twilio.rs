@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use usher_domain::ids::MessageId;
 use usher_domain::message::{Channel, OutgoingMessage};
 use usher_domain::secret::SecretString;
 
@@ -118,7 +119,7 @@ impl Provider for TwilioProvider {
         "twilio"
     }
 
-    fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a> {
+    fn send<'a>(&'a self, _id: &'a MessageId, message: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             match message.channel {
                 Channel::Sms => self.send_sms(message).await,

@@ -21,6 +21,11 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const BODY: &str = "Your Usher code is 481 516. It expires in 10 minutes & works once + only here.";
 
+/// An outbox message's ID, as the worker hands it over.
+fn outbox_id() -> usher_domain::ids::MessageId {
+    usher_domain::ids::MessageId::from_trusted("0000019b8c3f00000001a1b2c3d4e5f6".to_owned())
+}
+
 fn email() -> OutgoingMessage {
     OutgoingMessage {
         channel: Channel::Email,
@@ -121,7 +126,7 @@ async fn notify_email_is_the_documented_request() {
         .mount(&server)
         .await;
 
-    notify(&server, fixed_clock()).send(&email()).await.unwrap();
+    notify(&server, fixed_clock()).send(&outbox_id(), &email()).await.unwrap();
 
     let request = only_request(&server).await;
     assert_eq!(request.method.as_str(), "POST");
@@ -151,7 +156,7 @@ async fn notify_sms_is_the_documented_request() {
         .mount(&server)
         .await;
 
-    notify(&server, fixed_clock()).send(&sms()).await.unwrap();
+    notify(&server, fixed_clock()).send(&outbox_id(), &sms()).await.unwrap();
 
     let request = only_request(&server).await;
     assert_eq!(request.method.as_str(), "POST");
@@ -175,9 +180,9 @@ async fn notify_reads_the_injected_clock_for_each_request() {
     let clock = fixed_clock();
     let provider = notify(&server, clock.clone());
 
-    provider.send(&sms()).await.unwrap();
+    provider.send(&outbox_id(), &sms()).await.unwrap();
     clock.store(NOW + 90, Ordering::SeqCst);
-    provider.send(&sms()).await.unwrap();
+    provider.send(&outbox_id(), &sms()).await.unwrap();
 
     let requests = server.received_requests().await.unwrap();
     let iats: Vec<_> = requests.iter().map(|r| verified_claims(r)["iat"].clone()).collect();
@@ -198,7 +203,7 @@ async fn notify_400_is_permanent_and_says_why() {
     )
     .await;
 
-    let err = notify(&server, fixed_clock()).send(&email()).await.unwrap_err();
+    let err = notify(&server, fixed_clock()).send(&outbox_id(), &email()).await.unwrap_err();
 
     let SendError::Permanent(text) = &err else { panic!("expected a permanent failure, got {err:?}") };
     assert!(text.contains("400") && text.contains("Can't send to this recipient using a team-only API key"), "{text}");
@@ -210,7 +215,7 @@ async fn notify_400_is_permanent_and_says_why() {
 async fn notify_500_is_transient() {
     let server = MockServer::start().await;
     answer(&server, 500, notify_error(500, "Exception", "Internal server error")).await;
-    let err = notify(&server, fixed_clock()).send(&sms()).await.unwrap_err();
+    let err = notify(&server, fixed_clock()).send(&outbox_id(), &sms()).await.unwrap_err();
     assert!(matches!(&err, SendError::Transient(text) if text.contains("500")), "{err:?}");
 }
 
@@ -223,14 +228,14 @@ async fn notify_429_is_transient() {
         notify_error(429, "RateLimitError", "Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds"),
     )
     .await;
-    let err = notify(&server, fixed_clock()).send(&email()).await.unwrap_err();
+    let err = notify(&server, fixed_clock()).send(&outbox_id(), &email()).await.unwrap_err();
     assert!(matches!(&err, SendError::Transient(text) if text.contains("RateLimitError")), "{err:?}");
 }
 
 #[tokio::test]
 async fn notify_unreachable_is_transient() {
     let provider = notify_at(&nothing_listening(), fixed_clock());
-    let err = provider.send(&email()).await.unwrap_err();
+    let err = provider.send(&outbox_id(), &email()).await.unwrap_err();
     assert!(matches!(err, SendError::Transient(_)), "{err:?}");
 }
 
@@ -282,7 +287,7 @@ async fn twilio_sent_request(from: &str) -> Request {
         .expect(1)
         .mount(&server)
         .await;
-    twilio(&server, from).send(&sms()).await.unwrap();
+    twilio(&server, from).send(&outbox_id(), &sms()).await.unwrap();
     let request = only_request(&server).await;
     assert_eq!(request.method.as_str(), "POST");
     assert_eq!(request.url.path(), messages_path());
@@ -309,7 +314,7 @@ async fn twilio_sms_from_a_messaging_service_is_the_documented_request() {
 async fn twilio_refuses_email_without_a_request() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(201)).expect(0).mount(&server).await;
-    let err = twilio(&server, "+447700900999").send(&email()).await.unwrap_err();
+    let err = twilio(&server, "+447700900999").send(&outbox_id(), &email()).await.unwrap_err();
     assert!(matches!(err, SendError::Permanent(_)), "{err:?}");
 }
 
@@ -327,7 +332,7 @@ async fn twilio_400_is_permanent_and_says_why() {
     let server = MockServer::start().await;
     answer(&server, 400, twilio_error(400, 21211, "Invalid 'To' Phone Number: +44770090XXXX")).await;
 
-    let err = twilio(&server, "+447700900999").send(&sms()).await.unwrap_err();
+    let err = twilio(&server, "+447700900999").send(&outbox_id(), &sms()).await.unwrap_err();
 
     let SendError::Permanent(text) = &err else { panic!("expected a permanent failure, got {err:?}") };
     assert!(text.contains("400") && text.contains("21211") && text.contains("Invalid 'To' Phone Number"), "{text}");
@@ -338,7 +343,7 @@ async fn twilio_400_is_permanent_and_says_why() {
 async fn twilio_500_is_transient() {
     let server = MockServer::start().await;
     answer(&server, 500, twilio_error(500, 20500, "Internal Server Error")).await;
-    let err = twilio(&server, "+447700900999").send(&sms()).await.unwrap_err();
+    let err = twilio(&server, "+447700900999").send(&outbox_id(), &sms()).await.unwrap_err();
     assert!(matches!(&err, SendError::Transient(text) if text.contains("500")), "{err:?}");
 }
 
@@ -346,13 +351,13 @@ async fn twilio_500_is_transient() {
 async fn twilio_429_is_transient() {
     let server = MockServer::start().await;
     answer(&server, 429, twilio_error(429, 20429, "Too Many Requests")).await;
-    let err = twilio(&server, SERVICE_SID).send(&sms()).await.unwrap_err();
+    let err = twilio(&server, SERVICE_SID).send(&outbox_id(), &sms()).await.unwrap_err();
     assert!(matches!(&err, SendError::Transient(text) if text.contains("20429")), "{err:?}");
 }
 
 #[tokio::test]
 async fn twilio_unreachable_is_transient() {
     let provider = twilio_at(&nothing_listening(), "+447700900999");
-    let err = provider.send(&sms()).await.unwrap_err();
+    let err = provider.send(&outbox_id(), &sms()).await.unwrap_err();
     assert!(matches!(err, SendError::Transient(_)), "{err:?}");
 }

@@ -6,6 +6,7 @@
 
 use usher_delivery::smtp::{SmtpConfig, SmtpProvider, SmtpTls};
 use usher_delivery::{Provider, SendError, Sender};
+use usher_domain::ids::MessageId;
 use usher_domain::message::{Channel, OutgoingMessage};
 use usher_testkit::SmtpSink;
 
@@ -21,6 +22,7 @@ fn local(port: u16) -> SmtpConfig {
         username: None,
         password: None,
         timeout_seconds: 10,
+        max_connections: 2,
     }
 }
 
@@ -65,7 +67,8 @@ async fn an_email_reaches_a_real_smtp_server() {
     let provider = SmtpProvider::new(local(sink.port), sender()).unwrap();
     let message = email("person@example.org");
 
-    provider.send(&message).await.unwrap();
+    let id = MessageId::generate();
+    provider.send(&id, &message).await.unwrap();
 
     let received = sink.received(1);
     assert_eq!(received.len(), 1);
@@ -79,25 +82,55 @@ async fn an_email_reaches_a_real_smtp_server() {
     assert_eq!(header(&headers, "to"), "person@example.org");
     assert_eq!(header(&headers, "subject"), "Activate your account");
     assert!(header(&headers, "content-type").starts_with("text/plain"), "{headers:?}");
-    let id = header(&headers, "message-id");
-    assert!(id.starts_with('<') && id.ends_with("@usher.test>"), "{id}");
+    assert_eq!(header(&headers, "message-id"), format!("<{id}@usher.test>"));
     assert!(!header(&headers, "date").is_empty());
     assert_eq!(body.trim_end(), message.body);
 }
 
+fn message_ids(received: &[serde_json::Value]) -> Vec<String> {
+    received.iter().map(|m| header(&split_message(m["data"].as_str().unwrap()).0, "message-id").to_owned()).collect()
+}
+
 #[tokio::test]
-async fn each_email_gets_its_own_message_id() {
+async fn each_outbox_message_gets_its_own_message_id() {
     let sink = SmtpSink::start("ids");
     let provider = SmtpProvider::new(local(sink.port), sender()).unwrap();
-    provider.send(&email("one@example.org")).await.unwrap();
-    provider.send(&email("two@example.org")).await.unwrap();
+    provider.send(&MessageId::generate(), &email("one@example.org")).await.unwrap();
+    provider.send(&MessageId::generate(), &email("two@example.org")).await.unwrap();
     let received = sink.received(2);
-    let ids: Vec<String> = received
-        .iter()
-        .map(|m| header(&split_message(m["data"].as_str().unwrap()).0, "message-id").to_owned())
-        .collect();
+    let ids = message_ids(&received);
     assert_eq!(received[1]["rcpt_tos"], serde_json::json!(["two@example.org"]));
     assert_ne!(ids[0], ids[1]);
+}
+
+#[tokio::test]
+async fn a_retry_carries_the_message_id_of_the_first_attempt() {
+    let sink = SmtpSink::start("retry");
+    let provider = SmtpProvider::new(local(sink.port), sender()).unwrap();
+    let id = MessageId::generate();
+    let message = email("flaky-person@example.org");
+    // The server takes the message and its answer is lost: a failure, to be tried again.
+    let err = provider.send(&id, &message).await.unwrap_err();
+    assert!(matches!(&err, SendError::Transient(text) if text.contains("451")), "{err:?}");
+    provider.send(&id, &message).await.unwrap();
+    let received = sink.received(2);
+    assert_eq!(received.len(), 2);
+    let ids = message_ids(&received);
+    assert_eq!(ids[0], ids[1], "the receiver sees one message twice, not two messages");
+    assert_eq!(ids[0], format!("<{id}@usher.test>"));
+}
+
+#[tokio::test]
+async fn one_connection_carries_many_emails() {
+    let sink = SmtpSink::start("reuse");
+    let provider = SmtpProvider::new(local(sink.port), sender()).unwrap();
+    for i in 0..5 {
+        provider.send(&MessageId::generate(), &email(&format!("person{i}@example.org"))).await.unwrap();
+    }
+    let received = sink.received(5);
+    assert_eq!(received.len(), 5);
+    let peers: std::collections::HashSet<&str> = received.iter().filter_map(|m| m["peer"].as_str()).collect();
+    assert_eq!(peers.len(), 1, "one after another, the emails share one connection: {peers:?}");
 }
 
 #[tokio::test]
@@ -105,13 +138,13 @@ async fn a_5xx_answer_is_permanent_and_a_4xx_answer_is_transient() {
     let sink = SmtpSink::start("refusals");
     let provider = SmtpProvider::new(local(sink.port), sender()).unwrap();
 
-    let err = provider.send(&email("reject-me@example.org")).await.unwrap_err();
+    let err = provider.send(&MessageId::generate(), &email("reject-me@example.org")).await.unwrap_err();
     assert!(matches!(&err, SendError::Permanent(text) if text.contains("550")), "{err:?}");
-    let err = provider.send(&email("defer-me@example.org")).await.unwrap_err();
+    let err = provider.send(&MessageId::generate(), &email("defer-me@example.org")).await.unwrap_err();
     assert!(matches!(&err, SendError::Transient(text) if text.contains("451")), "{err:?}");
 
     // The server still works, and took nothing else.
-    provider.send(&email("person@example.org")).await.unwrap();
+    provider.send(&MessageId::generate(), &email("person@example.org")).await.unwrap();
     let received = sink.received(1);
     assert_eq!(received.len(), 1);
     assert_eq!(received[0]["rcpt_tos"], serde_json::json!(["person@example.org"]));
@@ -122,7 +155,7 @@ async fn a_server_that_refuses_the_connection_is_a_transient_failure() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let provider = SmtpProvider::new(local(port), sender()).unwrap();
-    let err = provider.send(&email("person@example.org")).await.unwrap_err();
+    let err = provider.send(&MessageId::generate(), &email("person@example.org")).await.unwrap_err();
     assert!(matches!(err, SendError::Transient(_)), "{err:?}");
     assert!(!err.to_string().contains("activate"), "the error never quotes the message: {err}");
 }

@@ -18,6 +18,7 @@ pub mod password;
 pub mod phone;
 pub mod policy;
 pub mod recovery;
+pub mod sealing;
 pub mod secret;
 pub mod time;
 pub mod totp;

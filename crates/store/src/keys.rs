@@ -45,11 +45,12 @@ impl Store {
         Ok(())
     }
 
-    /// True when anything depends on a secret key: a sealed authenticator secret or a recovery
-    /// code hashed under it.
+    /// True when anything depends on a secret key: a sealed authenticator secret, a recovery
+    /// code hashed under it, or a sealed message body still kept.
     pub async fn holds_keyed_data(&self) -> Result<bool> {
         let n: i64 = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM factors WHERE secret IS NOT NULL) + (SELECT COUNT(*) FROM recovery_codes) AS n",
+            "SELECT (SELECT COUNT(*) FROM factors WHERE secret IS NOT NULL) + (SELECT COUNT(*) FROM recovery_codes) \
+             + (SELECT COUNT(*) FROM outbox WHERE body_sealed = 1 AND body <> '') AS n",
         )
         .fetch_one(&self.pool)
         .await?

@@ -75,6 +75,8 @@ pub enum StoreError {
     Migration { version: i64, name: &'static str, source: sqlx::Error },
     #[error("the database has migration {0}, which this version of Usher does not know: upgrade Usher")]
     FutureSchema(i64),
+    #[error("{0}")]
+    Sealing(#[from] usher_domain::sealing::Unsealable),
 }
 
 impl StoreError {
@@ -115,7 +117,9 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                        // secure_delete: what a row held before an update or delete (a blanked
+                        // outbox body, an erased person) is overwritten, not left in free pages.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;")
                             .await?;
                     }
                     Ok(())

@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "lifecycle", sql: include_str!("../migrations/0005_lifecycle.sql") },
     Migration { version: 6, name: "notifications", sql: include_str!("../migrations/0006_notifications.sql") },
     Migration { version: 7, name: "key checks", sql: include_str!("../migrations/0007_key_checks.sql") },
+    Migration {
+        version: 8,
+        name: "sealed outbox bodies",
+        sql: include_str!("../migrations/0008_sealed_outbox_bodies.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

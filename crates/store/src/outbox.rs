@@ -1,12 +1,18 @@
 //! The outbox: messages written in the same transaction as the change that causes them, and
 //! claimed for delivery with a compare-and-set lease so two servers never send one message twice
 //! at the same time.
+//!
+//! A body may carry a code or a one-time link, so it is sealed under the secret key before it
+//! is written, bound to the message's ID (S35): what this module reads back is sealed until
+//! [`OutboxMessage::opened`]. Subjects are fixed wording and never carry a code or link (see
+//! the application's messages), so they stay readable for `usher outbox list`.
 
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use usher_domain::Timestamp;
 use usher_domain::ids::MessageId;
 use usher_domain::message::{Channel, OutgoingMessage};
+use usher_domain::sealing::{KeyRing, Unsealable};
 
 use crate::{Result, Store, StoreError, Tx};
 
@@ -45,7 +51,10 @@ impl OutboxStatus {
 #[derive(Debug, Clone)]
 pub struct OutboxMessage {
     pub id: MessageId,
+    /// As stored: its body sealed (see [`OutboxMessage::body_sealed`]) until opened.
     pub message: OutgoingMessage,
+    /// True while `message.body` holds the sealed text rather than the body itself.
+    pub body_sealed: bool,
     pub created_at: Timestamp,
     pub status: OutboxStatus,
     pub attempts: i64,
@@ -57,8 +66,31 @@ pub struct OutboxMessage {
     pub finished_at: Option<Timestamp>,
 }
 
-const COLUMNS: &str = "id, channel, purpose, recipient, subject, body, created_at, expires_at, status, attempts, \
-     next_attempt_at, claim_token, provider, last_error, finished_at";
+const COLUMNS: &str = "id, channel, purpose, recipient, subject, body, body_sealed, created_at, expires_at, status, \
+     attempts, next_attempt_at, claim_token, provider, last_error, finished_at";
+
+/// What a sealed body is bound to: its own message, so a sealed body copied into another row
+/// does not open there (nor as anything else sealed under the key).
+fn body_binding(id: &MessageId) -> String {
+    format!("outbox-body:{id}")
+}
+
+fn seal_body(keys: &KeyRing, id: &MessageId, body: &str) -> Result<String, Unsealable> {
+    keys.seal(body.as_bytes(), &body_binding(id))
+}
+
+impl OutboxMessage {
+    /// The message with its body opened, for the provider or the dev mailbox. A blanked body
+    /// stays blank; a body stored before sealing began is returned as it is.
+    pub fn opened(mut self, keys: &KeyRing) -> Result<Self, Unsealable> {
+        if self.body_sealed && !self.message.body.is_empty() {
+            let plain = keys.open(&self.message.body, &body_binding(&self.id))?;
+            self.message.body = String::from_utf8(plain).map_err(|_| Unsealable::damaged())?;
+        }
+        self.body_sealed = false;
+        Ok(self)
+    }
+}
 
 fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
     let corrupt = |what: &str| StoreError::Query(sqlx::Error::Decode(format!("unknown {what} in outbox").into()));
@@ -74,6 +106,7 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
             body: row.try_get("body")?,
             expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp::from_unix),
         },
+        body_sealed: row.try_get::<i64, _>("body_sealed")? != 0,
         created_at: Timestamp::from_unix(row.try_get("created_at")?),
         status: OutboxStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
         attempts: row.try_get("attempts")?,
@@ -112,19 +145,21 @@ impl Tx {
         Ok(row.try_get("n")?)
     }
 
-    /// Queues a message; it is sent only if the surrounding transaction commits.
-    pub async fn enqueue(&mut self, m: &OutgoingMessage, now: Timestamp) -> Result<MessageId> {
+    /// Queues a message, its body sealed under `keys`; it is sent only if the surrounding
+    /// transaction commits.
+    pub async fn enqueue(&mut self, m: &OutgoingMessage, keys: &KeyRing, now: Timestamp) -> Result<MessageId> {
         let id = ordered_message_id(now);
+        let body = seal_body(keys, &id, &m.body)?;
         sqlx::query(
-            "INSERT INTO outbox (id, channel, purpose, recipient, subject, body, created_at, expires_at, status, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7)",
+            "INSERT INTO outbox (id, channel, purpose, recipient, subject, body, body_sealed, created_at, expires_at, \
+             status, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $7)",
         )
         .bind(id.as_str())
         .bind(m.channel.as_str())
         .bind(&m.purpose)
         .bind(&m.recipient)
         .bind(&m.subject)
-        .bind(&m.body)
+        .bind(&body)
         .bind(now.unix())
         .bind(m.expires_at.map(Timestamp::unix))
         .bind(OutboxStatus::Pending.as_str())
@@ -135,41 +170,39 @@ impl Tx {
 }
 
 impl Store {
-    /// Claims up to `limit` messages that are due, each for `lease_seconds`. A message whose
-    /// lease lapsed (its worker died) becomes claimable again.
+    /// Claims up to `limit` messages that are due, each for `lease_seconds`, in one statement.
+    /// A message whose lease lapsed (its worker died) becomes claimable again. The claim is a
+    /// compare-and-set: of two workers racing for a message, one gets it; on PostgreSQL each
+    /// skips the rows the other is claiming instead of waiting for them.
     pub async fn claim_due_messages(
         &self,
         now: Timestamp,
         lease_seconds: i64,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>> {
-        let candidates = sqlx::query(
-            "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, created_at LIMIT $2",
-        )
-        .bind(now.unix())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed = Vec::new();
-        for row in candidates {
-            let id: String = row.try_get("id")?;
-            let token = MessageId::generate().to_string();
-            let sql = format!(
-                "UPDATE outbox SET claim_token = $1, claimed_until = $2 WHERE id = $3 AND status = 'pending' \
-                 AND (claimed_until IS NULL OR claimed_until < $4) RETURNING {COLUMNS}"
-            );
-            let row = sqlx::query(&sql)
-                .bind(&token)
-                .bind(now.unix().saturating_add(lease_seconds))
-                .bind(&id)
-                .bind(now.unix())
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(row) = row {
-                claimed.push(from_row(&row)?);
-            }
-        }
+        let skip_locked = match self.engine {
+            crate::Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::Engine::Sqlite => "",
+        };
+        let token = MessageId::generate().to_string();
+        let sql = format!(
+            "UPDATE outbox SET claim_token = $1, claimed_until = $2 WHERE id IN (\
+             SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+             AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at, created_at LIMIT $4{skip_locked}) \
+             AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3) RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&token)
+            .bind(now.unix().saturating_add(lease_seconds))
+            .bind(now.unix())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claimed = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        // RETURNING gives no order: deliver the oldest first.
+        claimed.sort_by(|a, b| {
+            (a.next_attempt_at, a.created_at, a.id.as_str()).cmp(&(b.next_attempt_at, b.created_at, b.id.as_str()))
+        });
         Ok(claimed)
     }
 
@@ -221,6 +254,34 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Seals the bodies of messages stored before sealing began (migration 8), up to `limit`
+    /// of them; returns how many. On SQLite the write-ahead log is then emptied, so the old
+    /// text survives neither in the file's free pages (secure_delete) nor in the log.
+    pub async fn seal_plain_outbox_bodies(&self, keys: &KeyRing, limit: i64) -> Result<u64> {
+        let rows = sqlx::query("SELECT id, body FROM outbox WHERE body_sealed = 0 AND body <> '' ORDER BY id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut sealed = 0;
+        for row in rows {
+            let id = MessageId::from_trusted(row.try_get("id")?);
+            let body: String = row.try_get("body")?;
+            let done = sqlx::query(
+                "UPDATE outbox SET body = $1, body_sealed = 1 WHERE id = $2 AND body_sealed = 0 AND body = $3",
+            )
+            .bind(seal_body(keys, &id, &body)?)
+            .bind(id.as_str())
+            .bind(&body)
+            .execute(&self.pool)
+            .await?;
+            sealed += done.rows_affected();
+        }
+        if sealed > 0 && self.engine == crate::Engine::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        }
+        Ok(sealed)
     }
 
     /// The newest messages the dev mailbox delivered (and so kept), newest first.

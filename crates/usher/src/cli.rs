@@ -286,7 +286,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Outbox { command: OutboxCommand::List { json, limit } } => {
             let store = open_migrated(&config).await?;
-            let messages = store.recent_messages(limit.clamp(1, 1000)).await.map_err(|e| e.to_string())?;
+            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let app = App::new(store, Clock::System, config, key);
+            let messages = app.outbox_messages(limit.clamp(1, 1000)).await.map_err(|e| e.to_string())?;
             if json {
                 let rows: Vec<_> = messages
                     .iter()
@@ -417,6 +419,11 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
     let dev_mailbox = config.email.provider == EmailProviderKind::Dev && config.sms.provider == SmsProviderKind::Dev;
     let base_url = config.base_url().to_owned();
     let app = App::new(store, clock, config, key);
+    // Bodies queued by a version of Usher from before they were sealed (migration 8).
+    let sealed = app.seal_plain_outbox_bodies().await.map_err(|e| e.to_string())?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed outbox bodies stored in the clear by an earlier version");
+    }
     tokio::spawn(app.clone().run_delivery_worker(providers, DeliveryPolicy::default(), Duration::from_secs(1)));
     tokio::spawn(app.clone().run_lifecycle_jobs());
 

@@ -43,6 +43,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("email.smtp.username", Kind::Text),
     ("email.smtp.password", Kind::Secret),
     ("email.smtp.timeout_seconds", Kind::Integer),
+    ("email.smtp.max_connections", Kind::Integer),
     ("email.notify.api_key", Kind::Secret),
     ("email.notify.base_url", Kind::Text),
     ("email.notify.email_template_id", Kind::Text),

@@ -421,10 +421,9 @@ pub async fn dev_mailbox(
     }
     let messages = state
         .app
-        .store
         .dev_mailbox_messages(100)
         .await
-        .map_err(|e| PageError(Error::internal(e)))?
+        .map_err(PageError)?
         .into_iter()
         .map(|m| MailboxRow {
             subject: m.message.subject,

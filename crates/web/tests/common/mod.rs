@@ -132,7 +132,7 @@ impl TestApp {
         while self.app.deliver_outbox(&providers, &DeliveryPolicy::default()).await.expect("deliver")
             != usher_delivery::Outcome::default()
         {}
-        self.app.store.recent_messages(1000).await.expect("messages")
+        self.app.outbox_messages(1000).await.expect("messages")
     }
 
     /// The first operator's set-up link, as `usher serve` would print it.
