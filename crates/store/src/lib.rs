@@ -28,6 +28,7 @@ use sqlx::{Any, AnyPool, Executor as _, Transaction};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent, StoredAuditEvent};
 pub use codes::{CodeFlow, StoredCode};
 pub use factors::{Factor, FactorKind, StoredRecoveryCode};
+pub use limits::WindowCount;
 pub use links::{LinkPurpose, OneTimeLink};
 pub use migrations::MIGRATIONS;
 pub use notifications::Notification;

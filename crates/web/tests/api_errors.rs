@@ -117,7 +117,8 @@ async fn a_429_says_when_the_limit_frees_in_the_api_and_on_pages() {
     let api = t.client();
     // 20 reset requests per IP address an hour; the window starts at the first.
     for _ in 0..20 {
-        let page = api.api(Method::POST, "/api/v1/password-resets", Some(serde_json::json!({"email": "a@example.org"})));
+        let page =
+            api.api(Method::POST, "/api/v1/password-resets", Some(serde_json::json!({"email": "a@example.org"})));
         assert_eq!(page.await.status, 202);
     }
     t.advance(Span::minutes(10)).await;
