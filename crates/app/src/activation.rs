@@ -110,7 +110,8 @@ impl App {
         if let Err((reason, e)) = self.may_text(&mut tx, &phone, view.user.id.as_str(), ctx, now).await? {
             audit(&mut tx, ctx, "activation.code_refused", &view.user, Some(reason.into()), now).await?;
             tx.commit().await.map_err(store_error)?;
-            return Err(Error::new(e.code, format!("{} For help, ask {}.", e.message, view.administrator)));
+            let message = format!("{} For help, ask {}.", e.message, view.administrator);
+            return Err(Error { message: message.into(), ..e });
         }
         let flow = flow_of(&link, &view.user);
         let code = match self.issue_code(&mut tx, &flow, view.user.id.as_str(), "activation", rules, now).await? {

@@ -6,7 +6,7 @@ use usher_domain::code::{self, CodeRules, OneTimeCode};
 use usher_domain::duration::Span;
 use usher_domain::limits::RateLimit;
 use usher_domain::phone::MobileNumber;
-use usher_domain::{Error, ErrorCode, Timestamp};
+use usher_domain::{Error, Timestamp};
 use usher_store::Tx;
 
 use crate::{App, RequestContext, store_error};
@@ -31,8 +31,9 @@ pub const CODE_EMAILS_PER_IP: RateLimit = RateLimit { name: "code_email_ip", max
 /// Why no code was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotSent {
-    /// The flow has used up its codes or its guesses.
-    Exhausted,
+    /// The flow has used up its codes or its guesses. No wait frees it (the person starts a new
+    /// flow); the codes' lifetime is given as the time to wait before asking again.
+    Exhausted(Span),
     /// The last code is too recent; wait this many seconds.
     TooSoon(i64),
 }
@@ -63,10 +64,12 @@ impl NotSent {
     /// The usual wording; `start_again` says how to get a fresh flow.
     pub(crate) fn message(self, start_again: &str) -> Error {
         match self {
-            Self::Exhausted => Error::new(ErrorCode::RateLimited, format!("No more codes can be sent. {start_again}")),
-            Self::TooSoon(wait) => Error::new(
-                ErrorCode::RateLimited,
+            Self::Exhausted(lifetime) => {
+                Error::rate_limited(format!("No more codes can be sent. {start_again}"), lifetime)
+            }
+            Self::TooSoon(wait) => Error::rate_limited(
                 format!("A code was sent moments ago. Wait {wait} seconds before asking for another."),
+                Span::seconds_(wait),
             ),
         }
     }
@@ -106,7 +109,7 @@ impl App {
             Some(f) if f.failures < rules.max_failures && f.sends < rules.max_sends => NotSent::TooSoon(
                 f.last_sent_at.map_or(0, |at| rules.resend_after.seconds() - now.seconds_since(at)).max(1),
             ),
-            _ => NotSent::Exhausted,
+            _ => NotSent::Exhausted(rules.lifetime),
         };
         Ok(Err(refusal))
     }
@@ -171,13 +174,15 @@ impl App {
         // However many flows ask, one number gets at most so many texts a day (S16, S29).
         tx.lock(&format!("sms:{phone}")).await.map_err(store_error)?;
         let sent_today = tx.count_messages_to(phone.as_str(), now.minus(Span::days(1))).await.map_err(store_error)?;
-        let too_many = |reason: &'static str, message: &str| {
-            Ok(Err((reason, Error::new(ErrorCode::RateLimited, message.to_owned()))))
+        let too_many = |reason: &'static str, message: &str, frees_in: Span| {
+            Ok(Err((reason, Error::rate_limited(message.to_owned(), frees_in))))
         };
         if sent_today >= TEXTS_PER_NUMBER_PER_DAY {
+            // Counted over the last day, so a day is the longest the wait can be.
             return too_many(
                 "daily cap for the number",
                 "Too many codes have been sent to this number today. Try again tomorrow.",
+                Span::days(1),
             );
         }
         let caps = [
@@ -186,12 +191,13 @@ impl App {
             (TEXTS_PER_PREFIX, phone.prefix().to_owned(), "hourly cap for the number range"),
         ];
         for (limit, key, reason) in caps {
-            let hits = tx
+            let count = tx
                 .hit_rate_limit(&crate::passwords::bucket(limit, &key), limit.window.seconds(), now)
                 .await
                 .map_err(store_error)?;
-            if hits > limit.max {
-                return too_many(reason, "Too many text messages have been asked for. Try again later.");
+            if count.hits > limit.max {
+                let frees_in = Span::seconds_(count.resets_at.seconds_since(now));
+                return too_many(reason, "Too many text messages have been asked for. Try again later.", frees_in);
             }
         }
         Ok(Ok(()))
@@ -217,13 +223,15 @@ impl App {
             ),
         ];
         for (limit, key, reason) in caps {
-            let hits = tx
+            let count = tx
                 .hit_rate_limit(&crate::passwords::bucket(limit, &key), limit.window.seconds(), now)
                 .await
                 .map_err(store_error)?;
-            if hits > limit.max {
-                let e =
-                    Error::new(ErrorCode::RateLimited, "Too many codes have been emailed. Wait an hour and try again.");
+            if count.hits > limit.max {
+                let e = Error::rate_limited(
+                    "Too many codes have been emailed. Wait an hour and try again.",
+                    Span::seconds_(count.resets_at.seconds_since(now)),
+                );
                 return Ok(Err((reason, e)));
             }
         }

@@ -671,8 +671,9 @@ impl App {
         let pending =
             tx.pending_factors(&who.user.id, who.session.id.as_str(), FactorKind::App).await.map_err(store_error)?;
         if pending.len() >= MAX_QR_CODES_PER_SESSION {
+            // Not a limit that time frees: the session has made its share of secrets.
             return Err(Error::new(
-                ErrorCode::RateLimited,
+                ErrorCode::Conflict,
                 "Too many new QR codes. Scan the last one shown, or sign out and start again.",
             ));
         }

@@ -10,7 +10,7 @@ use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, RateLimit, SI
 use usher_domain::password::{PasswordPolicy, PersonalWords};
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
-use usher_store::{LinkPurpose, OneTimeLink, Tx, User};
+use usher_store::{LinkPurpose, OneTimeLink, Tx, User, WindowCount};
 
 use crate::links::{LinkState, find_link};
 use crate::sessions::{Authenticated, successor_session};
@@ -151,27 +151,36 @@ impl App {
 
     /// Counts a request against a rate limit; refuses with "try again later" past the limit.
     pub async fn rate_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<(), Error> {
-        if self.within_limit(limit, key, now).await? {
+        let count = self.hit(limit, key, now).await?;
+        if count.hits <= limit.max {
             Ok(())
         } else {
-            Err(Error::new(
-                ErrorCode::RateLimited,
+            Err(Error::rate_limited(
                 format!("There have been too many attempts. Wait {} and try again.", describe(limit.window)),
+                Span::seconds_(count.resets_at.seconds_since(now)),
             ))
         }
     }
 
     async fn within_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<bool, Error> {
-        let hits =
-            self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
-        Ok(hits <= limit.max)
+        Ok(self.hit(limit, key, now).await?.hits <= limit.max)
     }
 
-    /// True while `key` is still under `limit`, without counting this request.
-    pub(crate) async fn under_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<bool, Error> {
-        let hits =
+    async fn hit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<WindowCount, Error> {
+        self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)
+    }
+
+    /// `None` while `key` is still under `limit`, without counting this request; past it, how
+    /// long until the limit frees.
+    pub(crate) async fn limit_reached(
+        &self,
+        limit: RateLimit,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<Span>, Error> {
+        let count =
             self.store.rate_limit_hits(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
-        Ok(hits < limit.max)
+        Ok((count.hits >= limit.max).then(|| Span::seconds_(count.resets_at.seconds_since(now))))
     }
 
     /// Counts one request against `limit` (for limits that count only failures).

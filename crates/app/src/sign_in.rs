@@ -36,10 +36,10 @@ impl App {
         self.rate_limit(SIGN_IN_PER_IP, ctx.ip.as_deref().unwrap_or("unknown"), now).await?;
         // Per account, only failures count, so a person who proves their password (or resets it)
         // is never kept out by someone else's guessing beyond the lock itself.
-        if !self.under_limit(SIGN_IN_PER_ACCOUNT, email, now).await? {
-            return Err(Error::new(
-                usher_domain::ErrorCode::RateLimited,
+        if let Some(frees_in) = self.limit_reached(SIGN_IN_PER_ACCOUNT, email, now).await? {
+            return Err(Error::rate_limited(
                 "There have been too many attempts for this account. Wait 15 minutes and try again, or reset your password.",
+                frees_in,
             ));
         }
         let account_key = email.to_owned();

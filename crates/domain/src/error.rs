@@ -11,6 +11,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::duration::Span;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -42,6 +44,10 @@ pub enum ErrorCode {
     ReauthenticationRequired,
     /// The account was deregistered after going unused; an administrator can reregister it.
     Deregistered,
+    /// The address exists but does not take this method (a GET to a form's action, say).
+    MethodNotAllowed,
+    /// What was sent is larger than the service accepts.
+    PayloadTooLarge,
     /// Something went wrong on our side.
     Internal,
     /// A dependency (the database) is not available just now.
@@ -65,12 +71,14 @@ impl ErrorCode {
             Self::SecondFactorRequired => "second_factor_required",
             Self::ReauthenticationRequired => "reauthentication_required",
             Self::Deregistered => "deregistered",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
     }
 
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::InvalidInput,
         Self::NotFound,
         Self::Unauthenticated,
@@ -85,6 +93,8 @@ impl ErrorCode {
         Self::SecondFactorRequired,
         Self::ReauthenticationRequired,
         Self::Deregistered,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -106,6 +116,8 @@ impl ErrorCode {
             Self::SecondFactorRequired => "Confirm it is you",
             Self::ReauthenticationRequired => "Enter your password again",
             Self::Deregistered => "Your account has been deregistered",
+            Self::MethodNotAllowed => "This page cannot be used that way",
+            Self::PayloadTooLarge => "What you sent is too large",
             Self::Internal => "Sorry, there is a problem with the service",
             Self::Unavailable => "Sorry, the service is unavailable",
         }
@@ -125,11 +137,13 @@ pub struct Error {
     pub fields: Vec<FieldError>,
     /// For the log only; never shown to the caller.
     pub detail: Option<String>,
+    /// For a rate limit: how long until it frees (sent as `Retry-After`).
+    pub retry_after: Option<Span>,
 }
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, message: message.into(), fields: Vec::new(), detail: None }
+        Self { code, message: message.into(), fields: Vec::new(), detail: None, retry_after: None }
     }
 
     pub fn invalid(fields: Vec<FieldError>) -> Self {
@@ -137,7 +151,7 @@ impl Error {
             [only] => only.message.clone(),
             _ => "Check the highlighted answers and try again.".to_owned(),
         };
-        Self { code: ErrorCode::InvalidInput, message: message.into(), fields, detail: None }
+        Self { code: ErrorCode::InvalidInput, message: message.into(), fields, detail: None, retry_after: None }
     }
 
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
@@ -159,6 +173,7 @@ impl Error {
                 .into(),
             fields: Vec::new(),
             detail: Some(detail.to_string()),
+            retry_after: None,
         }
     }
 
@@ -168,7 +183,15 @@ impl Error {
             message: "Try again in a few minutes.".into(),
             fields: Vec::new(),
             detail: Some(detail.to_string()),
+            retry_after: None,
         }
+    }
+
+    /// Too many requests: `message` says what to do, `retry_after` when the limit frees (at
+    /// least a second, so a client never retries at once).
+    pub fn rate_limited(message: impl Into<Cow<'static, str>>, retry_after: Span) -> Self {
+        let retry_after = Span::seconds_(retry_after.seconds().max(1));
+        Self { retry_after: Some(retry_after), ..Self::new(ErrorCode::RateLimited, message) }
     }
 
     pub fn is_server_side(&self) -> bool {
@@ -183,6 +206,7 @@ impl fmt::Debug for Error {
             .field("message", &self.message)
             .field("fields", &self.fields)
             .field("detail", &self.detail)
+            .field("retry_after", &self.retry_after)
             .finish()
     }
 }

@@ -30,6 +30,7 @@ pub use audit::{AuditEvent, AuditFilter, NewAuditEvent, StoredAuditEvent};
 pub use codes::{CodeFlow, StoredCode};
 pub use factors::{Factor, FactorKind, StoredRecoveryCode};
 pub use keys::KeyCheck;
+pub use limits::WindowCount;
 pub use links::{LinkPurpose, OneTimeLink};
 pub use migrations::MIGRATIONS;
 pub use notifications::Notification;

@@ -1,6 +1,10 @@
 //! Errors as responses. Handlers return [`PageError`] (HTML) or [`ApiError`] (RFC 9457 problem
 //! details); both leave a marker that the frame renders in one place, with the request ID. A
 //! 5xx body never says more than "something went wrong"; the detail goes to the log.
+//!
+//! Refusals that come from axum rather than from us (a route that does not take the method, a
+//! rejection a handler did not map) reach the frame unmarked; [`unmarked`] gives them a marker
+//! by their status, so they are rendered in the same place and the same way.
 
 use askama::Template;
 use axum::Json;
@@ -8,6 +12,7 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderValue};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Serialize;
+use usher_domain::duration::Span;
 use usher_domain::error::FieldError;
 use usher_domain::{Error, ErrorCode};
 
@@ -40,6 +45,14 @@ pub struct ErrorMarker {
     pub code: ErrorCode,
     pub message: String,
     pub fields: Vec<FieldError>,
+    /// For a 429: how long until the limit frees, sent as `Retry-After` (seconds).
+    pub retry_after: Option<Span>,
+}
+
+impl ErrorMarker {
+    fn of(e: Error, api: bool) -> Self {
+        Self { api, code: e.code, message: e.message.into_owned(), fields: e.fields, retry_after: e.retry_after }
+    }
 }
 
 fn marker_response(e: Error, api: bool) -> Response {
@@ -47,12 +60,7 @@ fn marker_response(e: Error, api: bool) -> Response {
         tracing::error!(code = e.code.as_str(), detail = e.detail.as_deref().unwrap_or(""), "request failed");
     }
     let mut response = status_of(e.code).into_response();
-    response.extensions_mut().insert(ErrorMarker {
-        api,
-        code: e.code,
-        message: e.message.into_owned(),
-        fields: e.fields,
-    });
+    response.extensions_mut().insert(ErrorMarker::of(e, api));
     response
 }
 
@@ -82,6 +90,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::LinkExpired | ErrorCode::LinkUsed => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -121,6 +131,48 @@ struct ErrorPage<'a> {
     server_side: bool,
 }
 
+/// The marker for an error response nobody marked (axum's own 405, or a rejection a handler
+/// let through), or `None` for a response that is not an unmarked error.
+pub fn unmarked(response: &Response, api: bool) -> Option<ErrorMarker> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return None;
+    }
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.starts_with("text/html") || content_type.starts_with("application/problem+json") {
+        return None;
+    }
+    let e = match status {
+        StatusCode::NOT_FOUND => Error::not_found(),
+        StatusCode::METHOD_NOT_ALLOWED => method_not_allowed(),
+        StatusCode::PAYLOAD_TOO_LARGE => crate::extract::too_large(),
+        StatusCode::UNAUTHORIZED => Error::new(ErrorCode::Unauthenticated, "Sign in first."),
+        StatusCode::FORBIDDEN => Error::new(ErrorCode::Forbidden, "You cannot do that."),
+        s if s.is_server_error() => Error::internal(format!("unmarked {s} response")),
+        _ => Error::field("request", "The request could not be read. Check the web address and what was sent."),
+    };
+    if e.is_server_side() {
+        tracing::error!(status = %status, "a response without an error of ours");
+    }
+    Some(ErrorMarker::of(e, api))
+}
+
+pub fn method_not_allowed() -> Error {
+    Error::new(
+        ErrorCode::MethodNotAllowed,
+        "This address cannot be used that way. Go back and try again; the Allow header lists what it takes.",
+    )
+}
+
+/// The fallback for a route that does not take the request's method (the router adds `Allow`).
+pub async fn method_not_allowed_fallback(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError(method_not_allowed()).into_response()
+    } else {
+        PageError(method_not_allowed()).into_response()
+    }
+}
+
 pub fn render_error(
     state: &AppState,
     frame: Option<&Frame>,
@@ -128,6 +180,20 @@ pub fn render_error(
     nonce: &str,
     request_id: &str,
 ) -> Response {
+    let retry_after = m.retry_after;
+    let mut response = render_marker(state, frame, m, nonce, request_id);
+    if let Some(wait) = retry_after {
+        set_retry_after(&mut response, wait);
+    }
+    response
+}
+
+/// `Retry-After` in whole seconds, at least one.
+pub fn set_retry_after(response: &mut Response, wait: Span) {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.seconds().max(1)));
+}
+
+fn render_marker(state: &AppState, frame: Option<&Frame>, m: ErrorMarker, nonce: &str, request_id: &str) -> Response {
     let status = status_of(m.code);
     if m.api {
         let problem = Problem {

@@ -19,7 +19,7 @@ use usher_domain::account::SessionStage;
 use usher_domain::secret::{Token, random_bytes};
 
 use crate::AppState;
-use crate::error::{ErrorMarker, render_error};
+use crate::error::{ErrorMarker, render_error, unmarked};
 use crate::metrics::RequestId;
 use crate::session::{CSRF_COOKIE, SESSION_COOKIE, cookie_value, set_cookie};
 
@@ -59,7 +59,8 @@ impl Frame {
 pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let nonce = base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>());
-    let is_api = req.uri().path().starts_with("/api/");
+    let path = req.uri().path().to_owned();
+    let is_api = path.starts_with("/api/");
     let existing_csrf =
         cookie_value(req.headers(), CSRF_COOKIE).and_then(|v| Token::parse(&v)).map(|t| t.expose().to_owned());
     let new_csrf = existing_csrf.is_none().then(|| Token::generate().expose().to_owned());
@@ -68,14 +69,14 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
     let now = match state.app.clock.now().await {
         Ok(now) => now,
         Err(e) => {
-            return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, None);
+            return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, &path, None);
         }
     };
     let session = match cookie_value(req.headers(), SESSION_COOKIE) {
         Some(cookie) => match state.app.authenticate(&cookie, now).await {
             Ok(user) => user,
             Err(e) => {
-                return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, None);
+                return finish(&state, None, e.into_marker_response(is_api), &nonce, &request_id, &path, None);
             }
         },
         None => None,
@@ -109,7 +110,7 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
         } else {
             axum::response::Redirect::to("/account/password").into_response()
         };
-        return finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf);
+        return finish(&state, Some(&frame), response, &nonce, &request_id, &path, new_csrf);
     }
     if let Some(p) = &frame.pending
         && !allowed_while_pending(req.uri().path(), p.session.stage)
@@ -124,11 +125,11 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
         } else {
             axum::response::Redirect::to(page).into_response()
         };
-        return finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf);
+        return finish(&state, Some(&frame), response, &nonce, &request_id, &path, new_csrf);
     }
     req.extensions_mut().insert(frame.clone());
     let response = next.run(req).await;
-    finish(&state, Some(&frame), response, &nonce, &request_id, new_csrf)
+    finish(&state, Some(&frame), response, &nonce, &request_id, &path, new_csrf)
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
@@ -151,7 +152,7 @@ fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &
 
 /// What a session that has proven only the password may reach: its own next step, signing in
 /// again or out, and what every page needs.
-fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
+pub(crate) fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
     let own_step = match stage {
         SessionStage::SecondFactor => {
             ["/sign-in/second-factor", "/sign-in/lost-device", "/api/v1/sign-in/"].iter().any(|p| path.starts_with(p))
@@ -179,7 +180,7 @@ fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
 }
 
 /// What someone whose password has expired may still reach.
-fn allowed_with_expired_password(path: &str) -> bool {
+pub(crate) fn allowed_with_expired_password(path: &str) -> bool {
     matches!(
         path,
         "/account/password" | "/sign-out" | "/healthz" | "/metrics" | "/api/v1/password" | "/api/v1/sign-out"
@@ -202,10 +203,20 @@ fn finish(
     mut response: Response,
     nonce: &str,
     request_id: &str,
+    path: &str,
     new_csrf: Option<String>,
 ) -> Response {
-    if let Some(marker) = response.extensions_mut().remove::<ErrorMarker>() {
+    let marker = response.extensions_mut().remove::<ErrorMarker>().or_else(|| {
+        // Probes read the operations endpoints' own plain answers.
+        let operations = matches!(path, "/healthz" | "/metrics");
+        (!operations).then(|| unmarked(&response, path.starts_with("/api/"))).flatten()
+    });
+    if let Some(marker) = marker {
+        let allow = response.headers().get(header::ALLOW).cloned();
         response = render_error(state, frame, marker, nonce, request_id);
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
     }
     let authenticated = frame.is_some_and(|f| f.session().is_some());
     let h = response.headers_mut();

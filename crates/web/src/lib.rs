@@ -6,6 +6,7 @@ mod api;
 mod assets;
 mod csrf;
 mod error;
+mod extract;
 mod frame;
 mod metrics;
 mod pages;
@@ -153,11 +154,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/healthz", get(api::healthz))
         .route("/assets/{file}", get(assets::serve))
+        .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .fallback(pages::not_found)
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state.clone(), frame::frame))
         .layer(from_fn_with_state(state.clone(), metrics::track))
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .with_state(state)
 }
 

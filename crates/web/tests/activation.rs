@@ -226,6 +226,7 @@ async fn codes_are_single_use_short_lived_newest_only_and_guessing_is_limited() 
     let too_soon = c.post_form(&format!("{path}/send-code"), &[]).await;
     assert_eq!(too_soon.status, 429, "resends are throttled");
     assert!(too_soon.body.contains("Wait"));
+    assert_eq!(too_soon.headers.get("retry-after").unwrap(), "60");
 
     // Expired after 5 minutes.
     t.advance(Span::minutes(5)).await;

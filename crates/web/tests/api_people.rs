@@ -66,7 +66,9 @@ async fn the_whole_journey_through_the_json_api() {
     assert_eq!(a.json()["step"], "confirm_mobile");
     let a = anyone.api(Method::POST, &format!("/api/v1/activations/{token}/code-requests"), None).await;
     assert_eq!(a.json()["step"], "enter_code");
-    assert_eq!(anyone.api(Method::POST, &format!("/api/v1/activations/{token}/code-requests"), None).await.status, 429);
+    let too_soon = anyone.api(Method::POST, &format!("/api/v1/activations/{token}/code-requests"), None).await;
+    assert_eq!(too_soon.status, 429);
+    assert_eq!(too_soon.headers.get("retry-after").unwrap(), "60", "a text code can be sent again after a minute");
     let code = t.sms_code("+447700900060").await;
     let a = anyone.api(Method::POST, &format!("/api/v1/activations/{token}/code"), Some(json!({"code": code}))).await;
     assert_eq!(a.json()["step"], "password");

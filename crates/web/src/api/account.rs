@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -16,16 +15,12 @@ use utoipa::ToSchema;
 use super::SessionInfo;
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath};
 use crate::frame::Frame;
 use crate::session::{CSRF_COOKIE, SESSION_COOKIE, set_cookie};
 
 fn signed_in(frame: &Frame) -> Result<&usher_app::sessions::Authenticated, ApiError> {
     frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v)
-        .map_err(|_| ApiError(Error::field("body", "The request body is not valid JSON for this operation.")))
 }
 
 /// Email address and password.
@@ -54,14 +49,13 @@ pub struct SignedInOut {
     responses(
         (status = 200, body = SignedInOut),
         (status = 400, description = "Wrong email or password, or a locked or deregistered account: one answer for all", body = Problem),
-        (status = 429, description = "Too many attempts", body = Problem),
+        (status = 429, description = "`rate_limited`: too many attempts from this address or for this account", body = Problem),
     ))]
 pub async fn sign_in(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<SignInIn>, JsonRejection>,
+    ApiJson(b): ApiJson<SignInIn>,
 ) -> Result<Response, ApiError> {
-    let b = body(b)?;
     let s = state.app.sign_in(&b.email, &b.password, &frame.context(), frame.now).await?;
     if let Some(old) = frame.session() {
         state.app.sign_out(old, &frame.context(), frame.now).await?;
@@ -86,7 +80,7 @@ pub async fn sign_in(
     Ok(response)
 }
 
-#[utoipa::path(post, path = "/api/v1/sign-out", tag = "sessions", responses((status = 204, description = "Signed out")))]
+#[utoipa::path(post, path = "/api/v1/sign-out", tag = "sessions", responses((status = 204, description = "Signed out (also when there was no session)")))]
 pub async fn sign_out(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -115,15 +109,14 @@ pub struct ChangePasswordIn {
     responses(
         (status = 204, description = "Changed; every other session ended and this one replaced (new cookie)"),
         (status = 400, description = "Wrong current password, or a message for each rule the new one breaks", body = Problem),
-        (status = 401, body = Problem),
+        (status = 401, description = "`unauthenticated`: sign in first", body = Problem),
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<ChangePasswordIn>, JsonRejection>,
+    ApiJson(b): ApiJson<ChangePasswordIn>,
 ) -> Result<Response, ApiError> {
     let who = signed_in(&frame)?;
-    let b = body(b)?;
     let token = state
         .app
         .change_password(who, &b.current_password, &b.password, &b.confirm_password, &frame.context(), frame.now)
@@ -144,14 +137,13 @@ pub struct ResetRequestIn {
     responses(
         (status = 202, description = "The same answer whether or not the address has an account"),
         (status = 400, body = Problem),
-        (status = 429, body = Problem),
+        (status = 429, description = "`rate_limited`: too many requests from this address", body = Problem),
     ))]
 pub async fn request_reset(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<ResetRequestIn>, JsonRejection>,
+    ApiJson(b): ApiJson<ResetRequestIn>,
 ) -> Result<StatusCode, ApiError> {
-    let b = body(b)?;
     state.app.request_password_reset(&b.email, &frame.context(), frame.now).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -167,7 +159,7 @@ pub struct SessionOut {
     pub current: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, body = [SessionOut]), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, body = [SessionOut]), (status = 401, description = "`unauthenticated`: sign in first", body = Problem)))]
 pub async fn sessions(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -188,11 +180,12 @@ pub async fn sessions(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/end", tag = "sessions", responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/end", tag = "sessions",
+    responses((status = 204, description = "Ended"), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 404, description = "`not_found`: no such session of yours", body = Problem)))]
 pub async fn end_session(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let who = signed_in(&frame)?;
     state.app.end_session(who, &id, &frame.context(), frame.now).await?;
@@ -200,11 +193,11 @@ pub async fn end_session(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users",
-    responses((status = 200, body = super::people::MemberOut), (status = 404, body = Problem), (status = 409, description = "Not locked", body = Problem)))]
+    responses((status = 200, body = super::people::MemberOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this.", body = Problem), (status = 404, description = "`not_found`: no such person in your organisation", body = Problem), (status = 409, description = "`conflict`: not locked", body = Problem)))]
 pub async fn unlock(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<super::people::MemberOut>, ApiError> {
     let admin = usher_app::authz::OrganisationAdmin::check(signed_in(&frame)?)?;
     let l = state.app.unlock_member(admin, &id, &frame.context(), frame.now).await?;
@@ -212,11 +205,11 @@ pub async fn unlock(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/reregistration", tag = "users",
-    responses((status = 200, body = super::people::MemberOut), (status = 404, body = Problem), (status = 409, description = "Not deregistered", body = Problem)))]
+    responses((status = 200, body = super::people::MemberOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this.", body = Problem), (status = 404, description = "`not_found`: no such person in your organisation", body = Problem), (status = 409, description = "`conflict`: not deregistered", body = Problem)))]
 pub async fn reregister(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<super::people::MemberOut>, ApiError> {
     let admin = usher_app::authz::OrganisationAdmin::check(signed_in(&frame)?)?;
     let l = state.app.reregister_member(admin, &id, &frame.context(), frame.now).await?;

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -17,13 +16,9 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath};
 use crate::frame::Frame;
 use crate::session::{SESSION_COOKIE, set_cookie};
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v)
-        .map_err(|_| ApiError(Error::field("body", "The request body is not valid JSON for this operation.")))
-}
 
 fn at_stage(frame: &Frame, stage: SessionStage) -> Result<&Authenticated, ApiError> {
     frame
@@ -63,15 +58,14 @@ pub struct SecondFactorOut {
     responses(
         (status = 200, description = "Signed in; a new session cookie replaces the old", body = SecondFactorOut),
         (status = 400, description = "Wrong, expired, superseded or reused code", body = Problem),
-        (status = 401, description = "No session waiting for a second factor", body = Problem),
+        (status = 401, description = "`unauthenticated`: no session waiting for a second factor", body = Problem),
     ))]
 pub async fn second_factor(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<SecondFactorIn>, JsonRejection>,
+    ApiJson(b): ApiJson<SecondFactorIn>,
 ) -> Result<Response, ApiError> {
     let who = at_stage(&frame, SessionStage::SecondFactor)?;
-    let b = body(b)?;
     let method = Method::parse(&b.method)
         .filter(|m| *m != Method::RecoveryText)
         .ok_or_else(|| ApiError(Error::field("method", "method must be app, email or recovery_code")))?;
@@ -83,7 +77,7 @@ pub async fn second_factor(
 }
 
 #[utoipa::path(post, path = "/api/v1/sign-in/email-code", tag = "sessions",
-    responses((status = 204, description = "A code was emailed"), (status = 429, body = Problem)))]
+    responses((status = 204, description = "A code was emailed"), (status = 401, description = "`unauthenticated`: no session waiting for a second factor", body = Problem), (status = 409, description = "`conflict`: emailed codes are not one of this person's factors", body = Problem), (status = 429, description = "`rate_limited`: a code was sent moments ago, or too many have been sent", body = Problem)))]
 pub async fn email_code(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -101,7 +95,7 @@ pub struct CodeIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/factors/set-up/check-code", tag = "factors",
-    responses((status = 204, description = "A check code was texted to the registered mobile (or emailed)"), (status = 429, body = Problem)))]
+    responses((status = 204, description = "A check code was texted to the registered mobile (or emailed)"), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`reauthentication_required`: a signed-in person must enter their password again first (POST /account/confirm-password).", body = Problem), (status = 429, description = "`rate_limited`: a code was sent moments ago, or too many have been sent", body = Problem)))]
 pub async fn send_check(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -112,14 +106,13 @@ pub async fn send_check(
 }
 
 #[utoipa::path(post, path = "/api/v1/factors/set-up/check", tag = "factors", request_body = CodeIn,
-    responses((status = 204, description = "Checked: an app can be added"), (status = 400, body = Problem)))]
+    responses((status = 204, description = "Checked: an app can be added"), (status = 400, body = Problem), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`reauthentication_required`: a signed-in person must enter their password again first (POST /account/confirm-password).", body = Problem)))]
 pub async fn check(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<CodeIn>, JsonRejection>,
+    ApiJson(b): ApiJson<CodeIn>,
 ) -> Result<StatusCode, ApiError> {
     let who = setting_up(&frame)?;
-    let b = body(b)?;
     state.app.confirm_setup_check(who, &b.code, &frame.context(), frame.now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -133,7 +126,7 @@ pub struct AppSecretOut {
 }
 
 #[utoipa::path(post, path = "/api/v1/factors/set-up/app", tag = "factors",
-    responses((status = 201, body = AppSecretOut), (status = 409, description = "The check code is still to come", body = Problem)))]
+    responses((status = 201, body = AppSecretOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`reauthentication_required`: a signed-in person must enter their password again first (POST /account/confirm-password).", body = Problem), (status = 409, description = "`conflict`: the check code is still to come, or this session has made its share of QR codes", body = Problem)))]
 pub async fn new_app(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -157,14 +150,13 @@ pub struct FactorAddedOut {
 }
 
 #[utoipa::path(post, path = "/api/v1/factors/set-up/app/confirm", tag = "factors", request_body = CodeIn,
-    responses((status = 200, description = "Added; signed out", body = FactorAddedOut), (status = 400, body = Problem)))]
+    responses((status = 200, description = "Added; signed out", body = FactorAddedOut), (status = 400, body = Problem), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`reauthentication_required`: a signed-in person must enter their password again first (POST /account/confirm-password).", body = Problem), (status = 409, description = "`conflict`: make a new QR code and scan it first", body = Problem)))]
 pub async fn confirm_app(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<CodeIn>, JsonRejection>,
+    ApiJson(b): ApiJson<CodeIn>,
 ) -> Result<Response, ApiError> {
     let who = setting_up(&frame)?;
-    let b = body(b)?;
     let added = state.app.confirm_app_setup(who, &b.code, &frame.context(), frame.now).await?;
     let mut response = Json(FactorAddedOut { recovery_codes: added.recovery_codes }).into_response();
     set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
@@ -192,7 +184,7 @@ pub struct FactorsOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/factors", tag = "factors",
-    responses((status = 200, body = FactorsOut), (status = 401, body = Problem)))]
+    responses((status = 200, body = FactorsOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem)))]
 pub async fn factors(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -217,11 +209,11 @@ pub async fn factors(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/factors/reset", tag = "users",
-    responses((status = 200, body = super::people::MemberOut), (status = 404, body = Problem), (status = 409, description = "No factors", body = Problem)))]
+    responses((status = 200, body = super::people::MemberOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this, and not to themselves.", body = Problem), (status = 404, description = "`not_found`: no such person in your organisation", body = Problem), (status = 409, description = "`conflict`: no factors to reset", body = Problem)))]
 pub async fn reset_factors(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<super::people::MemberOut>, ApiError> {
     let who = frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))?;
     let admin = usher_app::authz::OrganisationAdmin::check(who)?;

@@ -13,63 +13,19 @@ use usher_app::test_clock::{ClockMove, test_clock_off};
 use usher_domain::account::Role;
 use usher_domain::duration::Span;
 use usher_domain::{Error, ErrorCode, Timestamp};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{OpenApi as _, ToSchema};
 
 pub mod account;
+mod doc;
 pub mod mfa;
 pub mod people;
 
-use crate::AppState;
-use crate::error::{ApiError, Problem, ProblemField};
-use crate::frame::Frame;
+pub use doc::ApiDoc;
 
-#[derive(Debug, OpenApi)]
-#[openapi(
-    info(
-        title = "Usher API",
-        description = "Sign-in and account service. Every error is an RFC 9457 problem document with a stable `code`."
-    ),
-    paths(
-        session,
-        test_clock_get,
-        test_clock_post,
-        healthz,
-        people::organisations,
-        people::register_organisation,
-        people::organisation,
-        people::invite_administrator,
-        people::terms,
-        people::publish_terms,
-        people::users,
-        people::add_user,
-        people::user,
-        people::correct_mobile,
-        people::resend_activation,
-        people::activation,
-        people::activation_terms,
-        people::activation_send_code,
-        people::activation_code,
-        people::activation_password,
-        account::sign_in,
-        account::sign_out,
-        account::change_password,
-        account::request_reset,
-        account::sessions,
-        account::end_session,
-        account::unlock,
-        account::reregister,
-        mfa::second_factor,
-        mfa::email_code,
-        mfa::send_check,
-        mfa::check,
-        mfa::new_app,
-        mfa::confirm_app,
-        mfa::factors,
-        mfa::reset_factors,
-    ),
-    components(schemas(SessionInfo, TestClock, TestClockMove, Problem, ProblemField))
-)]
-pub struct ApiDoc;
+use crate::AppState;
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiJson;
+use crate::frame::Frame;
 
 pub async fn openapi() -> Response {
     match ApiDoc::openapi().to_json() {
@@ -162,7 +118,8 @@ pub async fn test_clock_post(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<TestClockMove>, axum::extract::rejection::JsonRejection>,
+    // Read after the checks, so a server on the real clock answers 404 whatever is sent.
+    body: Result<ApiJson<TestClockMove>, ApiError>,
 ) -> Result<Json<TestClock>, ApiError> {
     if !state.app.clock.is_test() {
         return Err(ApiError(test_clock_off()));
@@ -175,9 +132,7 @@ pub async fn test_clock_post(
             .await?;
         return Err(ApiError(test_clock_off()));
     }
-    let Json(body) = body.map_err(|e| {
-        ApiError(Error::field("body", format!("Send a JSON object with `advance` or `to`: {}", e.body_text())))
-    })?;
+    let ApiJson(body) = body?;
     let how =
         match (&body.advance, &body.to) {
             (Some(span), None) => {
@@ -196,7 +151,10 @@ pub async fn test_clock_post(
 
 /// Liveness and database reachability.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Serving and the database answers"), (status = 503, description = "The database does not answer")))]
+    responses(
+        (status = 200, description = "Serving and the database answers", body = String, content_type = "text/plain"),
+        (status = 503, description = "The database does not answer (plain text, for probes)", body = String, content_type = "text/plain"),
+    ))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.app.store.ping().await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -23,23 +22,11 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::frame::Frame;
 
 fn signed_in(frame: &Frame) -> Result<&Authenticated, ApiError> {
     frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
-}
-
-/// Reads a JSON body; a malformed one is invalid input like any other.
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v)
-        // The rejection's own text can quote what was sent (a code, a password): never echo it.
-        .map_err(|e| {
-            tracing::info!(status = %e.status(), "unreadable JSON body");
-            ApiError(Error::field(
-                "body",
-                "The request body is not valid JSON for this operation. Check the field names and types.",
-            ))
-        })
 }
 
 /// An organisation.
@@ -153,7 +140,7 @@ pub struct OrganisationDetail {
 }
 
 #[utoipa::path(get, path = "/api/v1/organisations", tag = "organisations",
-    responses((status = 200, body = [OrganisationOut]), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = [OrganisationOut]), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only the operator may do this.", body = Problem)))]
 pub async fn organisations(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -163,14 +150,13 @@ pub async fn organisations(
 }
 
 #[utoipa::path(post, path = "/api/v1/organisations", tag = "organisations", request_body = OrganisationIn,
-    responses((status = 201, body = OrganisationOut), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 201, body = OrganisationOut), (status = 400, description = "`invalid_input`, with a message for each field", body = Problem), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only the operator may do this.", body = Problem)))]
 pub async fn register_organisation(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<OrganisationIn>, JsonRejection>,
+    ApiJson(b): ApiJson<OrganisationIn>,
 ) -> Result<(StatusCode, Json<OrganisationOut>), ApiError> {
     let operator = Operator::check(signed_in(&frame)?)?;
-    let b = body(b)?;
     let form = OrganisationForm {
         name: b.name,
         kind: b.kind,
@@ -184,11 +170,11 @@ pub async fn register_organisation(
 }
 
 #[utoipa::path(get, path = "/api/v1/organisations/{id}", tag = "organisations",
-    responses((status = 200, body = OrganisationDetail), (status = 404, body = Problem)))]
+    responses((status = 200, body = OrganisationDetail), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only the operator may do this.", body = Problem), (status = 404, description = "`not_found`: no such organisation", body = Problem)))]
 pub async fn organisation(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrganisationDetail>, ApiError> {
     let operator = Operator::check(signed_in(&frame)?)?;
     let view = state.app.organisation_view(operator, &id).await?;
@@ -199,15 +185,15 @@ pub async fn organisation(
 }
 
 #[utoipa::path(post, path = "/api/v1/organisations/{id}/administrators", tag = "organisations", request_body = PersonIn,
-    responses((status = 201, body = MemberOut), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, body = MemberOut), (status = 400, description = "`invalid_input`, with a message for each field", body = Problem), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only the operator may do this.", body = Problem), (status = 404, description = "`not_found`: no such organisation", body = Problem)))]
 pub async fn invite_administrator(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
-    b: Result<Json<PersonIn>, JsonRejection>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<PersonIn>,
 ) -> Result<(StatusCode, Json<MemberOut>), ApiError> {
     let operator = Operator::check(signed_in(&frame)?)?;
-    let person = body(b)?.person();
+    let person = b.person();
     let l = state.app.invite_administrator(operator, &id, &person, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(member(&l, frame.now))))
 }
@@ -239,14 +225,13 @@ pub async fn terms(State(state): State<AppState>) -> Result<Json<TermsOut>, ApiE
 }
 
 #[utoipa::path(post, path = "/api/v1/terms", tag = "organisations", request_body = TermsIn,
-    responses((status = 201, body = TermsOut), (status = 400, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 201, body = TermsOut), (status = 400, body = Problem), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only the operator may do this.", body = Problem), (status = 409, description = "`conflict`: these are the terms already in force", body = Problem)))]
 pub async fn publish_terms(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<TermsIn>, JsonRejection>,
+    ApiJson(b): ApiJson<TermsIn>,
 ) -> Result<(StatusCode, Json<TermsOut>), ApiError> {
     let operator = Operator::check(signed_in(&frame)?)?;
-    let b = body(b)?;
     state.app.publish_terms(operator, &b.body, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(TermsOut::from(&state.app.current_terms().await?))))
 }
@@ -257,11 +242,11 @@ pub struct SearchQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(("q" = Option<String>, Query, description = "Part of a name or email address")),
-    responses((status = 200, body = [MemberOut]), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = [MemberOut]), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this.", body = Problem)))]
 pub async fn users(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Query(q): Query<SearchQuery>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<MemberOut>>, ApiError> {
     let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
     let people = state.app.members(admin, q.q.as_deref().unwrap_or("")).await?;
@@ -269,24 +254,24 @@ pub async fn users(
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = PersonIn,
-    responses((status = 201, body = MemberOut), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 201, body = MemberOut), (status = 400, description = "`invalid_input`, with a message for each field", body = Problem), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this.", body = Problem)))]
 pub async fn add_user(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    b: Result<Json<PersonIn>, JsonRejection>,
+    ApiJson(b): ApiJson<PersonIn>,
 ) -> Result<(StatusCode, Json<MemberOut>), ApiError> {
     let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
-    let person = body(b)?.person();
+    let person = b.person();
     let l = state.app.add_member(admin, &person, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(member(&l, frame.now))))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
-    responses((status = 200, body = MemberOut), (status = 404, description = "No such person in your organisation", body = Problem)))]
+    responses((status = 200, body = MemberOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this.", body = Problem), (status = 404, description = "`not_found`: no such person in your organisation", body = Problem)))]
 pub async fn user(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MemberOut>, ApiError> {
     let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
     let l = state.app.member(admin, &id, &frame.context(), frame.now).await?;
@@ -301,25 +286,24 @@ pub struct MobileIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/mobile", tag = "users", request_body = MobileIn,
-    responses((status = 200, body = MemberOut), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = MemberOut), (status = 400, body = Problem), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this, and not to themselves.", body = Problem), (status = 404, description = "`not_found`: no such person in your organisation", body = Problem)))]
 pub async fn correct_mobile(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
-    b: Result<Json<MobileIn>, JsonRejection>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<MobileIn>,
 ) -> Result<Json<MemberOut>, ApiError> {
     let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
-    let b = body(b)?;
     let l = state.app.correct_mobile(admin, &id, &b.mobile, &frame.context(), frame.now).await?;
     Ok(Json(member(&l, frame.now)))
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/activation-email", tag = "users",
-    responses((status = 200, description = "A new link was emailed; the old one is dead", body = MemberOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, description = "A new link was emailed; the old one is dead", body = MemberOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only an organisation administrator may do this.", body = Problem), (status = 404, description = "`not_found`: no such person in your organisation", body = Problem), (status = 409, description = "`conflict`: already activated", body = Problem)))]
 pub async fn resend_activation(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MemberOut>, ApiError> {
     let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
     let l = state.app.resend_activation(admin, &id, &frame.context(), frame.now).await?;
@@ -357,11 +341,11 @@ fn activation_out(v: &ActivationView) -> ActivationOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/activations/{token}", tag = "activation",
-    responses((status = 200, body = ActivationOut), (status = 404, body = Problem), (status = 410, description = "Used, replaced or expired", body = Problem)))]
+    responses((status = 200, body = ActivationOut), (status = 404, description = "`not_found`: not a link we sent", body = Problem), (status = 410, description = "`link_expired` or `link_used`: the link has expired, been used or been replaced by a newer one", body = Problem)))]
 pub async fn activation(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<ActivationOut>, ApiError> {
     Ok(Json(activation_out(&state.app.open_activation(&token, frame.now).await?)))
 }
@@ -375,24 +359,23 @@ pub struct AgreeIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/activations/{token}/terms", tag = "activation", request_body = AgreeIn,
-    responses((status = 200, body = ActivationOut), (status = 400, body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, body = ActivationOut), (status = 400, body = Problem), (status = 404, description = "`not_found`: not a link we sent", body = Problem), (status = 410, description = "`link_expired` or `link_used`: the link has expired, been used or been replaced by a newer one", body = Problem)))]
 pub async fn activation_terms(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(token): Path<String>,
-    b: Result<Json<AgreeIn>, JsonRejection>,
+    ApiPath(token): ApiPath<String>,
+    ApiJson(b): ApiJson<AgreeIn>,
 ) -> Result<Json<ActivationOut>, ApiError> {
-    let b = body(b)?;
     let v = state.app.accept_terms(&token, b.agree, b.version, &frame.context(), frame.now).await?;
     Ok(Json(activation_out(&v)))
 }
 
 #[utoipa::path(post, path = "/api/v1/activations/{token}/code-requests", tag = "activation",
-    responses((status = 200, description = "A code was texted to the registered mobile", body = ActivationOut), (status = 429, body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, description = "A code was texted to the registered mobile", body = ActivationOut), (status = 400, description = "`invalid_input`: texts cannot be sent to the registered number", body = Problem), (status = 404, description = "`not_found`: not a link we sent", body = Problem), (status = 409, description = "`conflict`: not at this step", body = Problem), (status = 410, description = "`link_expired` or `link_used`: the link has expired, been used or been replaced by a newer one", body = Problem), (status = 429, description = "`rate_limited`: a code was sent moments ago, or too many have been sent", body = Problem)))]
 pub async fn activation_send_code(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<ActivationOut>, ApiError> {
     let v = state.app.send_activation_code(&token, &frame.context(), frame.now).await?;
     Ok(Json(activation_out(&v)))
@@ -406,14 +389,13 @@ pub struct CodeIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/activations/{token}/code", tag = "activation", request_body = CodeIn,
-    responses((status = 200, body = ActivationOut), (status = 400, description = "Wrong, expired or replaced code", body = Problem)))]
+    responses((status = 200, body = ActivationOut), (status = 400, description = "Wrong, expired or replaced code", body = Problem), (status = 404, description = "`not_found`: not a link we sent", body = Problem), (status = 409, description = "`conflict`: not at this step", body = Problem), (status = 410, description = "`link_expired` or `link_used`: the link has expired, been used or been replaced by a newer one", body = Problem)))]
 pub async fn activation_code(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(token): Path<String>,
-    b: Result<Json<CodeIn>, JsonRejection>,
+    ApiPath(token): ApiPath<String>,
+    ApiJson(b): ApiJson<CodeIn>,
 ) -> Result<Json<ActivationOut>, ApiError> {
-    let b = body(b)?;
     let v = state.app.verify_activation_code(&token, &b.code, &frame.context(), frame.now).await?;
     Ok(Json(activation_out(&v)))
 }
@@ -437,14 +419,13 @@ pub struct ActivatedOut {
 }
 
 #[utoipa::path(post, path = "/api/v1/activations/{token}/password", tag = "activation", request_body = PasswordIn,
-    responses((status = 200, body = ActivatedOut), (status = 400, description = "Each password rule broken, with its message", body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = ActivatedOut), (status = 400, description = "Each password rule broken, with its message", body = Problem), (status = 404, description = "`not_found`: not a link we sent", body = Problem), (status = 409, description = "`conflict`: the mobile number is still to be confirmed", body = Problem), (status = 410, description = "`link_expired` or `link_used`: the link has expired, been used or been replaced by a newer one", body = Problem)))]
 pub async fn activation_password(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    Path(token): Path<String>,
-    b: Result<Json<PasswordIn>, JsonRejection>,
+    ApiPath(token): ApiPath<String>,
+    ApiJson(b): ApiJson<PasswordIn>,
 ) -> Result<Json<ActivatedOut>, ApiError> {
-    let b = body(b)?;
     let user =
         state.app.complete_activation(&token, &b.password, &b.confirm_password, &frame.context(), frame.now).await?;
     Ok(Json(ActivatedOut {

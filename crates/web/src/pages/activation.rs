@@ -101,7 +101,11 @@ async fn after(
             };
             let status =
                 if e.code == ErrorCode::RateLimited { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::BAD_REQUEST };
-            html(status, &page(state, frame, token, view, errors, banner))
+            let mut response = html(status, &page(state, frame, token, view, errors, banner))?;
+            if let Some(wait) = e.retry_after {
+                crate::error::set_retry_after(&mut response, wait);
+            }
+            Ok(response)
         }
         Err(e) => Err(e.into()),
     }
