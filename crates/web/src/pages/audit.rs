@@ -211,7 +211,8 @@ async fn export(
     area: Area,
 ) -> Result<Response, PageError> {
     let (scope, _) = scope(&frame, area)?;
-    // An export is recorded in the trail, so another site may not start one.
+    // An export is recorded in the trail (the one GET that changes state, by design: see the
+    // README), so another site may not start one.
     if headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
