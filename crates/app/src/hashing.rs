@@ -68,4 +68,19 @@ impl Hasher {
     pub async fn verify(&self, stored: String, password: String) -> Result<bool, Error> {
         self.run(move |work| password::verify_in(&stored, &password, work)).await
     }
+
+    /// As [`Hasher::verify`], for sign-in: a wrong password on a hash made at a lower cost than
+    /// configured also does the missing work, so it takes as long as the check of an unknown
+    /// email against the dummy hash (S6).
+    pub async fn verify_evenly(&self, stored: String, password: String) -> Result<bool, Error> {
+        let cost = self.cost;
+        self.run(move |work| {
+            let ok = password::verify_in(&stored, &password, work);
+            if !ok && let Some(padding) = cost.padding_for(&stored) {
+                let _ = padding.hash_in("usher-padding", work);
+            }
+            ok
+        })
+        .await
+    }
 }

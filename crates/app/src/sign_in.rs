@@ -53,7 +53,7 @@ impl App {
         };
         let stored =
             user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
-        let password_ok = self.hasher.verify(stored, password.expose().to_owned()).await?;
+        let password_ok = self.hasher.verify_evenly(stored, password.expose().to_owned()).await?;
         // S1: a hash made at a lower cost than configured is replaced at this sign-in.
         let verified = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_default();
         let rehashed = if password_ok && self.hasher.cost().needs_rehash(&verified) {

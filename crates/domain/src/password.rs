@@ -243,6 +243,28 @@ impl HashCost {
         Ok(phc.to_string())
     }
 
+    /// Argon2's work, in KiB passed over: how long a check at this cost takes, near enough.
+    fn work(&self) -> u64 {
+        u64::from(self.memory_kib) * u64::from(self.iterations)
+    }
+
+    /// The cost recorded in a stored PHC string, if it is an Argon2 hash.
+    pub fn of_stored(stored: &str) -> Option<Self> {
+        let parsed = PasswordHash::new(stored).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
+        Some(Self { memory_kib: params.m_cost(), iterations: params.t_cost(), parallelism: params.p_cost() })
+    }
+
+    /// The extra work that makes a check of `stored` (a hash made before the cost was raised)
+    /// take as long as a check at this cost: a one-pass hash of the missing memory. `None` when
+    /// the stored cost is not lower. S6: an account with an older, cheaper hash must not answer
+    /// a wrong password faster than an unknown email, which is checked at this cost.
+    pub fn padding_for(&self, stored: &str) -> Option<Self> {
+        let missing = self.work().saturating_sub(Self::of_stored(stored)?.work());
+        let memory_kib = u32::try_from(missing).ok()?;
+        (memory_kib >= 8).then_some(Self { memory_kib, iterations: 1, parallelism: 1 })
+    }
+
     /// True when a stored hash was made with a lower cost than this one.
     pub fn needs_rehash(&self, stored: &str) -> bool {
         let Ok(parsed) = PasswordHash::new(stored) else {
@@ -380,6 +402,22 @@ mod tests {
         assert!(p.check("Ünïcødé-Pässwörd-9", &ANN).is_none());
         let too_long = format!("Aa1!{}", "x".repeat(MAX_LENGTH));
         assert_eq!(p.check(&too_long, &ANN).as_deref(), Some("Password must be 1024 characters or fewer"));
+    }
+
+    /// Defect 8: after the cost was raised, older cheaper hashes answered faster than unknown
+    /// emails. A wrong password on one is padded with the missing work.
+    #[test]
+    fn a_cheaper_stored_hash_is_padded_up_to_the_configured_cost() {
+        let now = HashCost::default();
+        let keycloak = HashCost { memory_kib: 7168, iterations: 5, parallelism: 1 };
+        let old = keycloak.hash("Tr1ckyHorse!").unwrap();
+        assert_eq!(HashCost::of_stored(&old), Some(keycloak));
+        let pad = now.padding_for(&old).unwrap();
+        assert_eq!(pad, HashCost { memory_kib: 19 * 1024 * 2 - 7168 * 5, iterations: 1, parallelism: 1 });
+        assert_eq!(pad.work() + keycloak.work(), now.work());
+        assert_eq!(now.padding_for(&now.hash("Tr1ckyHorse!").unwrap()), None, "same cost: nothing to add");
+        assert_eq!(keycloak.padding_for(&now.hash("Tr1ckyHorse!").unwrap()), None, "a dearer hash: nothing");
+        assert_eq!(now.padding_for("not a hash"), None);
     }
 
     #[test]
