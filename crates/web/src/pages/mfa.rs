@@ -9,7 +9,7 @@ use axum::Extension;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use usher_app::mfa::{AppEnrolment, Method, SecondFactorView, SetupView};
@@ -440,7 +440,12 @@ pub async fn setup_check_submit(
     let who = setting_up(&frame)?;
     let form = read_form(form)?;
     match state.app.confirm_setup_check(who, &form.code, &frame.context(), frame.now).await {
-        Ok(()) => Ok(Redirect::to("/set-up/app").into_response()),
+        // The check proven, the first secret is made here, in the POST, then shown by the GET.
+        Ok(()) => match state.app.begin_app_setup(who, frame.now).await {
+            Ok(_) => Ok(Redirect::to("/set-up/app").into_response()),
+            Err(e) if e.code == ErrorCode::ReauthenticationRequired => Ok(reauthenticate_first("/set-up")),
+            Err(e) => Err(e.into()),
+        },
         Err(e) => match form_errors(e, "/set-up") {
             Ok(errors) => {
                 let view = state.app.setup_view(who, frame.now).await?;
@@ -503,18 +508,14 @@ struct SetupContinuePage<'a> {
 /// load the browser vouches for as ours (same origin, or typed or reloaded) does: a link or
 /// redirect from another site, a prefetch, or a client that does not say gets the current code
 /// again (or a button), so nothing else can replace the code someone is scanning.
+/// The QR page shows the flow's current secret: a GET never makes one (a prefetch, a reload or
+/// another site's link changes nothing). A new one is made by a POST: the texted check's
+/// success, or "Make a new QR code".
 pub async fn setup_app(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let who = setting_up(&frame)?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    let ours = matches!(header("sec-fetch-site").as_str(), "same-origin" | "none");
-    let prefetch = header("sec-purpose").contains("prefetch") || header("purpose").contains("prefetch");
-    if ours && !prefetch {
-        return new_app_secret(&state, &frame, who).await;
-    }
     match state.app.current_app_enrolment(who, frame.now).await {
         Ok(Some(enrolment)) => html(StatusCode::OK, &setup_app_page(&state, &frame, &enrolment, FormErrors::default())),
         Ok(None) => html(
@@ -526,7 +527,7 @@ pub async fn setup_app(
     }
 }
 
-/// The button on the continue page.
+/// "Make a new QR code", on the QR page and the continue page.
 pub async fn setup_app_new(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
