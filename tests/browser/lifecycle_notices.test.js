@@ -883,7 +883,7 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
   step(`${ADMIN.name} sees ${USER.name} as Deregistered, with a "Reregister account" button`, async () => {
     const p = adaPage;
     await p.goto('/admin/users');
-    await assertHeading(p, 'Users');
+    await assertHeading(p, 'People');
     const row = p.getByRole('row').filter({ has: p.getByRole('cell', { name: USER.name, exact: true }) });
     await visible(row.first(), `a row for ${USER.name} in the users list`, p);
     const tags = (await row.first().locator('.govuk-tag').allInnerTexts()).map(normalise);
