@@ -187,7 +187,13 @@ pub(crate) fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
 pub(crate) fn allowed_with_expired_password(path: &str) -> bool {
     matches!(
         path,
-        "/account/password" | "/sign-out" | "/signed-out" | "/healthz" | "/metrics" | "/api/v1/password" | "/api/v1/sign-out"
+        "/account/password"
+            | "/sign-out"
+            | "/signed-out"
+            | "/healthz"
+            | "/metrics"
+            | "/api/v1/password"
+            | "/api/v1/sign-out"
     ) || path.starts_with("/assets/")
 }
 

@@ -215,12 +215,11 @@ async fn view(
         AuditScope::Organisation(_) => Vec::new(),
     };
     let chosen = p.action.trim();
-    let listed = |list: &[(&'static str, &'static str)]| {
-        list.iter().map(|(a, w)| (*a, *w, *a == chosen)).collect::<Vec<_>>()
-    };
+    let listed =
+        |list: &[(&'static str, &'static str)]| list.iter().map(|(a, w)| (*a, *w, *a == chosen)).collect::<Vec<_>>();
     let (families, actions) = (listed(FAMILIES), listed(ACTIONS));
-    let other_action = (!chosen.is_empty() && !families.iter().chain(&actions).any(|(_, _, c)| *c))
-        .then(|| chosen.to_owned());
+    let other_action =
+        (!chosen.is_empty() && !families.iter().chain(&actions).any(|(_, _, c)| *c)).then(|| chosen.to_owned());
     let page = AuditPageView {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Audit trail").crumbs(&[]).with_errors(&errors),
         errors,

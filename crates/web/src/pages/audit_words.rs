@@ -70,6 +70,9 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("organisation", "Organisations"),
     ("notification", "System notifications"),
     ("operator", "Operator set-up and recovery"),
+    ("terms", "Terms and conditions"),
+    ("authz", "Refused access"),
+    ("audit", "Audit trail downloads"),
 ];
 
 /// What happened, in words. A second factor given at sign-in names which one.
@@ -138,7 +141,10 @@ mod tests {
     #[test]
     fn a_second_factor_says_which() {
         assert_eq!(action_words("sign_in.second_factor", "success", "app"), "Signed in with an authenticator app");
-        assert_eq!(action_words("sign_in.second_factor", "failure", "app, 2 in a row"), "Second factor refused at sign-in");
+        assert_eq!(
+            action_words("sign_in.second_factor", "failure", "app, 2 in a row"),
+            "Second factor refused at sign-in"
+        );
         assert_eq!(action_words("sign_in", "failure", ""), "Sign-in refused");
         assert_eq!(action_words("sign_in", "success", ""), "Signed in with a password");
         assert_eq!(action_words("something.new", "success", ""), "something new");

@@ -76,7 +76,9 @@ impl DateTimeField {
             return Err(DateProblem { message: format!("{label} must include a {what}"), bad });
         }
         let number = |text: &str, max_len: usize| {
-            (text.len() <= max_len && text.chars().all(|c| c.is_ascii_digit())).then(|| text.parse::<u32>().ok()).flatten()
+            (text.len() <= max_len && text.chars().all(|c| c.is_ascii_digit()))
+                .then(|| text.parse::<u32>().ok())
+                .flatten()
         };
         let (day, month) = (number(&a.parts[0], 2), number(&a.parts[1], 2));
         let year = (a.parts[2].len() == 4).then(|| number(&a.parts[2], 4)).flatten();
@@ -101,7 +103,9 @@ impl DateTimeField {
         let text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}");
         match Timestamp::parse_minute(&text) {
             Some(_) => Ok(text),
-            None => Err(DateProblem { message: format!("{label} must be a real date"), bad: [true, true, true, false] }),
+            None => {
+                Err(DateProblem { message: format!("{label} must be a real date"), bad: [true, true, true, false] })
+            }
         }
     }
 

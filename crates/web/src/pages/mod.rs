@@ -6,13 +6,13 @@ pub mod activation;
 pub mod admin;
 pub mod audit;
 mod audit_words;
-pub mod mfa;
-pub mod notices;
-pub mod operator;
 mod components;
 mod date_input;
 mod layout;
 mod mailbox;
+pub mod mfa;
+pub mod notices;
+pub mod operator;
 
 pub use components::{Field, PersonRow, Radios};
 pub use layout::Layout;
@@ -377,7 +377,10 @@ pub async fn signed_out(
     if frame.user.is_some() {
         return Ok(Redirect::to("/home").into_response());
     }
-    html(StatusCode::OK, &SignedOutPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "You have signed out") })
+    html(
+        StatusCode::OK,
+        &SignedOutPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "You have signed out") },
+    )
 }
 
 /// Anything unknown: a page, or problem details under `/api/`.
@@ -399,4 +402,3 @@ pub struct Done {
 pub(crate) fn signed_in_user(frame: &Frame) -> Result<&usher_app::sessions::Authenticated, PageError> {
     frame.user.as_ref().ok_or_else(|| PageError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
 }
-
