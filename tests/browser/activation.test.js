@@ -317,9 +317,9 @@ describe('organisation registration and account activation journey', { timeout: 
     await firstSignInWithEmailCodes(p, ADMIN, { shot: 'activation-ada-' });
     await assertHeading(p, 'Administrator home');
     await checkA11y(p, 'admin-home');
-    const link = p.getByRole('link', { name: `Users of ${ORGANISATION.name}` }).first();
-    await click(p, link, `the "Users of ${ORGANISATION.name}" link`);
-    await assertHeading(p, 'Users');
+    const link = p.getByRole('link', { name: `People in ${ORGANISATION.name}` }).first();
+    await click(p, link, `the "People in ${ORGANISATION.name}" link`);
+    await assertHeading(p, 'People');
     await checkA11y(p, 'admin-users-empty');
     await clickLink(p, 'Add a user');
     await assertHeading(p, 'Add a user');
@@ -355,10 +355,10 @@ describe('organisation registration and account activation journey', { timeout: 
   step(`searching the users for "brian" finds ${USER.name}`, async () => {
     const p = adaPage;
     await p.goto('/admin/users');
-    await assertHeading(p, 'Users');
+    await assertHeading(p, 'People');
     await fill(p, 'Search by name or email address', 'brian');
     await clickButton(p, 'Search');
-    await assertHeading(p, 'Users');
+    await assertHeading(p, 'People');
     assert.equal(new URL(p.url()).searchParams.get('q'), 'brian', `the search should be in the address: ${p.url()}`);
     await visible(p.getByRole('link', { name: USER.name, exact: true }), `a link to "${USER.name}" in the results`, p);
     await assertTagInRow(p, USER.name, 'Invited');
@@ -435,7 +435,7 @@ describe('organisation registration and account activation journey', { timeout: 
     await signIn(p, ADMIN);
     await assertHeading(p, 'Administrator home');
     await p.goto('/admin/users');
-    await assertHeading(p, 'Users');
+    await assertHeading(p, 'People');
     await assertTagInRow(p, USER.name, 'Active');
     await checkA11y(p, 'admin-users-active');
   });

@@ -577,9 +577,13 @@ export async function submitSignIn(p, email, password) {
   await clickButton(p, 'Sign in');
 }
 
-/** Presses "Sign out", expects a "Sign in" link or button, and checks the page with `a11y`. */
+/**
+ * Presses "Sign out" (in the header), expects "You have signed out" with a "Sign in" link or
+ * button, and checks the page with `a11y`.
+ */
 export async function signOut(p, a11yName, a11y = checkA11y) {
-  await clickButton(p, 'Sign out');
+  await click(p, p.locator('header').getByRole('button', { name: 'Sign out', exact: true }), 'the "Sign out" button in the header');
+  await assertHeading(p, 'You have signed out');
   await assertSignInOffered(p, 'after signing out');
   await a11y(p, a11yName);
 }

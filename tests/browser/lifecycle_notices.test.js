@@ -47,6 +47,7 @@ import {
   normalise,
   pageText,
   printedSetupLink,
+  screenshot,
   setUpEmailCodes,
   signInWithEmailCode,
   signOut,
@@ -213,6 +214,17 @@ describe('system notifications and the phishing page', { timeout: 20 * 60_000 },
   /** The "End" button of the row for `title` (its accessible name includes the title). */
   const endButton = (p, title) => p.getByRole('button', { name: `End ${title}`, exact: true });
 
+  /** Fills the date input `legend` ("Show from (optional)") with `text` ("YYYY-MM-DD HH:MM", or '' for none). */
+  async function fillDateTime(p, legend, text) {
+    const group = p.getByRole('group', { name: legend, exact: true });
+    await visible(group, `a date input "${legend}"`, p);
+    const [date = '', time = ''] = text ? text.split(' ') : [];
+    const [year = '', month = '', day = ''] = date ? date.split('-') : [];
+    for (const [label, value] of [['Day', day], ['Month', month], ['Year', year], ['Time', time]]) {
+      await group.getByLabel(label, { exact: true }).fill(value);
+    }
+  }
+
   /** From the operator's table: "Write a notification", fill the form and "Publish notification". */
   async function writeNotification(p, { title, body, importance, from = '' }) {
     await p.goto('/operator/notifications');
@@ -222,7 +234,7 @@ describe('system notifications and the phishing page', { timeout: 20 * 60_000 },
     await fill(p, 'Title', title);
     await fill(p, 'Notification', body);
     await p.getByRole('group', { name: 'How important is it?' }).getByRole('radio', { name: importance, exact: true }).check();
-    await fill(p, 'Show from (optional)', from);
+    await fillDateTime(p, 'Show from (optional)', from);
     await clickButton(p, 'Publish notification');
   }
 
@@ -259,8 +271,16 @@ describe('system notifications and the phishing page', { timeout: 20 * 60_000 },
     await clickLink(p, 'Write a notification');
     await assertHeading(p, 'Write a system notification');
     assertPath(p, '/operator/notifications/new', 'after "Write a notification"');
-    for (const label of ['Title', 'Notification', 'Show from (optional)', 'Show until (optional)']) {
+    for (const label of ['Title', 'Notification']) {
       await visible(p.getByLabel(label, { exact: true }), `a field labelled "${label}"`, p);
+    }
+    // The times are GOV.UK date inputs: day, month, year and a time, grouped under a legend.
+    for (const legend of ['Show from (optional)', 'Show until (optional)']) {
+      const group = p.getByRole('group', { name: legend, exact: true });
+      await visible(group, `a date input "${legend}"`, p);
+      for (const part of ['Day', 'Month', 'Year', 'Time']) {
+        await visible(group.getByLabel(part, { exact: true }), `a "${part}" field in "${legend}"`, p);
+      }
     }
     assert.equal(await p.locator('textarea#body').count(), 1, 'the notification itself is a textarea with id "body"');
     const importance = p.getByRole('group', { name: 'How important is it?' });
@@ -283,7 +303,7 @@ describe('system notifications and the phishing page', { timeout: 20 * 60_000 },
     await fill(p, 'Title', URGENT.title);
     await fill(p, 'Notification', `${URGENT.first}\n\n${URGENT.second} ${journey.usher.baseUrl}/notifications.`);
     await p.getByRole('group', { name: 'How important is it?' }).getByRole('radio', { name: 'Urgent', exact: true }).check();
-    await fill(p, 'Show from (optional)', showFrom);
+    await fillDateTime(p, 'Show from (optional)', showFrom);
     await clickButton(p, 'Publish notification');
     await assertNoErrorSummary(p, 'after publishing a valid notification');
     await assertHeading(p, 'System notifications');
@@ -541,9 +561,13 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
       (rows, idx) =>
         rows.map((r) => {
           const cells = [...r.querySelectorAll('td')].map((c) => c.textContent.replace(/\s+/g, ' ').trim());
-          return { action: cells[idx.action], by: cells[idx.by], about: cells[idx.about], cells };
+          // The words, with the raw action name under them.
+          const what = r.querySelectorAll('td')[idx.action];
+          const code = what?.querySelector('.usher-action-code')?.textContent.trim() ?? '';
+          const words = (what?.textContent ?? '').replace(code, '').replace(/\s+/g, ' ').trim();
+          return { action: code, words, by: cells[idx.by], about: cells[idx.about], cells };
         }),
-      { action: col('Action'), by: col('By'), about: col('About') },
+      { action: col('What happened'), by: col('By'), about: col('About') },
     );
   }
 
@@ -560,9 +584,9 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
 
   /** Fills the audit filter form and presses "Filter events". */
   async function filterAudit(p, { organisation, user = '', action = '', from = '', to = '' }) {
-    if (organisation !== undefined) await fill(p, 'Organisation ID', organisation);
+    if (organisation !== undefined) await p.getByLabel('Organisation', { exact: true }).selectOption(organisation);
     await fill(p, 'Person (email address or ID)', user);
-    await fill(p, 'Action', action);
+    await p.getByLabel('Action', { exact: true }).selectOption(action);
     await fill(p, 'From (day)', from);
     await fill(p, 'To (day, included)', to);
     await clickButton(p, 'Filter events');
@@ -645,7 +669,7 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
     await clickLink(p, 'Audit trail');
     await assertHeading(p, 'Audit trail');
     assertPath(p, '/operator/audit', 'after "Audit trail"');
-    for (const label of ['Organisation ID', 'Person (email address or ID)', 'Action', 'From (day)', 'To (day, included)']) {
+    for (const label of ['Organisation', 'Person (email address or ID)', 'Action', 'From (day)', 'To (day, included)']) {
       await visible(p.getByLabel(label, { exact: true }), `a filter field labelled "${label}"`, p);
     }
     await visible(p.getByRole('button', { name: 'Filter events', exact: true }), 'a "Filter events" button', p);
@@ -671,7 +695,27 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
       assert.ok(rows.length < 50, `one page lists at most 50 events; this one lists ${rows.length}`);
       assert.equal(await older.count(), 0, `with ${rows.length} events there should be no "Older events" link`);
     }
+    // Actions in words, the raw name kept under them.
+    const secondFactor = rows.find((r) => r.action === 'sign_in.second_factor');
+    assert.ok(secondFactor, `the trail should list the operator's sign-in with a second factor: ${JSON.stringify(actions)}`);
+    assert.equal(secondFactor.words, 'Signed in with a code sent by email', `sign_in.second_factor should read in words: ${JSON.stringify(secondFactor)}`);
     await a11y(p, 'operator-audit');
+    // At 1280 px wide the table fits: neither the page nor the table's region scrolls sideways.
+    const viewport = p.viewportSize();
+    await p.setViewportSize({ width: 1280, height: 900 });
+    const fit = await p.evaluate(() => {
+      const region = document.querySelector('[role="region"][aria-label="Audit events"]');
+      return {
+        page: document.documentElement.scrollWidth,
+        view: document.documentElement.clientWidth,
+        table: region.scrollWidth,
+        region: region.clientWidth,
+      };
+    });
+    await screenshot(p, `${SHOT}-operator-audit-1280`);
+    if (viewport) await p.setViewportSize(viewport);
+    assert.ok(fit.page <= fit.view, `at 1280 px the audit page should not scroll sideways: ${JSON.stringify(fit)}`);
+    assert.ok(fit.table <= fit.region, `at 1280 px the audit table should fit its region: ${JSON.stringify(fit)}`);
     if (rows.length === 50) {
       await click(p, older, 'the "Older events" link');
       await assertHeading(p, 'Audit trail');
@@ -795,7 +839,8 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
     await clickLink(p, `Audit trail of ${ORGANISATION.name}`);
     await assertHeading(p, 'Audit trail');
     assertPath(p, '/admin/audit', `after "Audit trail of ${ORGANISATION.name}"`);
-    assert.equal(await p.getByLabel('Organisation ID', { exact: true }).count(), 0, 'an administrator has no "Organisation ID" filter');
+    assert.equal(await p.getByLabel('Organisation', { exact: true }).count(), 0, 'an administrator has no "Organisation" filter');
+    assert.ok(!(await pageText(p)).includes('usher audit verify'), `an administrator is not told to run a server command.\n${await describePage(p)}`);
     const rows = await assertAuditTable(p, 'on the administrator\'s audit trail');
     const actions = rows.map((r) => r.action);
     for (const a of ['user.added', 'activation.completed']) {
@@ -883,7 +928,7 @@ describe('audit trail and account lifecycle', { timeout: 30 * 60_000 }, () => {
   step(`${ADMIN.name} sees ${USER.name} as Deregistered, with a "Reregister account" button`, async () => {
     const p = adaPage;
     await p.goto('/admin/users');
-    await assertHeading(p, 'Users');
+    await assertHeading(p, 'People');
     const row = p.getByRole('row').filter({ has: p.getByRole('cell', { name: USER.name, exact: true }) });
     await visible(row.first(), `a row for ${USER.name} in the users list`, p);
     const tags = (await row.first().locator('.govuk-tag').allInnerTexts()).map(normalise);

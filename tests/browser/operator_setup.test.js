@@ -139,6 +139,7 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
     await page.goto('/home');
     await assertHeading(page, 'Operator home');
     await clickButton(page, 'Sign out');
+    await assertHeading(page, 'You have signed out');
     await assertSignInOffered(page, 'after signing out');
     const res = await page.goto('/home');
     const text = await pageText(page);
@@ -193,6 +194,7 @@ describe('operator set-up journey', { timeout: 15 * 60_000 }, () => {
       assert.ok((await pageText(p)).includes(OPERATOR.name), `operator home (no JS) should show "${OPERATOR.name}".\n${await describePage(p)}`);
       await screenshot(p, 'no-js-operator-home');
       await clickButton(p, 'Sign out');
+      await assertHeading(p, 'You have signed out');
       await assertSignInOffered(p, 'after signing out with JavaScript off');
     } catch (e) {
       await screenshot(noJs.page, 'FAILED-no-js').catch(() => {});

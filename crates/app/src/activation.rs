@@ -166,8 +166,15 @@ impl App {
                 format!("Too many wrong codes. To get a new activation email, ask {}.", view.administrator)
             }
         };
-        audit(&mut tx, ctx, "activation.code_rejected", &view.user, Some(refusal.chars().take(60).collect()), now)
-            .await?;
+        audit(
+            &mut tx,
+            ctx,
+            "activation.code_rejected",
+            &view.user,
+            Some(usher_domain::audit::clean_words(&refusal, 60)),
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(store_error)?;
         Err(Error::field("code", refusal))
     }

@@ -80,6 +80,11 @@ impl App {
         Ok(messages.into_iter().map(|m| self.opened(m)).collect())
     }
 
+    /// How many messages are still waiting in the outbox to be delivered.
+    pub async fn pending_messages(&self) -> Result<i64, Error> {
+        self.store.pending_messages().await.map_err(store_error)
+    }
+
     /// A body that cannot be opened is shown as such, never as its sealed text.
     fn opened(&self, m: OutboxMessage) -> OutboxMessage {
         let id = m.id.clone();

@@ -95,7 +95,7 @@ impl App {
     ) -> Result<(), Error> {
         let mut event = ctx.event(action, "refused");
         event.actor_id = actor.map(ToString::to_string);
-        event.detail = Some(clean(detail, 200));
+        event.detail = Some(usher_domain::audit::clean_words(detail, 200));
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)

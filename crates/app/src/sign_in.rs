@@ -16,12 +16,23 @@ use usher_domain::limits::{SIGN_IN_PER_ACCOUNT, SIGN_IN_PER_IP};
 pub const LOCK_AFTER: i64 = 4;
 
 /// The one answer for a wrong email or password, a locked or a deregistered account: it tells
-/// everyone how to unlock without telling a guesser which case applies.
+/// everyone how to unlock without telling a guesser which case applies. The field gets one
+/// short message; the whole message (for the page's error summary and the API) says how to
+/// unlock.
 pub fn wrong_email_or_password() -> Error {
-    Error::field(
-        "email",
-        "Enter a correct email address and password. After 4 wrong passwords in a row an account is locked: \
-         to unlock it, reset your password or ask your organisation administrator.",
+    let mut e = Error::field("email", WRONG_EMAIL_OR_PASSWORD);
+    e.message = format!("{WRONG_EMAIL_OR_PASSWORD}. {}", how_to_unlock()).into();
+    e
+}
+
+/// The field message of a refused sign-in.
+pub const WRONG_EMAIL_OR_PASSWORD: &str = "Enter a correct email address and password";
+
+/// What locks an account and how to unlock it, printed from [`LOCK_AFTER`].
+pub fn how_to_unlock() -> String {
+    format!(
+        "After {LOCK_AFTER} wrong passwords in a row an account is locked: to unlock it, reset your password or ask \
+         your organisation administrator."
     )
 }
 

@@ -55,6 +55,19 @@ pub fn clean(text: &str, max_chars: usize) -> String {
     text.chars().filter(|c| !c.is_control()).take(max_chars).collect()
 }
 
+/// [`clean`] for a detail someone will read: a text longer than `max_chars` is cut at the
+/// last word boundary that fits and ends with "…", never in the middle of a word.
+pub fn clean_words(text: &str, max_chars: usize) -> String {
+    let cleaned: String = text.chars().filter(|c| !c.is_control()).collect();
+    if cleaned.chars().count() <= max_chars {
+        return cleaned;
+    }
+    let room: String = cleaned.chars().take(max_chars.saturating_sub(1)).collect();
+    let next_is_break = cleaned.chars().nth(room.chars().count()).is_some_and(char::is_whitespace);
+    let kept = if next_is_break { room.as_str() } else { room.rsplit_once(char::is_whitespace).map_or("", |(k, _)| k) };
+    format!("{}…", kept.trim_end_matches(|c: char| c.is_whitespace() || ",;:.".contains(c)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +102,23 @@ mod tests {
     fn clean_strips_line_breaks() {
         assert_eq!(clean("evil\r\nforged line", 100), "evilforged line");
         assert_eq!(clean("abcdef", 3), "abc");
+    }
+
+    #[test]
+    fn clean_words_cuts_between_words() {
+        assert_eq!(clean_words("short\r\n", 60), "short");
+        assert_eq!(
+            clean_words("Too many wrong codes. To get a new activation email", 30),
+            "Too many wrong codes. To get…"
+        );
+        assert_eq!(clean_words("one two three", 8), "one two…");
+        assert_eq!(clean_words("one two three", 9), "one two…");
+        assert_eq!(clean_words("Supercalifragilistic", 5), "…");
+        for max in 1..40 {
+            let cut = clean_words("The code is not right, check the text and try again", max);
+            assert!(cut.chars().count() <= max, "{cut}");
+            let words = cut.trim_end_matches('…');
+            assert!("The code is not right, check the text and try again".starts_with(words));
+        }
     }
 }

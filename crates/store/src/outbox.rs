@@ -284,6 +284,14 @@ impl Store {
         Ok(sealed)
     }
 
+    /// How many messages wait in the outbox to be delivered (the dev mailbox says so while its
+    /// newest messages are on their way).
+    pub async fn pending_messages(&self) -> Result<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'").fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// The newest messages the dev mailbox delivered (and so kept), newest first.
     pub async fn dev_mailbox_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>> {
         let sql = format!(

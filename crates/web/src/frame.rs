@@ -35,6 +35,8 @@ pub struct Frame {
     /// pages and nothing else.
     pub pending: Option<Authenticated>,
     pub request_id: String,
+    /// The address asked for, without the query (the navigation marks its area).
+    pub path: String,
     pub test_clock: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -95,6 +97,7 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
         user,
         pending,
         request_id: request_id.clone(),
+        path: path.clone(),
         test_clock: state.app.clock.is_test(),
         ip,
         user_agent,
@@ -167,6 +170,7 @@ pub(crate) fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
             path,
             "/" | "/sign-in"
                 | "/sign-out"
+                | "/signed-out"
                 | "/healthz"
                 | "/metrics"
                 | "/dev/mailbox"
@@ -183,7 +187,13 @@ pub(crate) fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
 pub(crate) fn allowed_with_expired_password(path: &str) -> bool {
     matches!(
         path,
-        "/account/password" | "/sign-out" | "/healthz" | "/metrics" | "/api/v1/password" | "/api/v1/sign-out"
+        "/account/password"
+            | "/sign-out"
+            | "/signed-out"
+            | "/healthz"
+            | "/metrics"
+            | "/api/v1/password"
+            | "/api/v1/sign-out"
     ) || path.starts_with("/assets/")
 }
 

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/setup/{token}", get(pages::setup_form).post(pages::setup_submit))
         .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in_submit))
         .route("/sign-out", post(pages::sign_out))
+        .route("/signed-out", get(pages::signed_out))
         .route("/dev/mailbox", get(pages::dev_mailbox))
         .route("/operator/organisations", get(pages::operator::list))
         .route("/operator/organisations/new", get(pages::operator::new_form).post(pages::operator::new_submit))

@@ -30,7 +30,9 @@ async fn four_wrong_passwords_lock_the_account_which_says_how_to_unlock() {
     let fifth = try_sign_in(&c, EMAIL, PASSWORD).await;
     assert_eq!(fifth.status, 400, "the right password is refused once locked");
     assert!(fifth.body.contains("reset your password or ask your organisation administrator"));
-    assert!(fifth.body.contains("href=\"/reset-password\""), "the page links to the reset");
+    // One way to get help, which leads to the reset.
+    assert!(fifth.body.contains("href=\"/recover\""), "the page links to getting help");
+    assert!(c.get("/recover").await.body.contains("href=\"/reset-password\""), "help leads to the reset");
     let mail = t.messages_to(EMAIL).await;
     assert!(mail.iter().any(|m| m.message.purpose == "account_locked"), "the user is emailed when the account locks");
     let events = t.app.store.audit_events_after(0, 10_000).await.unwrap();

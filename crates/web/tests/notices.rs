@@ -10,8 +10,14 @@ use common::{Client, TestApp};
 use usher_domain::Timestamp;
 use usher_domain::duration::Span;
 
-fn minute(t: Timestamp) -> String {
-    t.rfc3339().replace('T', " ").get(..16).unwrap().to_owned()
+/// The date input's four fields (`publish_from-day` and so on) for the minute of `t`.
+fn date_fields(name: &str, t: Timestamp) -> Vec<(String, String)> {
+    let text = t.rfc3339();
+    let (year, month, day, time) = (&text[..4], &text[5..7], &text[8..10], &text[11..16]);
+    [("day", day), ("month", month), ("year", year), ("time", time)]
+        .into_iter()
+        .map(|(part, value)| (format!("{name}-{part}"), value.to_owned()))
+        .collect()
 }
 
 async fn publish(operator: &Client, fields: &[(&str, &str)]) -> common::Page {
@@ -24,18 +30,16 @@ async fn a_notification_shows_in_its_window_as_a_banner_until_dismissed() {
     let t = TestApp::start().await;
     let operator = t.operator().await;
     let now = t.now().await;
-    let from = minute(now.plus(Span::hours(1)));
-    let until = minute(now.plus(Span::hours(2)));
+    let dates: Vec<(String, String)> =
+        [date_fields("publish_from", now.plus(Span::hours(1))), date_fields("publish_until", now.plus(Span::hours(2)))]
+            .concat();
     let body = format!("Sign-in will be unavailable from 22:00.\n\nSee <b>updates</b> at {}/notifications.", t.base);
     let made = publish(
         &operator,
-        &[
-            ("title", "Planned maintenance tonight"),
-            ("body", &body),
-            ("importance", "urgent"),
-            ("publish_from", &from),
-            ("publish_until", &until),
-        ],
+        &[("title", "Planned maintenance tonight"), ("body", &body), ("importance", "urgent")]
+            .into_iter()
+            .chain(dates.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .collect::<Vec<_>>(),
     )
     .await;
     assert_eq!(made.status, 303, "{}", made.body);

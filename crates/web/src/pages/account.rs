@@ -144,7 +144,7 @@ pub async fn sessions(
     };
     let c = &state.app.config.sessions;
     let page = SessionsPage {
-        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Your sessions"),
+        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Your sessions").crumbs(&[]),
         banner,
         idle: describe(c.idle_timeout.seconds()),
         absolute: describe(c.absolute_timeout.seconds()),

@@ -56,7 +56,7 @@ pub async fn list(
         .map(|l| PersonRow::of(l, frame.now, Some(format!("/admin/users/{}", l.user.id))))
         .collect();
     let page = UsersPage {
-        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Users"),
+        layout: Layout::new(&state, Some(&frame), &frame.nonce, "People").crumbs(&[]),
         organisation: organisation_name(&state, admin).await,
         search,
         people,
@@ -128,6 +128,7 @@ struct UserPage<'a> {
     activation_expires: Option<String>,
     can_resend: bool,
     can_unlock: bool,
+    lock_after: i64,
     can_reset_factors: bool,
     /// Deregistered: when it will be deleted unless reregistered.
     deletion_due: Option<String>,
@@ -175,6 +176,7 @@ pub async fn show(
         activation_expires,
         can_resend: u.status == AccountStatus::Invited,
         can_unlock: u.status == AccountStatus::Locked,
+        lock_after: usher_app::sign_in::LOCK_AFTER,
         can_reset_factors: matches!(u.status, AccountStatus::Active | AccountStatus::Locked) && u.id != admin.user().id,
         deletion_due: (u.status == AccountStatus::Deregistered).then(|| {
             u.deregistered_at.map(|at| at.plus(state.app.config.lifecycle.delete_after).human()).unwrap_or_default()

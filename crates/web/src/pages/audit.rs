@@ -15,6 +15,7 @@ use usher_app::audit::{AuditQuery, AuditScope};
 use usher_app::authz::{Operator, OrganisationAdmin};
 use usher_domain::{Error, ErrorCode};
 
+use super::audit_words::{ACTIONS, FAMILIES, action_words, outcome_words};
 use super::{FormErrors, Layout, html, signed_in_user};
 use crate::AppState;
 use crate::error::PageError;
@@ -66,8 +67,11 @@ impl AuditParams {
 
 struct Row {
     at: String,
-    action: String,
-    outcome: String,
+    /// What happened in words, and the raw action under it.
+    words: String,
+    code: String,
+    outcome: &'static str,
+    outcome_tag: &'static str,
     actor: String,
     subject: String,
     organisation: String,
@@ -82,9 +86,14 @@ struct AuditPageView<'a> {
     errors: FormErrors,
     base: &'static str,
     is_operator: bool,
-    organisation: String,
+    /// The organisations the operator may filter by: (ID, name, chosen).
+    organisations: Vec<(String, String, bool)>,
+    /// The kinds of event and single events the filter offers: (action, words, chosen).
+    families: Vec<(&'static str, &'static str, bool)>,
+    actions: Vec<(&'static str, &'static str, bool)>,
+    /// The chosen action when it is neither a kind nor a single event listed (an old link).
+    other_action: Option<String>,
     user: String,
-    action: String,
     from: String,
     to: String,
     rows: Vec<Row>,
@@ -165,8 +174,14 @@ async fn view(
                 .iter()
                 .map(|e| Row {
                     at: e.at.human(),
-                    action: e.event.action.clone(),
-                    outcome: e.event.outcome.clone(),
+                    words: action_words(
+                        &e.event.action,
+                        &e.event.outcome,
+                        e.event.detail.as_deref().unwrap_or_default(),
+                    ),
+                    code: e.event.action.clone(),
+                    outcome: outcome_words(&e.event.outcome).0,
+                    outcome_tag: outcome_words(&e.event.outcome).1,
                     actor: name(&page.names, e.event.actor_id.as_deref()),
                     subject: name(&page.names, e.event.subject_id.as_deref()),
                     organisation: e
@@ -185,14 +200,36 @@ async fn view(
         Err(e) => return Err(e.into()),
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let organisations = match scope {
+        AuditScope::Everything(operator) => state
+            .app
+            .organisations(operator)
+            .await?
+            .into_iter()
+            .map(|o| {
+                let id = o.id.to_string();
+                let chosen = id == p.organisation.trim();
+                (id, o.name, chosen)
+            })
+            .collect(),
+        AuditScope::Organisation(_) => Vec::new(),
+    };
+    let chosen = p.action.trim();
+    let listed =
+        |list: &[(&'static str, &'static str)]| list.iter().map(|(a, w)| (*a, *w, *a == chosen)).collect::<Vec<_>>();
+    let (families, actions) = (listed(FAMILIES), listed(ACTIONS));
+    let other_action =
+        (!chosen.is_empty() && !families.iter().chain(&actions).any(|(_, _, c)| *c)).then(|| chosen.to_owned());
     let page = AuditPageView {
-        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Audit trail").with_errors(&errors),
+        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Audit trail").crumbs(&[]).with_errors(&errors),
         errors,
         base,
         is_operator: matches!(scope, AuditScope::Everything(_)),
-        organisation: p.organisation.clone(),
+        organisations,
+        families,
+        actions,
+        other_action,
         user: p.user.clone(),
-        action: p.action.clone(),
         from: p.from.clone(),
         to: p.to.clone(),
         rows,

@@ -5,9 +5,18 @@ pub mod account;
 pub mod activation;
 pub mod admin;
 pub mod audit;
+mod audit_words;
+mod components;
+mod date_input;
+mod layout;
+mod mailbox;
 pub mod mfa;
 pub mod notices;
 pub mod operator;
+
+pub use components::{Field, PersonRow, Radios};
+pub use layout::Layout;
+pub use mailbox::dev_mailbox;
 
 use std::sync::Arc;
 
@@ -32,55 +41,6 @@ use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
 use crate::session::{SESSION_COOKIE, set_cookie};
-
-/// What the page layout shows around every page.
-#[derive(Debug)]
-pub struct Layout<'a> {
-    pub service_name: &'a str,
-    pub page_title: String,
-    pub nonce: &'a str,
-    pub csrf_token: &'a str,
-    pub user_name: Option<&'a str>,
-    /// Signed in with the password only: offer to sign out, but nothing else.
-    pub pending: bool,
-    pub test_clock_now: Option<String>,
-    pub sender: &'a str,
-    pub base_url: &'a str,
-    pub helpdesk_name: &'a str,
-    pub helpdesk_email: &'a str,
-    pub helpdesk_phone: &'a str,
-    pub helpdesk_hours: &'a str,
-    pub dev_mailbox: bool,
-    pub has_errors: bool,
-}
-
-impl<'a> Layout<'a> {
-    pub fn new(state: &'a AppState, frame: Option<&'a Frame>, nonce: &'a str, title: &str) -> Self {
-        let c = &state.app.config;
-        Self {
-            service_name: &c.service_name,
-            page_title: title.to_owned(),
-            nonce,
-            csrf_token: frame.map_or("", |f| f.csrf_token.as_str()),
-            user_name: frame.and_then(|f| f.user.as_ref()).map(|u| u.user.full_name.as_str()),
-            pending: frame.is_some_and(|f| f.pending.is_some()),
-            test_clock_now: frame.filter(|f| f.test_clock).map(|f| f.now.human()),
-            sender: &c.email.sender_address,
-            base_url: c.base_url(),
-            helpdesk_name: &c.helpdesk.name,
-            helpdesk_email: &c.helpdesk.email,
-            helpdesk_phone: &c.helpdesk.phone,
-            helpdesk_hours: &c.helpdesk.hours,
-            dev_mailbox: state.dev_mailbox,
-            has_errors: false,
-        }
-    }
-
-    pub(crate) fn with_errors(mut self, errors: &FormErrors) -> Self {
-        self.has_errors = !errors.is_empty();
-        self
-    }
-}
 
 /// Field messages for a form, in the order the fields appear.
 #[derive(Debug, Default)]
@@ -315,6 +275,9 @@ pub async fn setup_submit(
 struct SignInPage<'a> {
     layout: Layout<'a>,
     errors: FormErrors,
+    /// Above the list of the error summary: how to unlock, after a refused sign-in.
+    refused: Option<String>,
+    lock_after: i64,
     email: String,
     banner: Option<&'static str>,
     notice: Option<notices::Notice>,
@@ -346,6 +309,8 @@ pub async fn sign_in_form(
     let page = SignInPage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in"),
         errors: FormErrors::default(),
+        refused: None,
+        lock_after: usher_app::sign_in::LOCK_AFTER,
         email: String::new(),
         banner: (done.done.as_deref() == Some("reset"))
             .then_some("Your password has been changed and every session signed out. Sign in with your new password."),
@@ -374,6 +339,8 @@ pub async fn sign_in_submit(
             let errors = FormErrors::from_error(&e);
             let page = SignInPage {
                 layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in").with_errors(&errors),
+                refused: errors.has("email").then(usher_app::sign_in::how_to_unlock),
+                lock_after: usher_app::sign_in::LOCK_AFTER,
                 errors,
                 email: form.email.chars().take(254).collect(),
                 banner: None,
@@ -393,50 +360,26 @@ pub async fn sign_out(
     if let Some(who) = frame.session() {
         state.app.sign_out(who, &frame.context(), frame.now).await?;
     }
-    Ok(without_session(&state, Redirect::to("/").into_response()))
-}
-
-struct MailboxRow {
-    subject: String,
-    recipient: String,
-    channel: &'static str,
-    created_at: String,
-    status: &'static str,
-    body: String,
+    Ok(without_session(&state, Redirect::to("/signed-out").into_response()))
 }
 
 #[derive(Template)]
-#[template(path = "dev_mailbox.html")]
-struct MailboxPage<'a> {
+#[template(path = "signed_out.html")]
+struct SignedOutPage<'a> {
     layout: Layout<'a>,
-    messages: Vec<MailboxRow>,
 }
 
-pub async fn dev_mailbox(
+/// Where signing out lands: it says so, and offers to sign in again.
+pub async fn signed_out(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
 ) -> Result<Response, PageError> {
-    if !state.dev_mailbox {
-        return Err(PageError(Error::not_found()));
+    if frame.user.is_some() {
+        return Ok(Redirect::to("/home").into_response());
     }
-    let messages = state
-        .app
-        .dev_mailbox_messages(100)
-        .await
-        .map_err(PageError)?
-        .into_iter()
-        .map(|m| MailboxRow {
-            subject: m.message.subject,
-            recipient: m.message.recipient,
-            channel: m.message.channel.as_str(),
-            created_at: m.created_at.human(),
-            status: m.status.as_str(),
-            body: m.message.body,
-        })
-        .collect();
     html(
         StatusCode::OK,
-        &MailboxPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Dev mailbox"), messages },
+        &SignedOutPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "You have signed out") },
     )
 }
 
@@ -455,139 +398,7 @@ pub struct Done {
     pub done: Option<String>,
 }
 
-/// A text input for `field.html`.
-#[derive(Debug, Default)]
-pub struct Field {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub hint: Option<&'static str>,
-    pub value: String,
-    pub error: Option<String>,
-    pub input_type: &'static str,
-    pub autocomplete: Option<&'static str>,
-    pub width: Option<&'static str>,
-    pub inputmode: Option<&'static str>,
-}
-
-impl Field {
-    pub fn new(name: &'static str, label: &'static str, value: &str, errors: &FormErrors) -> Self {
-        Self {
-            name,
-            label,
-            value: value.to_owned(),
-            error: errors.get(name).map(str::to_owned),
-            input_type: "text",
-            ..Self::default()
-        }
-    }
-
-    pub fn hint(mut self, hint: &'static str) -> Self {
-        self.hint = Some(hint);
-        self
-    }
-
-    pub fn kind(mut self, input_type: &'static str, autocomplete: &'static str) -> Self {
-        self.input_type = input_type;
-        self.autocomplete = Some(autocomplete);
-        self
-    }
-
-    /// A 6-digit code field: numeric keyboard, filled in from a text message where the
-    /// browser can.
-    pub fn code(name: &'static str, label: &'static str, errors: &FormErrors) -> Self {
-        let mut f = Self::new(name, label, "", errors).kind("text", "one-time-code").width("govuk-input--width-10");
-        f.inputmode = Some("numeric");
-        f
-    }
-
-    pub fn width(mut self, class: &'static str) -> Self {
-        self.width = Some(class);
-        self
-    }
-
-    pub fn described_by(&self) -> Option<String> {
-        let ids: Vec<String> = [
-            self.hint.map(|_| format!("{}-hint", self.name)),
-            self.error.as_ref().map(|_| format!("{}-error", self.name)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        (!ids.is_empty()).then(|| ids.join(" "))
-    }
-}
-
 /// The signed-in person, or a redirect to the sign-in page.
 pub(crate) fn signed_in_user(frame: &Frame) -> Result<&usher_app::sessions::Authenticated, PageError> {
     frame.user.as_ref().ok_or_else(|| PageError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
-}
-
-/// A row of a people table.
-#[derive(Debug)]
-pub struct PersonRow {
-    pub name: String,
-    pub email: String,
-    pub status: &'static str,
-    pub tag_class: &'static str,
-    pub last_sign_in: String,
-    pub href: Option<String>,
-}
-
-impl PersonRow {
-    pub fn of(l: &usher_app::UserListing, now: usher_domain::Timestamp, href: Option<String>) -> Self {
-        let status = usher_domain::account::MemberStatus::of(l.user.status, l.activation_expires_at, now);
-        Self {
-            name: l.user.full_name.clone(),
-            email: l.user.email.to_string(),
-            status: status.label(),
-            tag_class: status.tag_class(),
-            last_sign_in: l.user.last_sign_in_at.map_or_else(|| "Never".to_owned(), |t| t.human()),
-            href,
-        }
-    }
-}
-
-/// A radio choice.
-#[derive(Debug)]
-pub struct Choice {
-    pub value: &'static str,
-    pub label: String,
-    pub checked: bool,
-}
-
-/// A group of radios for `radios.html`.
-#[derive(Debug)]
-pub struct Radios {
-    pub name: &'static str,
-    pub legend: &'static str,
-    pub hint: Option<&'static str>,
-    pub error: Option<String>,
-    pub choices: Vec<Choice>,
-}
-
-impl Radios {
-    pub fn new(
-        name: &'static str,
-        legend: &'static str,
-        choices: &[(&'static str, String)],
-        current: &str,
-        errors: &FormErrors,
-    ) -> Self {
-        let current = if current.is_empty() { choices.first().map_or("", |c| c.0) } else { current };
-        Self {
-            name,
-            legend,
-            hint: None,
-            error: errors.get(name).map(str::to_owned),
-            choices: choices
-                .iter()
-                .map(|(value, label)| Choice { value, label: label.clone(), checked: *value == current })
-                .collect(),
-        }
-    }
-
-    pub fn hint(mut self, hint: &'static str) -> Self {
-        self.hint = Some(hint);
-        self
-    }
 }

@@ -17,6 +17,7 @@ use usher_domain::ErrorCode;
 use usher_domain::notification::{Importance, Part};
 use usher_domain::organisation::OrganisationKind;
 
+use super::date_input::{DateProblem, DateTimeAnswer, DateTimeField, DateTimeInput};
 use super::{Done, Field, FormErrors, Layout, html, read_form, signed_in_user};
 use crate::AppState;
 use crate::error::PageError;
@@ -168,7 +169,7 @@ pub async fn operator_list(
     html(
         StatusCode::OK,
         &OperatorNotificationsPage {
-            layout: Layout::new(&state, Some(&frame), &frame.nonce, "System notifications"),
+            layout: Layout::new(&state, Some(&frame), &frame.nonce, "System notifications").crumbs(&[]),
             banner,
             notices,
         },
@@ -189,17 +190,39 @@ struct NewNotificationPage<'a> {
     title: Field,
     body: String,
     importance: super::Radios,
-    publish_from: Field,
-    publish_until: Field,
+    publish_from: DateTimeInput,
+    publish_until: DateTimeInput,
     kinds: Vec<Choice>,
     email: bool,
     base_url: &'a str,
+}
+
+/// When a notification shows: from (empty for now) and until (empty until it is ended).
+const SHOW_FROM: DateTimeField = DateTimeField {
+    name: "publish_from",
+    ids: ["publish_from", "publish_from-month", "publish_from-year", "publish_from-time"],
+    legend: "Show from (optional)",
+    label: "Show from",
+};
+const SHOW_UNTIL: DateTimeField = DateTimeField {
+    name: "publish_until",
+    ids: ["publish_until", "publish_until-month", "publish_until-year", "publish_until-time"],
+    legend: "Show until (optional)",
+    label: "Show until",
+};
+
+/// The two dates as typed, with what is wrong with each.
+#[derive(Debug, Default)]
+struct Dates {
+    from: (DateTimeAnswer, Option<DateProblem>),
+    until: (DateTimeAnswer, Option<DateProblem>),
 }
 
 fn new_page<'a>(
     state: &'a AppState,
     frame: &'a Frame,
     form: &NotificationForm,
+    dates: &Dates,
     errors: FormErrors,
 ) -> NewNotificationPage<'a> {
     NewNotificationPage {
@@ -214,12 +237,8 @@ fn new_page<'a>(
             &errors,
         )
         .hint("Warnings and urgent notifications also show as a banner on the sign-in and home pages."),
-        publish_from: Field::new("publish_from", "Show from (optional)", &form.publish_from, &errors)
-            .hint("UTC, like 2026-12-01 09:00. Leave empty to show it now.")
-            .width("govuk-input--width-20"),
-        publish_until: Field::new("publish_until", "Show until (optional)", &form.publish_until, &errors)
-            .hint("UTC, like 2026-12-02 18:00. Leave empty to show it until you end it.")
-            .width("govuk-input--width-20"),
+        publish_from: SHOW_FROM.view(&dates.from.0, dates.from.1.as_ref(), &errors),
+        publish_until: SHOW_UNTIL.view(&dates.until.0, dates.until.1.as_ref(), &errors),
         kinds: OrganisationKind::ALL
             .iter()
             .map(|k| Choice {
@@ -240,7 +259,7 @@ pub async fn new_form(
 ) -> Result<Response, PageError> {
     Operator::check(signed_in_user(&frame)?)?;
     let form = NotificationForm { importance: "information".into(), ..NotificationForm::default() };
-    html(StatusCode::OK, &new_page(&state, &frame, &form, FormErrors::default()))
+    html(StatusCode::OK, &new_page(&state, &frame, &form, &Dates::default(), FormErrors::default()))
 }
 
 pub async fn new_submit(
@@ -252,19 +271,39 @@ pub async fn new_submit(
     // Read by hand: `audience` comes once per ticked box.
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let read = |field: &DateTimeField| {
+        let answer = field.answer(&pairs);
+        let parsed = field.parse(&answer);
+        // A date that cannot be read is passed on as such, so the use case refuses the form
+        // (and reports any other field) without publishing; its message is replaced below.
+        let text = parsed.clone().unwrap_or_else(|_| "unreadable".to_owned());
+        (text, (answer, parsed.err()))
+    };
+    let (publish_from, from) = read(&SHOW_FROM);
+    let (publish_until, until) = read(&SHOW_UNTIL);
+    let dates = Dates { from, until };
     let form = NotificationForm {
         title: first("title"),
         body: first("body"),
         importance: first("importance"),
-        publish_from: first("publish_from"),
-        publish_until: first("publish_until"),
+        publish_from,
+        publish_until,
         audience: pairs.iter().filter(|(k, _)| k == "audience").map(|(_, v)| v.clone()).collect(),
         email: first("email") == "yes",
     };
     match state.app.publish_notification(operator, &form, &frame.context(), frame.now).await {
         Ok(_) => Ok(Redirect::to("/operator/notifications?done=published").into_response()),
         Err(e) if e.code == ErrorCode::InvalidInput => {
-            html(StatusCode::BAD_REQUEST, &new_page(&state, &frame, &form, FormErrors::from_error(&e)))
+            let mut errors = FormErrors::from_error(&e);
+            for (field, problem) in [(&SHOW_FROM, &dates.from.1), (&SHOW_UNTIL, &dates.until.1)] {
+                if let Some(problem) = problem {
+                    match errors.list.iter().position(|f| f.field == field.name) {
+                        Some(i) => errors.list[i] = problem.field_error(field),
+                        None => errors.list.push(problem.field_error(field)),
+                    }
+                }
+            }
+            html(StatusCode::BAD_REQUEST, &new_page(&state, &frame, &form, &dates, errors))
         }
         Err(e) => Err(e.into()),
     }

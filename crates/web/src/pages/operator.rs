@@ -58,7 +58,10 @@ pub async fn list(
         .collect();
     html(
         StatusCode::OK,
-        &OrganisationsPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "Organisations"), organisations },
+        &OrganisationsPage {
+            layout: Layout::new(&state, Some(&frame), &frame.nonce, "Organisations").crumbs(&[]),
+            organisations,
+        },
     )
 }
 

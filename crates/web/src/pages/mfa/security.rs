@@ -40,7 +40,7 @@ pub async fn security(
     };
     let can_remove = !view.required || view.factors.len() > 1;
     let page = SecurityPage {
-        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Security"),
+        layout: Layout::new(&state, Some(&frame), &frame.nonce, "Security").crumbs(&[]),
         banner,
         factors: view
             .factors
