@@ -229,7 +229,7 @@ impl App {
                 .map_err(store_error)?;
             if count.hits > limit.max {
                 let e = Error::rate_limited(
-                    "Too many codes have been emailed. Wait an hour and try again.",
+                    format!("Too many codes have been emailed. Wait {} and try again.", limit.window.in_words()),
                     Span::seconds_(count.resets_at.seconds_since(now)),
                 );
                 return Ok(Err((reason, e)));

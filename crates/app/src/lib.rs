@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod operator;
 pub mod organisations;
 pub mod passwords;
+pub mod policy;
 pub mod sessions;
 pub mod sign_in;
 pub mod test_clock;
@@ -46,12 +47,15 @@ pub struct App {
     pub config: Arc<Config>,
     pub hasher: Hasher,
     pub secret_key: Arc<SecretKey>,
+    /// The deployment's policy, from the configuration; see [`App::policy_for`] for a person's.
+    pub policy: Arc<usher_domain::policy::Policy>,
 }
 
 impl App {
     pub fn new(store: Store, clock: Clock, config: Config, secret_key: SecretKey) -> Self {
         let hasher = Hasher::new(config.password_hashing, config.hashing_threads());
-        Self { store, clock, config: Arc::new(config), hasher, secret_key: Arc::new(secret_key) }
+        let policy = Arc::new(config.policy());
+        Self { store, clock, config: Arc::new(config), hasher, secret_key: Arc::new(secret_key), policy }
     }
 }
 

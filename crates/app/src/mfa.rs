@@ -7,11 +7,9 @@
 //! session, with a new token. Setting up a factor signs the person out so that the factor takes
 //! effect at the next sign-in.
 
-use usher_domain::account::{Role, SessionStage};
-use usher_domain::code::{EMAIL_CODE, SMS_CODE};
+use usher_domain::account::SessionStage;
 use usher_domain::ids::MessageId;
 use usher_domain::phone::MobileNumber;
-use usher_domain::policy::SecondFactorChoice;
 use usher_domain::recovery::{self, RecoveryCode};
 use usher_domain::secret::SecretString;
 use usher_domain::totp::{self, TotpSecret};
@@ -19,11 +17,8 @@ use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{Factor, FactorKind, Tx, User};
 
 use crate::codes::{Checked, Medium};
-use crate::sessions::{Authenticated, REAUTHENTICATION_LIFETIME_SECONDS, replace_session};
+use crate::sessions::{Authenticated, replace_session};
 use crate::{App, RequestContext, commit_outcome, messages, store_error};
-
-/// Consecutive wrong second factors that lock the account.
-pub const LOCK_AFTER_SECOND_FACTORS: i64 = 5;
 
 /// New QR codes one session may ask for (each page load makes one).
 const MAX_QR_CODES_PER_SESSION: usize = 10;
@@ -208,15 +203,8 @@ impl App {
     /// Whether a person must have a second factor, and whether emailed codes may be one: the
     /// deployment's, tightened (never loosened) by the organisation's choice.
     pub async fn second_factor_rules(&self, tx: &mut Tx, user: &User) -> Result<(bool, bool), Error> {
-        let org = match &user.organisation_id {
-            Some(id) if user.role != Role::Operator => tx.organisation(id).await.map_err(store_error)?,
-            _ => None,
-        };
-        let choice = org
-            .map(|o| SecondFactorChoice { required: o.mfa_required, email_codes: o.email_codes_allowed })
-            .unwrap_or_default();
-        let policy = self.config.second_factor_policy().tightened_by(choice);
-        Ok((policy.required, policy.email_codes))
+        let rules = self.policy_for(tx, user).await?.second_factor;
+        Ok((rules.required, rules.email_codes))
     }
 
     /// Where a session starts once the password is proven.
@@ -327,7 +315,7 @@ impl App {
                     return Err(Error::field("code", "Email codes are not set up for your account"));
                 }
                 match self
-                    .check_code(&mut tx, &sign_in_email_flow(who), EMAIL_CODE, entered, Medium::Email, now)
+                    .check_code(&mut tx, &sign_in_email_flow(who), self.policy.email_code, entered, Medium::Email, now)
                     .await?
                 {
                     Checked::Accepted => String::new(),
@@ -377,7 +365,8 @@ impl App {
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let count = tx.count_failed_second_factor(&user.id, LOCK_AFTER_SECOND_FACTORS).await.map_err(store_error)?;
+        let lock_after = self.policy.lock_after_wrong_second_factors;
+        let count = tx.count_failed_second_factor(&user.id, lock_after).await.map_err(store_error)?;
         audit(
             tx,
             ctx,
@@ -388,9 +377,9 @@ impl App {
             now,
         )
         .await?;
-        if count == Some(LOCK_AFTER_SECOND_FACTORS) {
+        if count == Some(lock_after) {
             tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-            let why = format!("{LOCK_AFTER_SECOND_FACTORS} wrong second-factor codes in a row");
+            let why = format!("{lock_after} wrong second-factor codes in a row");
             let mail = messages::account_locked_because(&self.config, user.email.as_str(), &user.full_name, now, &why);
             tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
             audit(tx, ctx, "account.locked", "success", user, Some("wrong second factors".into()), now).await?;
@@ -443,11 +432,17 @@ impl App {
             audit(tx, ctx, "code.sent", "refused", user, Some(format!("{what}: {reason}")), now).await?;
             return Err(e);
         }
-        match self.issue_code(tx, flow, user.id.as_str(), "email_code", EMAIL_CODE, now).await? {
+        match self.issue_code(tx, flow, user.id.as_str(), "email_code", self.policy.email_code, now).await? {
             Ok(code) => {
-                let expires_at = now.plus(EMAIL_CODE.lifetime);
-                let mail =
-                    messages::email_code(&self.config, user.email.as_str(), &user.full_name, code.expose(), expires_at);
+                let expires_at = now.plus(self.policy.email_code.lifetime);
+                let mail = messages::email_code(
+                    &self.config,
+                    &self.policy,
+                    user.email.as_str(),
+                    &user.full_name,
+                    code.expose(),
+                    expires_at,
+                );
                 tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
                 audit(tx, ctx, "code.sent", "success", user, Some(what.into()), now).await
             }
@@ -472,15 +467,15 @@ impl App {
             audit(tx, ctx, "code.sent", "refused", user, Some(format!("{what}: {reason}")), now).await?;
             return Err(e);
         }
-        match self.issue_code(tx, flow, user.id.as_str(), "sms_code", SMS_CODE, now).await? {
+        match self.issue_code(tx, flow, user.id.as_str(), "sms_code", self.policy.sms_code, now).await? {
             Ok(code) => {
-                let expires_at = now.plus(SMS_CODE.lifetime);
+                let expires_at = now.plus(self.policy.sms_code.lifetime);
                 let sms = messages::mobile_code(
                     &self.config,
                     phone.as_str(),
                     code.expose(),
                     expires_at,
-                    SMS_CODE.lifetime.seconds() / 60,
+                    self.policy.sms_code.lifetime.seconds() / 60,
                 );
                 tx.enqueue(&sms, &self.secret_key, now).await.map_err(store_error)?;
                 audit(tx, ctx, "code.sent", "success", user, Some(what.into()), now).await
@@ -532,7 +527,7 @@ impl App {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let refusal = self
-            .check_code(&mut tx, &recovery_text_flow(who), SMS_CODE, entered, Medium::Text, now)
+            .check_code(&mut tx, &recovery_text_flow(who), self.policy.sms_code, entered, Medium::Text, now)
             .await?
             .refusal("Too many wrong codes. Sign in again to start afresh");
         if let Some(message) = refusal {
@@ -583,8 +578,8 @@ impl App {
     /// Changes to factors and phones need the password entered within the last few minutes
     /// (S24).
     pub fn require_recent_password(&self, who: &Authenticated, now: Timestamp) -> Result<(), Error> {
-        let recent =
-            who.session.reauthenticated_at.is_some_and(|at| now.seconds_since(at) <= REAUTHENTICATION_LIFETIME_SECONDS);
+        let window = self.policy.reauthentication_window.seconds();
+        let recent = who.session.reauthenticated_at.is_some_and(|at| now.seconds_since(at) <= window);
         if who.is_full() && recent {
             Ok(())
         } else {
@@ -640,7 +635,7 @@ impl App {
     ) -> Result<(), Error> {
         self.may_set_up(who, now)?;
         let medium = if who.user.phone.is_some() { Medium::Text } else { Medium::Email };
-        let rules = if who.user.phone.is_some() { SMS_CODE } else { EMAIL_CODE };
+        let rules = if who.user.phone.is_some() { self.policy.sms_code } else { self.policy.email_code };
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock(&format!("user:{}", who.user.id)).await.map_err(store_error)?;
         let result = match self.check_code(&mut tx, &setup_check_flow(who), rules, entered, medium, now).await? {
@@ -803,7 +798,7 @@ impl App {
             ));
         }
         let refusal = self
-            .check_code(&mut tx, &setup_email_flow(who), EMAIL_CODE, entered, Medium::Email, now)
+            .check_code(&mut tx, &setup_email_flow(who), self.policy.email_code, entered, Medium::Email, now)
             .await?
             .refusal("Too many wrong codes. Sign out, then sign in again to start afresh");
         if let Some(message) = refusal {
@@ -860,7 +855,7 @@ impl App {
     }
 
     async fn new_recovery_codes(&self, tx: &mut Tx, user: &User, now: Timestamp) -> Result<Vec<String>, Error> {
-        let codes = RecoveryCode::set();
+        let codes = RecoveryCode::set_of(self.policy.recovery_codes);
         let hashes: Vec<String> = codes.iter().map(|c| c.hash(self.secret_key.bytes())).collect();
         tx.replace_recovery_codes(&user.id, &hashes, now).await.map_err(store_error)?;
         Ok(codes.iter().map(RecoveryCode::shown).collect())
@@ -1034,7 +1029,7 @@ impl App {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let refusal = self
-            .check_code(&mut tx, &recovery_phone_flow(who, &phone), SMS_CODE, entered, Medium::Text, now)
+            .check_code(&mut tx, &recovery_phone_flow(who, &phone), self.policy.sms_code, entered, Medium::Text, now)
             .await?
             .refusal("Too many wrong codes. Enter the number again to get a new code");
         if let Some(message) = refusal {

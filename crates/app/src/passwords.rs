@@ -7,7 +7,7 @@ use usher_domain::duration::Span;
 use usher_domain::email::EmailAddress;
 use usher_domain::error::FieldError;
 use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, RateLimit, SIGN_IN_PER_ACCOUNT};
-use usher_domain::password::{PasswordPolicy, PersonalWords};
+use usher_domain::password::PersonalWords;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, OneTimeLink, Tx, User, WindowCount};
@@ -36,31 +36,7 @@ pub(crate) async fn after_new_password(
     Ok(())
 }
 
-/// A reset link works for an hour.
-pub const RESET_LINK_LIFETIME: Span = Span::hours(1);
-
 impl App {
-    /// The rules for a person: the deployment's profile, tightened by their organisation.
-    pub async fn policy_for(&self, tx: &mut Tx, user: &User) -> Result<PasswordPolicy, Error> {
-        let mut policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
-        if let Some(org) = &user.organisation_id
-            && let Some(o) = tx.organisation(org).await.map_err(store_error)?
-            && let Some(min) = o.min_password_length.and_then(|m| usize::try_from(m).ok())
-        {
-            policy.min_length = policy.min_length.max(min);
-        }
-        Ok(policy)
-    }
-
-    /// When a person's password expires under the policy, if it ever does.
-    pub fn password_expires_at(&self, user: &User) -> Option<Timestamp> {
-        let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
-        match (policy.max_age, user.password_changed_at) {
-            (Some(age), Some(changed)) => Some(changed.plus(age)),
-            _ => None,
-        }
-    }
-
     /// Every rule a new password breaks, including reuse of one of the last ones. Empty: fine.
     pub(crate) async fn new_password_problems(
         &self,
@@ -69,7 +45,7 @@ impl App {
         password: &SecretString,
         confirm: &SecretString,
     ) -> Result<Vec<FieldError>, Error> {
-        let policy = self.policy_for(tx, user).await?;
+        let policy = self.policy_for(tx, user).await?.password;
         let words = PersonalWords { full_name: &user.full_name, email: user.email.as_str() };
         let mut fields: Vec<FieldError> = policy
             .check(password.expose(), &words)
@@ -239,12 +215,19 @@ impl App {
         // One link at a time per person, on any node: a newer request kills the older link.
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let token = Token::generate();
-        let expires_at = now.plus(RESET_LINK_LIFETIME);
+        let expires_at = now.plus(self.policy.reset_link);
         let link = OneTimeLink::new(token.hash(), LinkPurpose::PasswordReset, Some(user.id.clone()), now, expires_at);
         tx.replace_link(&link).await.map_err(store_error)?;
         let url = format!("{}/reset-password/{}", self.config.base_url(), token.expose());
         tx.enqueue(
-            &messages::password_reset(&self.config, user.email.as_str(), &user.full_name, &url, expires_at),
+            &messages::password_reset(
+                &self.config,
+                &self.policy,
+                user.email.as_str(),
+                &user.full_name,
+                &url,
+                expires_at,
+            ),
             &self.secret_key,
             now,
         )
@@ -257,8 +240,8 @@ impl App {
     /// The person a reset link is for and what it still needs, or why it cannot be used.
     pub async fn open_password_reset(&self, token: &str, now: Timestamp) -> Result<ResetView, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
-        let password_rules = self.policy_for(&mut tx, &user).await?.describe();
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
+        let password_rules = self.policy_for(&mut tx, &user).await?.password.describe();
         let factors = tx.factors(&user.id).await.map_err(store_error)?;
         let recovery_codes_left = tx.unused_recovery_codes(&user.id).await.map_err(store_error)?.len();
         let text_sent = tx.code_flow(&reset_text_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
@@ -290,12 +273,12 @@ impl App {
     ) -> Result<(), Error> {
         use crate::mfa::Method;
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (_, user) = live_reset(&mut tx, token, now).await?;
+        let (_, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         // Wrong answers count against the account, whatever the link, also while it is locked:
         // at the limit, only an administrator's unlock opens the way again (S13).
-        if user.failed_second_factors >= crate::mfa::LOCK_AFTER_SECOND_FACTORS {
+        if user.failed_second_factors >= self.policy.lock_after_wrong_second_factors {
             let mut event = ctx.event("password.reset_second_factor", "refused");
             event.subject_id = Some(user.id.to_string());
             event.detail = Some("too many wrong second factors".into());
@@ -318,16 +301,9 @@ impl App {
             },
             Method::RecoveryText => {
                 use crate::codes::Medium;
-                self.check_code(
-                    &mut tx,
-                    &reset_text_flow(&link),
-                    usher_domain::code::SMS_CODE,
-                    entered,
-                    Medium::Text,
-                    now,
-                )
-                .await?
-                .refusal("Too many wrong codes. Ask for a new reset email")
+                self.check_code(&mut tx, &reset_text_flow(&link), self.policy.sms_code, entered, Medium::Text, now)
+                    .await?
+                    .refusal("Too many wrong codes. Ask for a new reset email")
             }
             Method::Email => {
                 use crate::codes::Medium;
@@ -340,16 +316,9 @@ impl App {
                 if !has_email {
                     return Err(Error::field("code", "Emailed codes are not set up for your account"));
                 }
-                self.check_code(
-                    &mut tx,
-                    &reset_email_flow(&link),
-                    usher_domain::code::EMAIL_CODE,
-                    entered,
-                    Medium::Email,
-                    now,
-                )
-                .await?
-                .refusal("Too many wrong codes. Ask for a new reset email")
+                self.check_code(&mut tx, &reset_email_flow(&link), self.policy.email_code, entered, Medium::Email, now)
+                    .await?
+                    .refusal("Too many wrong codes. Ask for a new reset email")
             }
         };
         let mut event = ctx.event("password.reset_second_factor", "success");
@@ -387,7 +356,7 @@ impl App {
     /// Emails a code to the person a reset link is for, when emailed codes are their factor.
     pub async fn send_reset_email_code(&self, token: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         if !tx.factors(&user.id).await.map_err(store_error)?.iter().any(|f| f.kind == usher_store::FactorKind::Email) {
             return Err(Error::new(ErrorCode::Conflict, "Emailed codes are not set up for your account."));
@@ -399,7 +368,7 @@ impl App {
     /// Texts a code to the recovery phone of the person a reset link is for.
     pub async fn send_reset_text(&self, token: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         let Some(phone) = user.recovery_phone.clone() else {
             return Err(Error::new(ErrorCode::Conflict, "Your account has no recovery phone."));
         };
@@ -421,7 +390,7 @@ impl App {
         now: Timestamp,
     ) -> Result<User, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (_, user) = live_reset(&mut tx, token, now).await?;
+        let (_, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         let problems = self.new_password_problems(&mut tx, &user, password, confirm).await?;
         if !problems.is_empty() {
             return Err(Error::invalid(problems));
@@ -429,7 +398,7 @@ impl App {
         drop(tx);
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         if link.second_factor_at.is_none() && !tx.factors(&user.id).await.map_err(store_error)?.is_empty() {
             return Err(Error::new(
                 ErrorCode::SecondFactorRequired,
@@ -487,14 +456,22 @@ fn reset_link_dead() -> Error {
     )
 }
 
-async fn live_reset(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTimeLink, User), Error> {
+async fn live_reset(
+    tx: &mut Tx,
+    token: &str,
+    policy: &usher_domain::policy::Policy,
+    now: Timestamp,
+) -> Result<(OneTimeLink, User), Error> {
     let link = match find_link(tx, token, &[LinkPurpose::PasswordReset], now).await? {
         LinkState::Live(link) => link,
         LinkState::Used(_) => return Err(reset_link_dead()),
         LinkState::Expired(_) => {
             return Err(Error::new(
                 ErrorCode::LinkExpired,
-                "Reset links work for an hour and this one has expired. Ask for a new one from the sign-in page.",
+                format!(
+                    "Reset links work for {} and this one has expired. Ask for a new one from the sign-in page.",
+                    policy.reset_link.in_words()
+                ),
             ));
         }
     };

@@ -29,12 +29,6 @@ impl Authenticated {
 /// Touch `last_seen_at` at most this often, so reads do not all become writes.
 const TOUCH_EVERY_SECONDS: i64 = 60;
 
-/// A session that has proven only the password ends this long after it began.
-pub const PENDING_LIFETIME_SECONDS: i64 = 60 * 60;
-
-/// How long a re-entered password lets a person change factors and phones (S24).
-pub const REAUTHENTICATION_LIFETIME_SECONDS: i64 = 10 * 60;
-
 /// Starts a session inside the caller's transaction; returns the token for the cookie.
 pub(crate) async fn start_session(
     tx: &mut Tx,
@@ -114,11 +108,11 @@ impl App {
         let Some((session, user)) = self.store.live_session_with_user(&token.hash()).await.map_err(store_error)? else {
             return Ok(None);
         };
-        let idle = now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
+        let idle = now.seconds_since(session.last_seen_at) > self.policy.idle_timeout.seconds();
         let lifetime = if session.stage == SessionStage::Full {
-            self.config.sessions.absolute_timeout.seconds()
+            self.policy.absolute_timeout.seconds()
         } else {
-            PENDING_LIFETIME_SECONDS
+            self.policy.pending_session_lifetime.seconds()
         };
         let too_old = now.seconds_since(session.created_at) > lifetime;
         let usable = user.as_ref().is_some_and(|u| u.status == AccountStatus::Active);
