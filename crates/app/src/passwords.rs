@@ -1,17 +1,16 @@
 //! The password lifecycle: the policy in force for a person, change (current password
 //! required), reset by emailed link, and the history that stops the last 5 being reused.
 
-use sha2::{Digest, Sha256};
 use usher_domain::account::AccountStatus;
-use usher_domain::duration::Span;
 use usher_domain::email::EmailAddress;
 use usher_domain::error::FieldError;
-use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, RateLimit, SIGN_IN_PER_ACCOUNT};
+use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, SIGN_IN_PER_ACCOUNT};
 use usher_domain::password::PersonalWords;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
-use usher_store::{LinkPurpose, OneTimeLink, Tx, User, WindowCount};
+use usher_store::{LinkPurpose, OneTimeLink, Tx, User};
 
+use crate::factors::{Answer, Challenge, Method, email_code, recovery_phone};
 use crate::links::{LinkState, find_link};
 use crate::sessions::{Authenticated, successor_session};
 use crate::{App, RequestContext, messages, store_error};
@@ -125,51 +124,6 @@ impl App {
         Ok(token)
     }
 
-    /// Counts a request against a rate limit; refuses with "try again later" past the limit.
-    pub async fn rate_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<(), Error> {
-        let count = self.hit(limit, key, now).await?;
-        if count.hits <= limit.max {
-            Ok(())
-        } else {
-            Err(Error::rate_limited(
-                format!("There have been too many attempts. Wait {} and try again.", describe(limit.window)),
-                Span::seconds_(count.resets_at.seconds_since(now)),
-            ))
-        }
-    }
-
-    async fn within_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<bool, Error> {
-        Ok(self.hit(limit, key, now).await?.hits <= limit.max)
-    }
-
-    async fn hit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<WindowCount, Error> {
-        self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)
-    }
-
-    /// `None` while `key` is still under `limit`, without counting this request; past it, how
-    /// long until the limit frees.
-    pub(crate) async fn limit_reached(
-        &self,
-        limit: RateLimit,
-        key: &str,
-        now: Timestamp,
-    ) -> Result<Option<Span>, Error> {
-        let count =
-            self.store.rate_limit_hits(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
-        Ok((count.hits >= limit.max).then(|| Span::seconds_(count.resets_at.seconds_since(now))))
-    }
-
-    /// Counts one request against `limit` (for limits that count only failures).
-    pub(crate) async fn count_against(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<(), Error> {
-        self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
-        Ok(())
-    }
-
-    /// Forgets `key`'s count under `limit`.
-    pub(crate) async fn clear_limit(&self, limit: RateLimit, key: &str) -> Result<(), Error> {
-        self.store.clear_rate_limit(&bucket(limit, key)).await.map_err(store_error)
-    }
-
     /// "Reset your password": always the same answer. A known, active or locked account gets
     /// an email with a single-use link for an hour; a newer request kills the older link.
     pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
@@ -244,7 +198,8 @@ impl App {
         let password_rules = self.policy_for(&mut tx, &user).await?.password.describe();
         let factors = tx.factors(&user.id).await.map_err(store_error)?;
         let recovery_codes_left = tx.unused_recovery_codes(&user.id).await.map_err(store_error)?.len();
-        let text_sent = tx.code_flow(&reset_text_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
+        let text_sent =
+            tx.code_flow(&recovery_phone::reset_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
         Ok(ResetView {
             needs_second_factor: !factors.is_empty() && link.second_factor_at.is_none(),
             has_app: factors.iter().any(|f| f.kind == usher_store::FactorKind::App),
@@ -266,12 +221,11 @@ impl App {
     pub async fn reset_second_factor(
         &self,
         token: &str,
-        method: crate::mfa::Method,
+        method: Method,
         entered: &str,
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<(), Error> {
-        use crate::mfa::Method;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let (_, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
@@ -289,47 +243,20 @@ impl App {
                 "There have been too many wrong codes for this account. Ask your organisation administrator to unlock it.",
             ));
         }
-        let mut recovery_codes_left = None;
-        let refusal = match method {
-            Method::App => self.check_app_code(&mut tx, &user, entered, now).await?,
-            Method::RecoveryCode => match self.use_recovery_code(&mut tx, &user, entered, now).await? {
-                Some(left) => {
-                    recovery_codes_left = Some(left);
-                    None
-                }
-                None => Some("That recovery code is not right, or has been used. Each code works once".into()),
-            },
-            Method::RecoveryText => {
-                use crate::codes::Medium;
-                self.check_code(&mut tx, &reset_text_flow(&link), self.policy.sms_code, entered, Medium::Text, now)
-                    .await?
-                    .refusal("Too many wrong codes. Ask for a new reset email")
-            }
-            Method::Email => {
-                use crate::codes::Medium;
-                let has_email = tx
-                    .factors(&user.id)
-                    .await
-                    .map_err(store_error)?
-                    .iter()
-                    .any(|f| f.kind == usher_store::FactorKind::Email);
-                if !has_email {
-                    return Err(Error::field("code", "Emailed codes are not set up for your account"));
-                }
-                self.check_code(&mut tx, &reset_email_flow(&link), self.policy.email_code, entered, Medium::Email, now)
-                    .await?
-                    .refusal("Too many wrong codes. Ask for a new reset email")
-            }
+        let answer = self.check_second_factor(&mut tx, &user, method, Challenge::Reset(&link), entered, now).await?;
+        let (refusal, recovery_codes_left) = match answer {
+            Answer::Accepted { recovery_codes_left } => (None, recovery_codes_left),
+            Answer::Refused(message) => (Some(message), None),
         };
         let mut event = ctx.event("password.reset_second_factor", "success");
         event.actor_id = Some(user.id.to_string());
         event.subject_id = Some(user.id.to_string());
         event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
-        event.detail = Some(format!("{method:?}").to_lowercase());
+        event.detail = Some(method.label().to_owned());
         if let Some(message) = refusal {
             event.outcome = "failure".into();
             tx.append_audit(&event, now).await.map_err(store_error)?;
-            let method = format!("{method:?} on a reset link").to_lowercase();
+            let method = format!("{} on a reset link", method.label());
             self.count_second_factor_failure(&mut tx, &user, &method, ctx, now).await?;
             tx.commit().await.map_err(store_error)?;
             return Err(Error::field("code", message));
@@ -361,7 +288,8 @@ impl App {
         if !tx.factors(&user.id).await.map_err(store_error)?.iter().any(|f| f.kind == usher_store::FactorKind::Email) {
             return Err(Error::new(ErrorCode::Conflict, "Emailed codes are not set up for your account."));
         }
-        let sent = self.send_email_code(&mut tx, &user, &reset_email_flow(&link), "reset email code", ctx, now).await;
+        let sent =
+            self.send_email_code(&mut tx, &user, &email_code::reset_flow(&link), "reset email code", ctx, now).await;
         crate::commit_outcome(tx, sent).await
     }
 
@@ -374,8 +302,9 @@ impl App {
         };
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let phone = usher_domain::phone::MobileNumber::from_trusted(phone);
-        let sent =
-            self.text_a_code(&mut tx, &user, &phone, (&reset_text_flow(&link), "reset recovery text"), ctx, now).await;
+        let sent = self
+            .text_a_code(&mut tx, &user, &phone, (&recovery_phone::reset_flow(&link), "reset recovery text"), ctx, now)
+            .await;
         crate::commit_outcome(tx, sent).await
     }
 
@@ -423,14 +352,6 @@ impl App {
         self.clear_limit(SIGN_IN_PER_ACCOUNT, user.email.as_str()).await?;
         Ok(user)
     }
-}
-
-fn reset_email_flow(link: &OneTimeLink) -> String {
-    format!("reset-email:{}", link.token_hash.as_str())
-}
-
-fn reset_text_flow(link: &OneTimeLink) -> String {
-    format!("reset-text:{}", link.token_hash.as_str())
 }
 
 /// A reset link, opened.
@@ -482,26 +403,4 @@ async fn live_reset(
         return Err(reset_link_dead());
     }
     Ok((link, user))
-}
-
-/// The storage name of `key`'s bucket under `limit`. Keys (emails, addresses) are hashed, so
-/// the table holds no personal data; an IPv6 address counts by its /64, which one subscriber
-/// usually holds whole.
-pub(crate) fn bucket(limit: RateLimit, key: &str) -> String {
-    let key = key.trim().to_lowercase();
-    let key = match key.parse::<std::net::Ipv6Addr>() {
-        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        _ => key,
-    };
-    format!("{}:{}", limit.name, hex::encode(Sha256::digest(key.as_bytes())))
-}
-
-fn describe(span: Span) -> String {
-    match span.seconds() {
-        s if s % 3600 == 0 => format!("{} hour{}", s / 3600, if s == 3600 { "" } else { "s" }),
-        s => format!("{} minutes", s / 60),
-    }
 }
