@@ -2,7 +2,6 @@
 //! agree to the terms, confirm the mobile number (only its last 4 digits are shown) with a
 //! texted code, create a password. The link can be left and resumed until it is used or expires.
 
-use usher_domain::code::ACTIVATION_SMS;
 use usher_domain::phone::MobileNumber;
 use usher_domain::secret::SecretString;
 use usher_domain::{Error, ErrorCode, Timestamp};
@@ -106,7 +105,7 @@ impl App {
         }
         let phone = view.user.phone.clone().ok_or_else(|| Error::internal("invited user without a mobile"))?;
         let phone = MobileNumber::from_trusted(phone);
-        let rules = ACTIVATION_SMS;
+        let rules = self.policy.activation_code;
         if let Err((reason, e)) = self.may_text(&mut tx, &phone, view.user.id.as_str(), ctx, now).await? {
             audit(&mut tx, ctx, "activation.code_refused", &view.user, Some(reason.into()), now).await?;
             tx.commit().await.map_err(store_error)?;
@@ -152,20 +151,21 @@ impl App {
             return Ok(view);
         }
         let flow = flow_of(&link, &view.user);
-        let refusal = match self.check_code(&mut tx, &flow, ACTIVATION_SMS, entered, Medium::Text, now).await? {
-            Checked::Accepted => {
-                let phone = view.user.phone.clone().unwrap_or_default();
-                tx.record_link_phone_confirmed(&link.token_hash, &phone, now).await.map_err(store_error)?;
-                audit(&mut tx, ctx, "activation.mobile_confirmed", &view.user, None, now).await?;
-                let (_, view) = self.live_activation(&mut tx, token, now).await?;
-                tx.commit().await.map_err(store_error)?;
-                return Ok(view);
-            }
-            Checked::Refused(message) => message.to_owned(),
-            Checked::Exhausted => {
-                format!("Too many wrong codes. To get a new activation email, ask {}.", view.administrator)
-            }
-        };
+        let refusal =
+            match self.check_code(&mut tx, &flow, self.policy.activation_code, entered, Medium::Text, now).await? {
+                Checked::Accepted => {
+                    let phone = view.user.phone.clone().unwrap_or_default();
+                    tx.record_link_phone_confirmed(&link.token_hash, &phone, now).await.map_err(store_error)?;
+                    audit(&mut tx, ctx, "activation.mobile_confirmed", &view.user, None, now).await?;
+                    let (_, view) = self.live_activation(&mut tx, token, now).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    return Ok(view);
+                }
+                Checked::Refused(message) => message.to_owned(),
+                Checked::Exhausted => {
+                    format!("Too many wrong codes. To get a new activation email, ask {}.", view.administrator)
+                }
+            };
         audit(
             &mut tx,
             ctx,
@@ -259,7 +259,8 @@ impl App {
                 return Err(Error::new(
                     ErrorCode::LinkExpired,
                     format!(
-                        "Activation links work for 28 days and this one has expired. To get a new activation email, ask {administrator}."
+                        "Activation links work for {lifetime} and this one has expired. To get a new activation email, ask {administrator}.",
+                        lifetime = self.policy.activation_link.describe()
                     ),
                 ));
             }
@@ -279,7 +280,7 @@ impl App {
         };
         let mobile_last_four =
             user.phone.clone().map(|p| MobileNumber::from_trusted(p).last_four().to_owned()).unwrap_or_default();
-        let policy = self.policy_for(tx, &user).await?;
+        let policy = self.policy_for(tx, &user).await?.password;
         let view = ActivationView {
             step,
             terms,

@@ -7,9 +7,9 @@ use usher_domain::duration::Span;
 use usher_domain::limits::RateLimit;
 use usher_domain::phone::MobileNumber;
 use usher_domain::{Error, Timestamp};
-use usher_store::Tx;
+use usher_store::{Tx, User};
 
-use crate::{App, RequestContext, store_error};
+use crate::{App, RequestContext, audit_person as audit, messages, store_error};
 
 /// Texts one number may receive in a day, across every flow and account.
 pub const TEXTS_PER_NUMBER_PER_DAY: i64 = 10;
@@ -192,7 +192,7 @@ impl App {
         ];
         for (limit, key, reason) in caps {
             let count = tx
-                .hit_rate_limit(&crate::passwords::bucket(limit, &key), limit.window.seconds(), now)
+                .hit_rate_limit(&crate::limits::bucket(limit, &key), limit.window.seconds(), now)
                 .await
                 .map_err(store_error)?;
             if count.hits > limit.max {
@@ -201,6 +201,78 @@ impl App {
             }
         }
         Ok(Ok(()))
+    }
+}
+
+/// Sending a code by email or text message, inside every cap, with its audit event.
+impl App {
+    /// Emails a code for `flow`, inside its limits.
+    pub(crate) async fn send_email_code(
+        &self,
+        tx: &mut Tx,
+        user: &User,
+        flow: &str,
+        what: &str,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        if let Err((reason, e)) = self.may_email_code(tx, user.id.as_str(), ctx, now).await? {
+            audit(tx, ctx, "code.sent", "refused", user, Some(format!("{what}: {reason}")), now).await?;
+            return Err(e);
+        }
+        match self.issue_code(tx, flow, user.id.as_str(), "email_code", self.policy.email_code, now).await? {
+            Ok(code) => {
+                let expires_at = now.plus(self.policy.email_code.lifetime);
+                let mail = messages::email_code(
+                    &self.config,
+                    &self.policy,
+                    user.email.as_str(),
+                    &user.full_name,
+                    code.expose(),
+                    expires_at,
+                );
+                tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
+                audit(tx, ctx, "code.sent", "success", user, Some(what.into()), now).await
+            }
+            Err(refusal) => {
+                audit(tx, ctx, "code.sent", "refused", user, Some(format!("{what}: send limit")), now).await?;
+                Err(refusal.message("Sign out, then sign in again to start afresh."))
+            }
+        }
+    }
+
+    /// Texts a code to a registered or recovery number, inside every cap (S29).
+    pub(crate) async fn text_a_code(
+        &self,
+        tx: &mut Tx,
+        user: &User,
+        phone: &MobileNumber,
+        (flow, what): (&str, &str),
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        if let Err((reason, e)) = self.may_text(tx, phone, user.id.as_str(), ctx, now).await? {
+            audit(tx, ctx, "code.sent", "refused", user, Some(format!("{what}: {reason}")), now).await?;
+            return Err(e);
+        }
+        match self.issue_code(tx, flow, user.id.as_str(), "sms_code", self.policy.sms_code, now).await? {
+            Ok(code) => {
+                let expires_at = now.plus(self.policy.sms_code.lifetime);
+                let sms = messages::mobile_code(
+                    &self.config,
+                    phone.as_str(),
+                    code.expose(),
+                    expires_at,
+                    self.policy.sms_code.lifetime.seconds() / 60,
+                );
+                tx.enqueue(&sms, &self.secret_key, now).await.map_err(store_error)?;
+                audit(tx, ctx, "code.sent", "success", user, Some(what.into()), now).await
+            }
+            Err(refusal) => {
+                audit(tx, ctx, "code.sent", "refused", user, Some(format!("{what}: send limit")), now).await?;
+                Err(refusal.message("Sign out, then sign in again to start afresh."))
+            }
+        }
     }
 }
 
@@ -224,12 +296,12 @@ impl App {
         ];
         for (limit, key, reason) in caps {
             let count = tx
-                .hit_rate_limit(&crate::passwords::bucket(limit, &key), limit.window.seconds(), now)
+                .hit_rate_limit(&crate::limits::bucket(limit, &key), limit.window.seconds(), now)
                 .await
                 .map_err(store_error)?;
             if count.hits > limit.max {
                 let e = Error::rate_limited(
-                    "Too many codes have been emailed. Wait an hour and try again.",
+                    format!("Too many codes have been emailed. Wait {} and try again.", limit.window.in_words()),
                     Span::seconds_(count.resets_at.seconds_since(now)),
                 );
                 return Ok(Err((reason, e)));

@@ -9,11 +9,14 @@ pub mod clock;
 mod codes;
 pub mod config;
 pub mod delivery;
+pub mod factors;
 pub mod hashing;
 pub mod key_check;
 pub mod keys;
 pub mod lifecycle;
+mod limits;
 mod links;
+mod lockout;
 pub mod members;
 pub mod messages;
 pub mod mfa;
@@ -21,6 +24,8 @@ pub mod notifications;
 pub mod operator;
 pub mod organisations;
 pub mod passwords;
+pub mod policy;
+mod reauthentication;
 pub mod sessions;
 pub mod sign_in;
 pub mod test_clock;
@@ -46,12 +51,15 @@ pub struct App {
     pub config: Arc<Config>,
     pub hasher: Hasher,
     pub secret_key: Arc<SecretKey>,
+    /// The deployment's policy, from the configuration; see [`App::policy_for`] for a person's.
+    pub policy: Arc<usher_domain::policy::Policy>,
 }
 
 impl App {
     pub fn new(store: Store, clock: Clock, config: Config, secret_key: SecretKey) -> Self {
         let hasher = Hasher::new(config.password_hashing, config.hashing_threads());
-        Self { store, clock, config: Arc::new(config), hasher, secret_key: Arc::new(secret_key) }
+        let policy = Arc::new(config.policy());
+        Self { store, clock, config: Arc::new(config), hasher, secret_key: Arc::new(secret_key), policy }
     }
 }
 
@@ -116,6 +124,25 @@ pub(crate) async fn commit_outcome<T>(tx: usher_store::Tx, result: Result<T, Err
         Err(_) => {}
     }
     result
+}
+
+/// Records an event a person caused about their own account, in the caller's transaction.
+pub(crate) async fn audit_person(
+    tx: &mut usher_store::Tx,
+    ctx: &RequestContext,
+    action: &str,
+    outcome: &str,
+    user: &User,
+    detail: Option<String>,
+    now: usher_domain::Timestamp,
+) -> Result<(), Error> {
+    let mut event = ctx.event(action, outcome);
+    event.actor_id = Some(user.id.to_string());
+    event.subject_id = Some(user.id.to_string());
+    event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+    event.detail = detail;
+    tx.append_audit(&event, now).await.map_err(store_error)?;
+    Ok(())
 }
 
 /// Maps a storage failure to the one error type. Detail is kept for the log only.

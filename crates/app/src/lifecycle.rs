@@ -222,8 +222,7 @@ impl App {
                 "This account is not deregistered, or is past its deletion date: add the person again instead.",
             ));
         }
-        let was_locked = listing.user.failed_sign_ins >= crate::sign_in::LOCK_AFTER
-            || listing.user.failed_second_factors >= crate::mfa::LOCK_AFTER_SECOND_FACTORS;
+        let was_locked = self.policy.at_lock_limit(listing.user.failed_sign_ins, listing.user.failed_second_factors);
         let mail = messages::reregistered(
             &self.config,
             listing.user.email.as_str(),

@@ -4,7 +4,6 @@
 //! audited.
 
 use usher_domain::account::{AccountStatus, Role};
-use usher_domain::duration::Span;
 use usher_domain::email::EmailAddress;
 use usher_domain::error::FieldError;
 use usher_domain::ids::UserId;
@@ -16,9 +15,6 @@ use usher_store::{LinkPurpose, NewUser, OneTimeLink, Organisation, Tx, User, Use
 
 use crate::authz::OrganisationAdmin;
 use crate::{App, RequestContext, commit_outcome, messages, store_error};
-
-/// Seed rule: an activation link works for 28 days.
-pub const ACTIVATION_LINK_LIFETIME: Span = Span::days(28);
 
 /// The answers on "Add a user" and "Invite an administrator".
 #[derive(Debug, Clone, Default)]
@@ -129,7 +125,7 @@ async fn send_activation(
     now: Timestamp,
 ) -> Result<Timestamp, Error> {
     let token = Token::generate();
-    let expires_at = now.plus(ACTIVATION_LINK_LIFETIME);
+    let expires_at = now.plus(app.policy.activation_link);
     let link = OneTimeLink::new(token.hash(), LinkPurpose::Activation, Some(user.id.clone()), now, expires_at);
     tx.replace_link(&link).await.map_err(store_error)?;
     let url = format!("{}/activate/{}", app.config.base_url(), token.expose());

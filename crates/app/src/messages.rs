@@ -4,6 +4,7 @@
 
 use usher_domain::Timestamp;
 use usher_domain::message::{Channel, OutgoingMessage};
+use usher_domain::policy::Policy;
 
 use crate::config::Config;
 
@@ -160,8 +161,9 @@ pub fn mobile_changed(config: &Config, to: &str, name: &str, last_four: &str, by
     )
 }
 
-pub fn account_locked(config: &Config, to: &str, name: &str, when: Timestamp) -> OutgoingMessage {
-    account_locked_because(config, to, name, when, "4 wrong passwords in a row")
+pub fn account_locked(config: &Config, policy: &Policy, to: &str, name: &str, when: Timestamp) -> OutgoingMessage {
+    let why = format!("{} wrong passwords in a row", policy.lock_after_wrong_passwords);
+    account_locked_because(config, to, name, when, &why)
 }
 
 /// The lock email, naming what locked the account.
@@ -183,7 +185,14 @@ pub fn account_locked_because(config: &Config, to: &str, name: &str, when: Times
     )
 }
 
-pub fn password_reset(config: &Config, to: &str, name: &str, link: &str, expires_at: Timestamp) -> OutgoingMessage {
+pub fn password_reset(
+    config: &Config,
+    policy: &Policy,
+    to: &str,
+    name: &str,
+    link: &str,
+    expires_at: Timestamp,
+) -> OutgoingMessage {
     email(
         config,
         "password_reset",
@@ -191,29 +200,38 @@ pub fn password_reset(config: &Config, to: &str, name: &str, link: &str, expires
         format!("Reset your {} password", config.service_name),
         format!(
             "Dear {name},\n\nSomeone asked to reset the password of your {service} account. To choose a new one, use this \
-             link by {deadline}:\n\n{link}\n\nThe link works once and only for an hour. Do not share it.\n\n\
+             link by {deadline}:\n\n{link}\n\nThe link works once and only for {lifetime}. Do not share it.\n\n\
              If you did not ask, ignore this email: your password has not changed.",
             service = config.service_name,
             deadline = expires_at.human(),
+            lifetime = policy.reset_link.in_words(),
         ),
         Some(expires_at),
     )
 }
 
 /// An emailed one-time code (the email second factor, or a check before a set-up).
-pub fn email_code(config: &Config, to: &str, name: &str, code: &str, expires_at: Timestamp) -> OutgoingMessage {
+pub fn email_code(
+    config: &Config,
+    policy: &Policy,
+    to: &str,
+    name: &str,
+    code: &str,
+    expires_at: Timestamp,
+) -> OutgoingMessage {
     email(
         config,
         "email_code",
         to,
         format!("Your {} code", config.service_name),
         format!(
-            "Dear {name},\n\nYour {service} code is {code}\n\nIt works once, until {deadline} (15 minutes). If you \
+            "Dear {name},\n\nYour {service} code is {code}\n\nIt works once, until {deadline} ({lifetime}). If you \
              ask for another code, only the newest one works. Never share it: {service} staff will never ask for it.\n\n\
              If you did not try to sign in, someone may know your password: change it at {base}/account/password.",
             service = config.service_name,
             deadline = expires_at.human(),
             base = config.base_url(),
+            lifetime = policy.email_code.lifetime.in_words(),
         ),
         Some(expires_at),
     )

@@ -6,7 +6,7 @@ use usher_domain::duration::Span;
 use usher_domain::email::EmailAddress;
 use usher_domain::error::FieldError;
 use usher_domain::ids::UserId;
-use usher_domain::password::{PasswordPolicy, PersonalWords};
+use usher_domain::password::PersonalWords;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{LinkPurpose, NewUser, OneTimeLink, Tx, User};
@@ -219,7 +219,7 @@ impl App {
 
     /// Applies the active password policy and the "typed twice" check: one message per field.
     pub fn check_new_password(&self, form: &SetupForm, full_name: &str, email: &EmailAddress) -> Result<(), Error> {
-        let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
+        let policy = &self.policy.password;
         let words = PersonalWords { full_name, email: email.as_str() };
         let mut fields: Vec<FieldError> = policy
             .check(form.password.expose(), &words)

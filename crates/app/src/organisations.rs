@@ -63,8 +63,7 @@ impl App {
         if let Err(message) = &domains {
             fields.push(FieldError { field: "email_domains", message: message.clone() });
         }
-        let deployment_min =
-            usher_domain::password::PasswordPolicy::for_profile(self.config.policy.profile, false).min_length;
+        let deployment_min = self.policy.password.min_length;
         let min_password_length = match form.min_password_length.trim() {
             "" => None,
             text => {

@@ -1,17 +1,16 @@
 //! The password lifecycle: the policy in force for a person, change (current password
 //! required), reset by emailed link, and the history that stops the last 5 being reused.
 
-use sha2::{Digest, Sha256};
 use usher_domain::account::AccountStatus;
-use usher_domain::duration::Span;
 use usher_domain::email::EmailAddress;
 use usher_domain::error::FieldError;
-use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, RateLimit, SIGN_IN_PER_ACCOUNT};
-use usher_domain::password::{PasswordPolicy, PersonalWords};
+use usher_domain::limits::{RESET_EMAILS_PER_ACCOUNT, RESET_PER_IP, SIGN_IN_PER_ACCOUNT};
+use usher_domain::password::PersonalWords;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
-use usher_store::{LinkPurpose, OneTimeLink, Tx, User, WindowCount};
+use usher_store::{LinkPurpose, OneTimeLink, Tx, User};
 
+use crate::factors::{Answer, Challenge, Method, email_code, recovery_phone};
 use crate::links::{LinkState, find_link};
 use crate::sessions::{Authenticated, successor_session};
 use crate::{App, RequestContext, messages, store_error};
@@ -36,31 +35,7 @@ pub(crate) async fn after_new_password(
     Ok(())
 }
 
-/// A reset link works for an hour.
-pub const RESET_LINK_LIFETIME: Span = Span::hours(1);
-
 impl App {
-    /// The rules for a person: the deployment's profile, tightened by their organisation.
-    pub async fn policy_for(&self, tx: &mut Tx, user: &User) -> Result<PasswordPolicy, Error> {
-        let mut policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
-        if let Some(org) = &user.organisation_id
-            && let Some(o) = tx.organisation(org).await.map_err(store_error)?
-            && let Some(min) = o.min_password_length.and_then(|m| usize::try_from(m).ok())
-        {
-            policy.min_length = policy.min_length.max(min);
-        }
-        Ok(policy)
-    }
-
-    /// When a person's password expires under the policy, if it ever does.
-    pub fn password_expires_at(&self, user: &User) -> Option<Timestamp> {
-        let policy = PasswordPolicy::for_profile(self.config.policy.profile, false);
-        match (policy.max_age, user.password_changed_at) {
-            (Some(age), Some(changed)) => Some(changed.plus(age)),
-            _ => None,
-        }
-    }
-
     /// Every rule a new password breaks, including reuse of one of the last ones. Empty: fine.
     pub(crate) async fn new_password_problems(
         &self,
@@ -69,7 +44,7 @@ impl App {
         password: &SecretString,
         confirm: &SecretString,
     ) -> Result<Vec<FieldError>, Error> {
-        let policy = self.policy_for(tx, user).await?;
+        let policy = self.policy_for(tx, user).await?.password;
         let words = PersonalWords { full_name: &user.full_name, email: user.email.as_str() };
         let mut fields: Vec<FieldError> = policy
             .check(password.expose(), &words)
@@ -149,51 +124,6 @@ impl App {
         Ok(token)
     }
 
-    /// Counts a request against a rate limit; refuses with "try again later" past the limit.
-    pub async fn rate_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<(), Error> {
-        let count = self.hit(limit, key, now).await?;
-        if count.hits <= limit.max {
-            Ok(())
-        } else {
-            Err(Error::rate_limited(
-                format!("There have been too many attempts. Wait {} and try again.", describe(limit.window)),
-                Span::seconds_(count.resets_at.seconds_since(now)),
-            ))
-        }
-    }
-
-    async fn within_limit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<bool, Error> {
-        Ok(self.hit(limit, key, now).await?.hits <= limit.max)
-    }
-
-    async fn hit(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<WindowCount, Error> {
-        self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)
-    }
-
-    /// `None` while `key` is still under `limit`, without counting this request; past it, how
-    /// long until the limit frees.
-    pub(crate) async fn limit_reached(
-        &self,
-        limit: RateLimit,
-        key: &str,
-        now: Timestamp,
-    ) -> Result<Option<Span>, Error> {
-        let count =
-            self.store.rate_limit_hits(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
-        Ok((count.hits >= limit.max).then(|| Span::seconds_(count.resets_at.seconds_since(now))))
-    }
-
-    /// Counts one request against `limit` (for limits that count only failures).
-    pub(crate) async fn count_against(&self, limit: RateLimit, key: &str, now: Timestamp) -> Result<(), Error> {
-        self.store.hit_rate_limit(&bucket(limit, key), limit.window.seconds(), now).await.map_err(store_error)?;
-        Ok(())
-    }
-
-    /// Forgets `key`'s count under `limit`.
-    pub(crate) async fn clear_limit(&self, limit: RateLimit, key: &str) -> Result<(), Error> {
-        self.store.clear_rate_limit(&bucket(limit, key)).await.map_err(store_error)
-    }
-
     /// "Reset your password": always the same answer. A known, active or locked account gets
     /// an email with a single-use link for an hour; a newer request kills the older link.
     pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
@@ -239,12 +169,19 @@ impl App {
         // One link at a time per person, on any node: a newer request kills the older link.
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let token = Token::generate();
-        let expires_at = now.plus(RESET_LINK_LIFETIME);
+        let expires_at = now.plus(self.policy.reset_link);
         let link = OneTimeLink::new(token.hash(), LinkPurpose::PasswordReset, Some(user.id.clone()), now, expires_at);
         tx.replace_link(&link).await.map_err(store_error)?;
         let url = format!("{}/reset-password/{}", self.config.base_url(), token.expose());
         tx.enqueue(
-            &messages::password_reset(&self.config, user.email.as_str(), &user.full_name, &url, expires_at),
+            &messages::password_reset(
+                &self.config,
+                &self.policy,
+                user.email.as_str(),
+                &user.full_name,
+                &url,
+                expires_at,
+            ),
             &self.secret_key,
             now,
         )
@@ -257,11 +194,12 @@ impl App {
     /// The person a reset link is for and what it still needs, or why it cannot be used.
     pub async fn open_password_reset(&self, token: &str, now: Timestamp) -> Result<ResetView, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
-        let password_rules = self.policy_for(&mut tx, &user).await?.describe();
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
+        let password_rules = self.policy_for(&mut tx, &user).await?.password.describe();
         let factors = tx.factors(&user.id).await.map_err(store_error)?;
         let recovery_codes_left = tx.unused_recovery_codes(&user.id).await.map_err(store_error)?.len();
-        let text_sent = tx.code_flow(&reset_text_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
+        let text_sent =
+            tx.code_flow(&recovery_phone::reset_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
         Ok(ResetView {
             needs_second_factor: !factors.is_empty() && link.second_factor_at.is_none(),
             has_app: factors.iter().any(|f| f.kind == usher_store::FactorKind::App),
@@ -283,19 +221,18 @@ impl App {
     pub async fn reset_second_factor(
         &self,
         token: &str,
-        method: crate::mfa::Method,
+        method: Method,
         entered: &str,
         ctx: &RequestContext,
         now: Timestamp,
     ) -> Result<(), Error> {
-        use crate::mfa::Method;
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (_, user) = live_reset(&mut tx, token, now).await?;
+        let (_, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         // Wrong answers count against the account, whatever the link, also while it is locked:
         // at the limit, only an administrator's unlock opens the way again (S13).
-        if user.failed_second_factors >= crate::mfa::LOCK_AFTER_SECOND_FACTORS {
+        if user.failed_second_factors >= self.policy.lock_after_wrong_second_factors {
             let mut event = ctx.event("password.reset_second_factor", "refused");
             event.subject_id = Some(user.id.to_string());
             event.detail = Some("too many wrong second factors".into());
@@ -306,61 +243,20 @@ impl App {
                 "There have been too many wrong codes for this account. Ask your organisation administrator to unlock it.",
             ));
         }
-        let mut recovery_codes_left = None;
-        let refusal = match method {
-            Method::App => self.check_app_code(&mut tx, &user, entered, now).await?,
-            Method::RecoveryCode => match self.use_recovery_code(&mut tx, &user, entered, now).await? {
-                Some(left) => {
-                    recovery_codes_left = Some(left);
-                    None
-                }
-                None => Some("That recovery code is not right, or has been used. Each code works once".into()),
-            },
-            Method::RecoveryText => {
-                use crate::codes::Medium;
-                self.check_code(
-                    &mut tx,
-                    &reset_text_flow(&link),
-                    usher_domain::code::SMS_CODE,
-                    entered,
-                    Medium::Text,
-                    now,
-                )
-                .await?
-                .refusal("Too many wrong codes. Ask for a new reset email")
-            }
-            Method::Email => {
-                use crate::codes::Medium;
-                let has_email = tx
-                    .factors(&user.id)
-                    .await
-                    .map_err(store_error)?
-                    .iter()
-                    .any(|f| f.kind == usher_store::FactorKind::Email);
-                if !has_email {
-                    return Err(Error::field("code", "Emailed codes are not set up for your account"));
-                }
-                self.check_code(
-                    &mut tx,
-                    &reset_email_flow(&link),
-                    usher_domain::code::EMAIL_CODE,
-                    entered,
-                    Medium::Email,
-                    now,
-                )
-                .await?
-                .refusal("Too many wrong codes. Ask for a new reset email")
-            }
+        let answer = self.check_second_factor(&mut tx, &user, method, Challenge::Reset(&link), entered, now).await?;
+        let (refusal, recovery_codes_left) = match answer {
+            Answer::Accepted { recovery_codes_left } => (None, recovery_codes_left),
+            Answer::Refused(message) => (Some(message), None),
         };
         let mut event = ctx.event("password.reset_second_factor", "success");
         event.actor_id = Some(user.id.to_string());
         event.subject_id = Some(user.id.to_string());
         event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
-        event.detail = Some(format!("{method:?}").to_lowercase());
+        event.detail = Some(method.label().to_owned());
         if let Some(message) = refusal {
             event.outcome = "failure".into();
             tx.append_audit(&event, now).await.map_err(store_error)?;
-            let method = format!("{method:?} on a reset link").to_lowercase();
+            let method = format!("{} on a reset link", method.label());
             self.count_second_factor_failure(&mut tx, &user, &method, ctx, now).await?;
             tx.commit().await.map_err(store_error)?;
             return Err(Error::field("code", message));
@@ -387,26 +283,28 @@ impl App {
     /// Emails a code to the person a reset link is for, when emailed codes are their factor.
     pub async fn send_reset_email_code(&self, token: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         if !tx.factors(&user.id).await.map_err(store_error)?.iter().any(|f| f.kind == usher_store::FactorKind::Email) {
             return Err(Error::new(ErrorCode::Conflict, "Emailed codes are not set up for your account."));
         }
-        let sent = self.send_email_code(&mut tx, &user, &reset_email_flow(&link), "reset email code", ctx, now).await;
+        let sent =
+            self.send_email_code(&mut tx, &user, &email_code::reset_flow(&link), "reset email code", ctx, now).await;
         crate::commit_outcome(tx, sent).await
     }
 
     /// Texts a code to the recovery phone of the person a reset link is for.
     pub async fn send_reset_text(&self, token: &str, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         let Some(phone) = user.recovery_phone.clone() else {
             return Err(Error::new(ErrorCode::Conflict, "Your account has no recovery phone."));
         };
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
         let phone = usher_domain::phone::MobileNumber::from_trusted(phone);
-        let sent =
-            self.text_a_code(&mut tx, &user, &phone, (&reset_text_flow(&link), "reset recovery text"), ctx, now).await;
+        let sent = self
+            .text_a_code(&mut tx, &user, &phone, (&recovery_phone::reset_flow(&link), "reset recovery text"), ctx, now)
+            .await;
         crate::commit_outcome(tx, sent).await
     }
 
@@ -421,7 +319,7 @@ impl App {
         now: Timestamp,
     ) -> Result<User, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (_, user) = live_reset(&mut tx, token, now).await?;
+        let (_, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         let problems = self.new_password_problems(&mut tx, &user, password, confirm).await?;
         if !problems.is_empty() {
             return Err(Error::invalid(problems));
@@ -429,7 +327,7 @@ impl App {
         drop(tx);
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let (link, user) = live_reset(&mut tx, token, now).await?;
+        let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         if link.second_factor_at.is_none() && !tx.factors(&user.id).await.map_err(store_error)?.is_empty() {
             return Err(Error::new(
                 ErrorCode::SecondFactorRequired,
@@ -456,14 +354,6 @@ impl App {
     }
 }
 
-fn reset_email_flow(link: &OneTimeLink) -> String {
-    format!("reset-email:{}", link.token_hash.as_str())
-}
-
-fn reset_text_flow(link: &OneTimeLink) -> String {
-    format!("reset-text:{}", link.token_hash.as_str())
-}
-
 /// A reset link, opened.
 #[derive(Debug, Clone)]
 pub struct ResetView {
@@ -487,14 +377,22 @@ fn reset_link_dead() -> Error {
     )
 }
 
-async fn live_reset(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTimeLink, User), Error> {
+async fn live_reset(
+    tx: &mut Tx,
+    token: &str,
+    policy: &usher_domain::policy::Policy,
+    now: Timestamp,
+) -> Result<(OneTimeLink, User), Error> {
     let link = match find_link(tx, token, &[LinkPurpose::PasswordReset], now).await? {
         LinkState::Live(link) => link,
         LinkState::Used(_) => return Err(reset_link_dead()),
         LinkState::Expired(_) => {
             return Err(Error::new(
                 ErrorCode::LinkExpired,
-                "Reset links work for an hour and this one has expired. Ask for a new one from the sign-in page.",
+                format!(
+                    "Reset links work for {} and this one has expired. Ask for a new one from the sign-in page.",
+                    policy.reset_link.in_words()
+                ),
             ));
         }
     };
@@ -505,26 +403,4 @@ async fn live_reset(tx: &mut Tx, token: &str, now: Timestamp) -> Result<(OneTime
         return Err(reset_link_dead());
     }
     Ok((link, user))
-}
-
-/// The storage name of `key`'s bucket under `limit`. Keys (emails, addresses) are hashed, so
-/// the table holds no personal data; an IPv6 address counts by its /64, which one subscriber
-/// usually holds whole.
-pub(crate) fn bucket(limit: RateLimit, key: &str) -> String {
-    let key = key.trim().to_lowercase();
-    let key = match key.parse::<std::net::Ipv6Addr>() {
-        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        _ => key,
-    };
-    format!("{}:{}", limit.name, hex::encode(Sha256::digest(key.as_bytes())))
-}
-
-fn describe(span: Span) -> String {
-    match span.seconds() {
-        s if s % 3600 == 0 => format!("{} hour{}", s / 3600, if s == 3600 { "" } else { "s" }),
-        s => format!("{} minutes", s / 60),
-    }
 }

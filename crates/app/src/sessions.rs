@@ -2,6 +2,7 @@
 //! timeouts checked on the server against `now`.
 
 use usher_domain::account::{AccountStatus, SessionStage};
+use usher_domain::evidence::{AuthMethod, Evidence};
 use usher_domain::ids::SessionId;
 use usher_domain::secret::Token;
 use usher_domain::{Error, ErrorCode, Timestamp};
@@ -24,18 +25,23 @@ impl Authenticated {
     pub fn is_full(&self) -> bool {
         self.session.stage == SessionStage::Full
     }
+
+    /// What this session has proven and when (for `amr`, `acr`, `auth_time` and `max_age`).
+    pub fn evidence(&self) -> &Evidence {
+        &self.session.evidence
+    }
+}
+
+/// The answer to a request for a step of signing in that this session is not at.
+pub(crate) fn wrong_stage() -> Error {
+    Error::new(ErrorCode::Forbidden, "This page is not part of where you are in signing in. Go back to the start.")
 }
 
 /// Touch `last_seen_at` at most this often, so reads do not all become writes.
 const TOUCH_EVERY_SECONDS: i64 = 60;
 
-/// A session that has proven only the password ends this long after it began.
-pub const PENDING_LIFETIME_SECONDS: i64 = 60 * 60;
-
-/// How long a re-entered password lets a person change factors and phones (S24).
-pub const REAUTHENTICATION_LIFETIME_SECONDS: i64 = 10 * 60;
-
-/// Starts a session inside the caller's transaction; returns the token for the cookie.
+/// Starts a session once the password is proven, inside the caller's transaction; returns the
+/// token for the cookie. A session that is full at once is a full authentication.
 pub(crate) async fn start_session(
     tx: &mut Tx,
     user: &User,
@@ -43,15 +49,27 @@ pub(crate) async fn start_session(
     ctx: &RequestContext,
     now: Timestamp,
 ) -> Result<Token, Error> {
-    insert_session(tx, user, stage, now, None, ctx, now).await
+    let mut evidence = Evidence::default().proven(AuthMethod::Password, now);
+    if stage == SessionStage::Full {
+        evidence = evidence.completed(now);
+    }
+    let times = Times { created_at: now, reauthenticated_at: None };
+    insert_session(tx, user, stage, times, evidence, ctx, now).await
+}
+
+/// When a session began (its absolute timeout counts from this) and last had its password
+/// entered again.
+struct Times {
+    created_at: Timestamp,
+    reauthenticated_at: Option<Timestamp>,
 }
 
 async fn insert_session(
     tx: &mut Tx,
     user: &User,
     stage: SessionStage,
-    created_at: Timestamp,
-    reauthenticated_at: Option<Timestamp>,
+    Times { created_at, reauthenticated_at }: Times,
+    evidence: Evidence,
     ctx: &RequestContext,
     now: Timestamp,
 ) -> Result<Token, Error> {
@@ -65,6 +83,7 @@ async fn insert_session(
         user_agent: ctx.user_agent.as_deref().map(|s| usher_domain::audit::clean(s, 256)),
         stage,
         reauthenticated_at,
+        evidence,
     };
     tx.insert_session(&token.hash(), &record).await.map_err(store_error)?;
     Ok(token)
@@ -72,11 +91,13 @@ async fn insert_session(
 
 /// Moves a session on (second factor proven, factors recovered, password re-entered): the old
 /// session ends, exactly once on any node, and a new one with a new token takes its place
-/// (S21). Conflict when another request moved it first.
+/// (S21), with the old one's evidence and what this step proved (`evidence`, which the caller
+/// builds from `old.evidence()`). Conflict when another request moved it first.
 pub(crate) async fn replace_session(
     tx: &mut Tx,
     old: &Authenticated,
     stage: SessionStage,
+    evidence: Evidence,
     reauthenticated: bool,
     ctx: &RequestContext,
     now: Timestamp,
@@ -87,11 +108,12 @@ pub(crate) async fn replace_session(
     // A full session keeps its start, so the absolute timeout still counts from the sign-in.
     let created_at = if old.is_full() { old.session.created_at } else { now };
     let reauthenticated_at = if reauthenticated { Some(now) } else { old.session.reauthenticated_at };
-    insert_session(tx, &old.user, stage, created_at, reauthenticated_at, ctx, now).await
+    insert_session(tx, &old.user, stage, Times { created_at, reauthenticated_at }, evidence, ctx, now).await
 }
 
 /// A new full session for the person of `old` once all their sessions have ended (as after a
-/// password change), keeping `old`'s start: the absolute timeout still counts from the sign-in.
+/// password change, which proved the current password), keeping `old`'s start (the absolute
+/// timeout still counts from the sign-in) and its evidence.
 pub(crate) async fn successor_session(
     tx: &mut Tx,
     old: &Authenticated,
@@ -99,7 +121,9 @@ pub(crate) async fn successor_session(
     now: Timestamp,
 ) -> Result<Token, Error> {
     let created_at = if old.is_full() { old.session.created_at } else { now };
-    insert_session(tx, &old.user, SessionStage::Full, created_at, old.session.reauthenticated_at, ctx, now).await
+    let times = Times { created_at, reauthenticated_at: old.session.reauthenticated_at };
+    let evidence = old.evidence().clone().proven(AuthMethod::Password, now);
+    insert_session(tx, &old.user, SessionStage::Full, times, evidence, ctx, now).await
 }
 
 impl App {
@@ -114,11 +138,11 @@ impl App {
         let Some((session, user)) = self.store.live_session_with_user(&token.hash()).await.map_err(store_error)? else {
             return Ok(None);
         };
-        let idle = now.seconds_since(session.last_seen_at) > self.config.sessions.idle_timeout.seconds();
+        let idle = now.seconds_since(session.last_seen_at) > self.policy.idle_timeout.seconds();
         let lifetime = if session.stage == SessionStage::Full {
-            self.config.sessions.absolute_timeout.seconds()
+            self.policy.absolute_timeout.seconds()
         } else {
-            PENDING_LIFETIME_SECONDS
+            self.policy.pending_session_lifetime.seconds()
         };
         let too_old = now.seconds_since(session.created_at) > lifetime;
         let usable = user.as_ref().is_some_and(|u| u.status == AccountStatus::Active);

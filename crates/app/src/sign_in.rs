@@ -4,6 +4,7 @@
 
 use usher_domain::account::{AccountStatus, SessionStage};
 use usher_domain::email::EmailAddress;
+use usher_domain::policy::Policy;
 use usher_domain::secret::SecretString;
 use usher_domain::{Error, Timestamp};
 
@@ -12,27 +13,25 @@ use crate::sessions::start_session;
 use crate::{App, RequestContext, messages, store_error};
 use usher_domain::limits::{SIGN_IN_PER_ACCOUNT, SIGN_IN_PER_IP};
 
-/// Consecutive wrong passwords that lock an account (seed rule: no more than 4 guesses).
-pub const LOCK_AFTER: i64 = 4;
-
 /// The one answer for a wrong email or password, a locked or a deregistered account: it tells
 /// everyone how to unlock without telling a guesser which case applies. The field gets one
 /// short message; the whole message (for the page's error summary and the API) says how to
 /// unlock.
-pub fn wrong_email_or_password() -> Error {
+pub fn wrong_email_or_password(policy: &Policy) -> Error {
     let mut e = Error::field("email", WRONG_EMAIL_OR_PASSWORD);
-    e.message = format!("{WRONG_EMAIL_OR_PASSWORD}. {}", how_to_unlock()).into();
+    e.message = format!("{WRONG_EMAIL_OR_PASSWORD}. {}", how_to_unlock(policy)).into();
     e
 }
 
 /// The field message of a refused sign-in.
 pub const WRONG_EMAIL_OR_PASSWORD: &str = "Enter a correct email address and password";
 
-/// What locks an account and how to unlock it, printed from [`LOCK_AFTER`].
-pub fn how_to_unlock() -> String {
+/// What locks an account and how to unlock it, printed from the policy.
+pub fn how_to_unlock(policy: &Policy) -> String {
     format!(
-        "After {LOCK_AFTER} wrong passwords in a row an account is locked: to unlock it, reset your password or ask \
-         your organisation administrator."
+        "After {} wrong passwords in a row an account is locked: to unlock it, reset your password or ask \
+         your organisation administrator.",
+        policy.lock_after_wrong_passwords
     )
 }
 
@@ -49,7 +48,10 @@ impl App {
         // is never kept out by someone else's guessing beyond the lock itself.
         if let Some(frees_in) = self.limit_reached(SIGN_IN_PER_ACCOUNT, email, now).await? {
             return Err(Error::rate_limited(
-                "There have been too many attempts for this account. Wait 15 minutes and try again, or reset your password.",
+                format!(
+                    "There have been too many attempts for this account. Wait {} and try again, or reset your password.",
+                    SIGN_IN_PER_ACCOUNT.window.in_words()
+                ),
                 frees_in,
             ));
         }
@@ -80,7 +82,7 @@ impl App {
             tx.append_audit(&event, now).await.map_err(store_error)?;
             tx.commit().await.map_err(store_error)?;
             self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
-            return Err(wrong_email_or_password());
+            return Err(wrong_email_or_password(&self.policy));
         };
         let mut event = ctx.event("sign_in", "failure");
         event.subject_id = Some(user.id.to_string());
@@ -101,13 +103,12 @@ impl App {
                 if locked {
                     tx.commit().await.map_err(store_error)?;
                     self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
-                    return Err(wrong_email_or_password());
+                    return Err(wrong_email_or_password(&self.policy));
                 }
             }
             // A deregistered account counts wrong passwords too, and once at the limit it gives
             // the same answer as any other, so it is no oracle for guessing the password.
-            let at_limit = user.failed_sign_ins >= LOCK_AFTER
-                || user.failed_second_factors >= crate::mfa::LOCK_AFTER_SECOND_FACTORS;
+            let at_limit = self.policy.at_lock_limit(user.failed_sign_ins, user.failed_second_factors);
             if password_ok && user.status == AccountStatus::Deregistered && !at_limit {
                 // Only someone who knows the password learns why: the page says whom to ask.
                 let added_by = match &user.added_by {
@@ -120,11 +121,11 @@ impl App {
             }
             tx.commit().await.map_err(store_error)?;
             self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
-            return Err(wrong_email_or_password());
+            return Err(wrong_email_or_password(&self.policy));
         }
         if !tx.record_sign_in_if_active(&user.id, &verified, rehashed.as_deref(), now).await.map_err(store_error)? {
             self.count_against(SIGN_IN_PER_ACCOUNT, &account_key, now).await?;
-            return Err(wrong_email_or_password());
+            return Err(wrong_email_or_password(&self.policy));
         }
         let stage = self.stage_after_password(&mut tx, &user).await?;
         if stage == SessionStage::Full {
@@ -141,38 +142,5 @@ impl App {
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(SignedIn { token, user, stage })
-    }
-}
-
-impl App {
-    /// Counts a wrong password against `user` (S13), wherever it was typed: the sign-in form,
-    /// the current password on the change form, or a password asked for again. `failure` (the
-    /// caller's audit event) gets `detail(count)` and is appended; when this wrong password
-    /// locks the account, every session ends, the person is emailed and `account.locked` is
-    /// audited. Returns whether it locked the account.
-    pub(crate) async fn count_wrong_password(
-        &self,
-        tx: &mut usher_store::Tx,
-        user: &usher_store::User,
-        mut failure: usher_store::NewAuditEvent,
-        ctx: &RequestContext,
-        now: Timestamp,
-        detail: impl FnOnce(Option<i64>) -> String,
-    ) -> Result<bool, Error> {
-        let counted = tx.count_failed_sign_in(&user.id, LOCK_AFTER, now).await.map_err(store_error)?;
-        failure.detail = Some(detail(counted.map(|(count, _)| count)));
-        tx.append_audit(&failure, now).await.map_err(store_error)?;
-        if !matches!(counted, Some((_, AccountStatus::Locked))) {
-            return Ok(false);
-        }
-        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
-        let mail = messages::account_locked(&self.config, user.email.as_str(), &user.full_name, now);
-        tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
-        let mut locked = ctx.event("account.locked", "success");
-        locked.subject_id = Some(user.id.to_string());
-        locked.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
-        locked.detail = Some(format!("{LOCK_AFTER} wrong passwords in a row"));
-        tx.append_audit(&locked, now).await.map_err(store_error)?;
-        Ok(true)
     }
 }

@@ -62,6 +62,18 @@ impl Span {
         };
         format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
     }
+
+    /// In words for a sentence: as [`Span::describe`], but one unit reads "an hour", "a day",
+    /// "a minute" ("the link works for an hour").
+    pub fn in_words(self) -> String {
+        match self.describe().as_str() {
+            "1 hour" => "an hour".to_owned(),
+            "1 day" => "a day".to_owned(),
+            "1 minute" => "a minute".to_owned(),
+            "1 second" => "a second".to_owned(),
+            other => other.to_owned(),
+        }
+    }
 }
 
 impl fmt::Display for Span {
@@ -111,6 +123,9 @@ mod tests {
         assert_eq!(" 1w ".parse::<Span>().unwrap(), Span::days(7));
         assert_eq!(Span::days(28).to_string(), "28d");
         assert_eq!(Span::seconds_(61).to_string(), "61s");
+        assert_eq!(Span::hours(1).in_words(), "an hour");
+        assert_eq!(Span::minutes(15).in_words(), "15 minutes");
+        assert_eq!(Span::days(28).in_words(), "28 days");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod code;
 pub mod duration;
 pub mod email;
 pub mod error;
+pub mod evidence;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;

@@ -34,9 +34,14 @@ impl RecoveryCode {
         Self(chars)
     }
 
-    /// A new set of codes.
+    /// A new set of the default size ([`CODES_IN_SET`]).
     pub fn set() -> Vec<Self> {
-        (0..CODES_IN_SET).map(|_| Self::generate()).collect()
+        Self::set_of(CODES_IN_SET)
+    }
+
+    /// A new set of `n` codes (the policy's number).
+    pub fn set_of(n: usize) -> Vec<Self> {
+        (0..n).map(|_| Self::generate()).collect()
     }
 
     /// As shown to the person: two groups of five.

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sealed outbox bodies",
         sql: include_str!("../migrations/0008_sealed_outbox_bodies.sql"),
     },
+    Migration { version: 9, name: "session evidence", sql: include_str!("../migrations/0009_session_evidence.sql") },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 use sqlx::Row as _;
 use usher_domain::Timestamp;
 use usher_domain::account::SessionStage;
+use usher_domain::evidence::Evidence;
 use usher_domain::ids::{SessionId, UserId};
 use usher_domain::secret::TokenHash;
 
@@ -22,16 +23,29 @@ pub struct SessionRecord {
     /// When the password was last re-entered in this session (for changes to factors and
     /// phones, S24).
     pub reauthenticated_at: Option<Timestamp>,
+    /// What the session has proven and when, and its last full authentication.
+    pub evidence: Evidence,
 }
 
-const COLUMNS: &str = "id, user_id, created_at, last_seen_at, ip, user_agent, stage, reauthenticated_at";
+const COLUMNS: &str =
+    "id, user_id, created_at, last_seen_at, ip, user_agent, stage, reauthenticated_at, evidence, authenticated_at";
 
 /// The names a session's columns have in a row: their own, or prefixed in the join with users,
 /// whose columns share some names. Fixed strings: every request reads a session.
-struct Names([&'static str; 8]);
+struct Names([&'static str; 10]);
 
-const PLAIN: Names =
-    Names(["id", "user_id", "created_at", "last_seen_at", "ip", "user_agent", "stage", "reauthenticated_at"]);
+const PLAIN: Names = Names([
+    "id",
+    "user_id",
+    "created_at",
+    "last_seen_at",
+    "ip",
+    "user_agent",
+    "stage",
+    "reauthenticated_at",
+    "evidence",
+    "authenticated_at",
+]);
 const JOINED: Names = Names([
     "s_id",
     "s_user_id",
@@ -41,6 +55,8 @@ const JOINED: Names = Names([
     "s_user_agent",
     "s_stage",
     "s_reauthenticated_at",
+    "s_evidence",
+    "s_authenticated_at",
 ]);
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
@@ -48,7 +64,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord> {
 }
 
 fn from_named_row(row: &sqlx::any::AnyRow, names: &Names) -> Result<SessionRecord> {
-    let [id, user_id, created_at, last_seen_at, ip, user_agent, stage, reauthenticated_at] = names.0;
+    let [id, user_id, created_at, last_seen_at, ip, user_agent, stage, reauthenticated_at, evidence, authenticated_at] =
+        names.0;
     Ok(SessionRecord {
         id: SessionId::from_trusted(row.try_get(id)?),
         user_id: UserId::from_trusted(row.try_get(user_id)?),
@@ -59,6 +76,10 @@ fn from_named_row(row: &sqlx::any::AnyRow, names: &Names) -> Result<SessionRecor
         stage: SessionStage::parse(&row.try_get::<String, _>(stage)?)
             .ok_or_else(|| crate::StoreError::Query(sqlx::Error::Decode("unknown session stage".into())))?,
         reauthenticated_at: row.try_get::<Option<i64>, _>(reauthenticated_at)?.map(Timestamp::from_unix),
+        evidence: Evidence::from_stored(
+            &row.try_get::<String, _>(evidence)?,
+            row.try_get::<Option<i64>, _>(authenticated_at)?.map(Timestamp::from_unix),
+        ),
     })
 }
 
@@ -98,7 +119,7 @@ impl Tx {
     pub async fn insert_session(&mut self, hash: &TokenHash, s: &SessionRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, ip, user_agent, stage, \
-             reauthenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             reauthenticated_at, evidence, authenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(hash.as_str())
         .bind(s.id.as_str())
@@ -109,6 +130,8 @@ impl Tx {
         .bind(s.user_agent.clone())
         .bind(s.stage.as_str())
         .bind(s.reauthenticated_at.map(Timestamp::unix))
+        .bind(s.evidence.stored())
+        .bind(s.evidence.auth_time().map(Timestamp::unix))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -176,7 +176,7 @@ pub async fn show(
         activation_expires,
         can_resend: u.status == AccountStatus::Invited,
         can_unlock: u.status == AccountStatus::Locked,
-        lock_after: usher_app::sign_in::LOCK_AFTER,
+        lock_after: state.app.policy.lock_after_wrong_passwords,
         can_reset_factors: matches!(u.status, AccountStatus::Active | AccountStatus::Locked) && u.id != admin.user().id,
         deletion_due: (u.status == AccountStatus::Deregistered).then(|| {
             u.deregistered_at.map(|at| at.plus(state.app.config.lifecycle.delete_after).human()).unwrap_or_default()

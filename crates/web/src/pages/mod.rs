@@ -310,7 +310,7 @@ pub async fn sign_in_form(
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in"),
         errors: FormErrors::default(),
         refused: None,
-        lock_after: usher_app::sign_in::LOCK_AFTER,
+        lock_after: state.app.policy.lock_after_wrong_passwords,
         email: String::new(),
         banner: (done.done.as_deref() == Some("reset"))
             .then_some("Your password has been changed and every session signed out. Sign in with your new password."),
@@ -339,8 +339,8 @@ pub async fn sign_in_submit(
             let errors = FormErrors::from_error(&e);
             let page = SignInPage {
                 layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in").with_errors(&errors),
-                refused: errors.has("email").then(usher_app::sign_in::how_to_unlock),
-                lock_after: usher_app::sign_in::LOCK_AFTER,
+                refused: errors.has("email").then(|| usher_app::sign_in::how_to_unlock(&state.app.policy)),
+                lock_after: state.app.policy.lock_after_wrong_passwords,
                 errors,
                 email: form.email.chars().take(254).collect(),
                 banner: None,
