@@ -286,7 +286,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Outbox { command: OutboxCommand::List { json, limit } } => {
             let store = open_migrated(&config).await?;
-            let key = SecretKey::load(&config).map_err(|e| e.to_string())?;
+            let key = open_key(&config, &store).await?;
             let app = App::new(store, Clock::System, config, key);
             let messages = app.outbox_messages(limit.clamp(1, 1000)).await.map_err(|e| e.to_string())?;
             if json {

@@ -390,7 +390,7 @@ fn a_lost_or_different_secret_key_is_refused() {
 
     // The key file deleted: no new key is made, and nothing starts.
     std::fs::remove_file(&key_file).unwrap();
-    for command in [&["serve"][..], &["migrate"], &["configtest"]] {
+    for command in [&["serve"][..], &["migrate"], &["configtest"], &["outbox", "list"]] {
         fails_with(&in_dir(command).output().unwrap(), &["secret_key_file", "secret.key is missing", "restore"]);
         assert!(!key_file.exists(), "no new key is made for a database that has sealed data");
     }

@@ -168,10 +168,6 @@ pub(super) struct SetupContinuePage<'a> {
     layout: Layout<'a>,
 }
 
-/// Each load makes a new secret, as people are told to reload for a fresh QR code. Only a
-/// load the browser vouches for as ours (same origin, or typed or reloaded) does: a link or
-/// redirect from another site, a prefetch, or a client that does not say gets the current code
-/// again (or a button), so nothing else can replace the code someone is scanning.
 /// The QR page shows the flow's current secret: a GET never makes one (a prefetch, a reload or
 /// another site's link changes nothing). A new one is made by a POST: the texted check's
 /// success, or "Make a new QR code".
