@@ -9,6 +9,10 @@ req="$here/requirements.txt"
 stamp="$venv/.peer-requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 
+# A venv moved or copied from elsewhere (its scripts name the old path) is made again.
+if [[ -d "$venv" && "$(head -n 1 "$venv/bin/gunicorn" 2>/dev/null)" != "#!$(cd "$venv" && pwd -P)/bin/python"* ]]; then
+  rm -rf "$venv"
+fi
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
