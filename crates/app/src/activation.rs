@@ -312,11 +312,8 @@ async fn audit(
     detail: Option<String>,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let mut event = ctx
-        .event(action, if action.ends_with("rejected") || action.ends_with("refused") { "failure" } else { "success" });
-    event.actor_id = Some(user.id.to_string());
-    event.subject_id = Some(user.id.to_string());
-    event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+    let outcome = if action.ends_with("rejected") || action.ends_with("refused") { "failure" } else { "success" };
+    let mut event = ctx.person_event(action, outcome, user);
     event.detail = detail;
     tx.append_audit(&event, now).await.map_err(store_error)?;
     Ok(())

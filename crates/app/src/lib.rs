@@ -78,6 +78,16 @@ impl RequestContext {
         Self { ip: None, user_agent: Some(what.to_owned()), request_id: None }
     }
 
+    /// An event a person caused about their own account: they are its actor and subject, and
+    /// it belongs to their organisation's trail.
+    pub(crate) fn person_event(&self, action: &str, outcome: &str, user: &User) -> NewAuditEvent {
+        let mut event = self.event(action, outcome);
+        event.actor_id = Some(user.id.to_string());
+        event.subject_id = Some(user.id.to_string());
+        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        event
+    }
+
     pub(crate) fn event(&self, action: &str, outcome: &str) -> NewAuditEvent {
         NewAuditEvent {
             action: action.to_owned(),
@@ -136,10 +146,7 @@ pub(crate) async fn audit_person(
     detail: Option<String>,
     now: usher_domain::Timestamp,
 ) -> Result<(), Error> {
-    let mut event = ctx.event(action, outcome);
-    event.actor_id = Some(user.id.to_string());
-    event.subject_id = Some(user.id.to_string());
-    event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+    let mut event = ctx.person_event(action, outcome, user);
     event.detail = detail;
     tx.append_audit(&event, now).await.map_err(store_error)?;
     Ok(())

@@ -90,10 +90,7 @@ impl App {
         let stored = user.password_hash.clone().unwrap_or_else(|| self.hasher.dummy_hash().to_owned());
         if !self.hasher.verify(stored.clone(), current.expose().to_owned()).await? {
             let mut tx = self.store.begin().await.map_err(store_error)?;
-            let mut event = ctx.event("password.change", "failure");
-            event.actor_id = Some(user.id.to_string());
-            event.subject_id = Some(user.id.to_string());
-            event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+            let event = ctx.person_event("password.change", "failure", user);
             // Guessing the current password counts towards the lock like any wrong password.
             self.count_wrong_password(&mut tx, user, event, ctx, now, |_| "wrong current password".into()).await?;
             tx.commit().await.map_err(store_error)?;
@@ -115,10 +112,7 @@ impl App {
         }
         after_new_password(&mut tx, self, user, &hash, now).await?;
         let token = successor_session(&mut tx, who, ctx, now).await?;
-        let mut event = ctx.event("password.changed", "success");
-        event.actor_id = Some(user.id.to_string());
-        event.subject_id = Some(user.id.to_string());
-        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        let event = ctx.person_event("password.changed", "success", user);
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(token)
@@ -248,10 +242,7 @@ impl App {
             Answer::Accepted { recovery_codes_left } => (None, recovery_codes_left),
             Answer::Refused(message) => (Some(message), None),
         };
-        let mut event = ctx.event("password.reset_second_factor", "success");
-        event.actor_id = Some(user.id.to_string());
-        event.subject_id = Some(user.id.to_string());
-        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        let mut event = ctx.person_event("password.reset_second_factor", "success", &user);
         event.detail = Some(method.label().to_owned());
         if let Some(message) = refusal {
             event.outcome = "failure".into();
@@ -340,10 +331,7 @@ impl App {
             return Err(reset_link_dead());
         }
         after_new_password(&mut tx, self, &user, &hash, now).await?;
-        let mut event = ctx.event("password.reset", "success");
-        event.actor_id = Some(user.id.to_string());
-        event.subject_id = Some(user.id.to_string());
-        event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+        let mut event = ctx.person_event("password.reset", "success", &user);
         event.detail =
             Some(if user.status == AccountStatus::Locked { "unlocked by the reset".into() } else { "reset".into() });
         tx.append_audit(&event, now).await.map_err(store_error)?;

@@ -27,10 +27,7 @@ impl App {
         let ok = self.hasher.verify(stored, password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         if !ok {
-            let mut event = ctx.event("reauthentication", "failure");
-            event.actor_id = Some(user.id.to_string());
-            event.subject_id = Some(user.id.to_string());
-            event.organisation_id = user.organisation_id.as_ref().map(ToString::to_string);
+            let event = ctx.person_event("reauthentication", "failure", user);
             self.count_wrong_password(&mut tx, user, event, ctx, now, |_| "wrong password".into()).await?;
             tx.commit().await.map_err(store_error)?;
             return Err(Error::field("password", "Your password is not right"));

@@ -6,30 +6,12 @@
 
 mod common;
 
+use common::factors::{USER_EMAIL, USER_PASSWORD, otpauth_uri, pyotp_code, scan_page, user_at_setup};
 use common::{Client, TestApp};
 use usher_app::sessions::Authenticated;
 use usher_domain::Timestamp;
 use usher_domain::duration::Span;
 use usher_domain::evidence::AuthMethod;
-
-const USER_EMAIL: &str = "una@lawfirm.example";
-const USER_PHONE: &str = "+447700900321";
-const USER_PASSWORD: &str = "Tidy-Horse-Staple-7";
-
-/// A code computed by pyotp (an independent TOTP implementation) from an `otpauth://` URI.
-fn pyotp_code(uri: &str, at: i64) -> String {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import pyotp, sys; print(pyotp.parse_uri(sys.argv[1]).at(int(sys.argv[2])))",
-            uri,
-            &at.to_string(),
-        ])
-        .output()
-        .expect("python3 runs (scripts/test installs pyotp from tests/helpers/requirements.txt)");
-    assert!(out.status.success(), "pyotp failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 /// The session behind a client's cookie, as the app sees it.
 async fn session(t: &TestApp, c: &Client) -> Authenticated {
@@ -37,35 +19,9 @@ async fn session(t: &TestApp, c: &Client) -> Authenticated {
     t.app.authenticate(&cookie, t.now().await).await.unwrap().expect("a live session")
 }
 
-/// A user of an organisation who has activated and proven the password: at the set-up stage.
-async fn user_at_setup(t: &TestApp) -> Client {
-    let operator = t.operator().await;
-    let (_, admin) = t.organisation_with_admin(&operator, "Lamb Law", "lawfirm.example", "07700 900111").await;
-    admin.get("/admin/users/new").await;
-    let added = admin
-        .post_form("/admin/users/new", &[("full_name", "Una User"), ("email", USER_EMAIL), ("mobile", USER_PHONE)])
-        .await;
-    assert_eq!(added.status, 303, "{}", added.body);
-    let path = t.activation_path(USER_EMAIL).await;
-    assert_eq!(t.activate(&path, USER_PHONE, USER_PASSWORD).await.h1(), "Your account is activated");
-    let c = t.client();
-    c.get("/sign-in").await;
-    let page = c.post_form("/sign-in", &[("email", USER_EMAIL), ("password", USER_PASSWORD)]).await;
-    assert_eq!(page.location().as_deref(), Some("/set-up"));
-    c
-}
-
 /// Sets up an authenticator app; returns its otpauth URI and the recovery codes shown.
 async fn set_up_app(t: &TestApp, c: &Client) -> (String, Vec<String>) {
-    c.get("/set-up").await;
-    c.post_form("/set-up/app/send-code", &[]).await;
-    let code = t.sms_code(USER_PHONE).await;
-    let checked = c.post_form("/set-up/app/check", &[("code", &code)]).await;
-    assert_eq!(checked.location().as_deref(), Some("/set-up/app"), "{}", checked.body);
-    let page = c.request(reqwest::Method::GET, "/set-up/app", &[("sec-fetch-site", "same-origin")], None).await;
-    let from = page.body.find("href=\"otpauth://").unwrap() + "href=\"".len();
-    let raw = &page.body[from..from + page.body[from..].find('"').unwrap()];
-    let uri = raw.replace("&amp;", "&").replace("&#x3D;", "=");
+    let uri = otpauth_uri(&scan_page(t, c).await);
     let done = c.post_form("/set-up/app", &[("code", &pyotp_code(&uri, t.now().await.unix()))]).await;
     assert_eq!(done.h1(), "Authenticator app added", "{}", done.body);
     let codes = done.body.split("<li><code>").skip(1).map(|s| s.split('<').next().unwrap().to_owned()).collect();
@@ -86,7 +42,7 @@ async fn password_step(t: &TestApp) -> (Client, Timestamp) {
 #[tokio::test]
 async fn a_password_and_app_sign_in_records_both_and_a_rotation_carries_them_forward() {
     let t = TestApp::start().await;
-    let c = user_at_setup(&t).await;
+    let (c, _) = user_at_setup(&t).await;
     let (uri, _) = set_up_app(&t, &c).await;
 
     let (c, password_at) = password_step(&t).await;
@@ -129,7 +85,7 @@ async fn a_password_and_app_sign_in_records_both_and_a_rotation_carries_them_for
 #[tokio::test]
 async fn a_recovery_code_sign_in_records_the_recovery_code() {
     let t = TestApp::start().await;
-    let c = user_at_setup(&t).await;
+    let (c, _) = user_at_setup(&t).await;
     let (_, codes) = set_up_app(&t, &c).await;
     let (c, password_at) = password_step(&t).await;
     t.advance(Span::seconds_(10)).await;

@@ -7,7 +7,7 @@ use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{FactorKind, OneTimeLink, Tx, User};
 
 use super::{Answer, Challenge, FactorAdded, KindWords, SecondFactor, wrong_stage};
-use crate::codes::{Checked, Medium};
+use crate::codes::Medium;
 use crate::sessions::Authenticated;
 use crate::{App, RequestContext, commit_outcome, store_error};
 use usher_domain::account::SessionStage;
@@ -63,11 +63,8 @@ impl SecondFactor for EmailCode {
                 (reset_flow(link), "Too many wrong codes. Ask for a new reset email")
             }
         };
-        Ok(match app.check_code(tx, &flow, app.policy.email_code, entered, Medium::Email, now).await? {
-            Checked::Accepted => Answer::Accepted { recovery_codes_left: None },
-            Checked::Refused(m) => Answer::Refused(m.into()),
-            Checked::Exhausted => Answer::Refused(exhausted.into()),
-        })
+        let checked = app.check_code(tx, &flow, app.policy.email_code, entered, Medium::Email, now).await?;
+        Ok(Answer::from_code(checked, exhausted))
     }
 }
 

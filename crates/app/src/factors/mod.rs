@@ -115,6 +115,18 @@ pub(crate) enum Answer {
     Refused(String),
 }
 
+impl Answer {
+    /// The answer to a sent code (emailed or texted), `exhausted` saying what to do once the
+    /// flow has had too many wrong ones.
+    pub(crate) fn from_code(checked: crate::codes::Checked, exhausted: &str) -> Self {
+        match checked {
+            crate::codes::Checked::Accepted => Self::Accepted { recovery_codes_left: None },
+            crate::codes::Checked::Refused(m) => Self::Refused(m.into()),
+            crate::codes::Checked::Exhausted => Self::Refused(exhausted.into()),
+        }
+    }
+}
+
 /// One kind of second factor. A unit struct per kind implements it; the app dispatches on
 /// [`Method`] in [`App::check_second_factor`]. Static dispatch only, so `async fn` needs no boxing.
 pub(crate) trait SecondFactor {

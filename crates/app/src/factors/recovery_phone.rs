@@ -10,7 +10,7 @@ use usher_domain::{Error, ErrorCode, Timestamp};
 use usher_store::{OneTimeLink, Tx, User};
 
 use super::{Answer, Challenge, SecondFactor, wrong_stage};
-use crate::codes::{Checked, Medium};
+use crate::codes::Medium;
 use crate::sessions::{Authenticated, replace_session};
 use crate::{App, RequestContext, audit_person as audit, commit_outcome, messages, store_error};
 
@@ -47,11 +47,8 @@ impl SecondFactor for RecoveryPhone {
             Challenge::SignIn(who) => (recovery_text_flow(who), "Too many wrong codes. Sign in again to start afresh"),
             Challenge::Reset(link) => (reset_flow(link), "Too many wrong codes. Ask for a new reset email"),
         };
-        Ok(match app.check_code(tx, &flow, app.policy.sms_code, entered, Medium::Text, now).await? {
-            Checked::Accepted => Answer::Accepted { recovery_codes_left: None },
-            Checked::Refused(m) => Answer::Refused(m.into()),
-            Checked::Exhausted => Answer::Refused(exhausted.into()),
-        })
+        let checked = app.check_code(tx, &flow, app.policy.sms_code, entered, Medium::Text, now).await?;
+        Ok(Answer::from_code(checked, exhausted))
     }
 }
 
