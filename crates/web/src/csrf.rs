@@ -9,9 +9,8 @@
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use usher_domain::secret::constant_time_eq;
 use usher_domain::{Error, ErrorCode};
@@ -30,12 +29,10 @@ fn rejected() -> Error {
     )
 }
 
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    // No route takes a write other than POST: the router answers PUT, PATCH or DELETE with a
-    // 405 that changes nothing (tests/api_errors.rs sends them to every documented path).
-    if *req.method() != Method::POST {
-        return next.run(req).await;
-    }
+/// Checks a state-changing request; every route group but the protocol endpoints calls this
+/// for each method other than GET, HEAD and OPTIONS (groups.rs), so no route can be left out.
+/// Gives the request back (its form body read and put back) or the refusal.
+pub(crate) async fn check(state: &AppState, req: Request) -> Result<Request, Response> {
     let api = req.uri().path().starts_with("/api/");
     let frame = req.extensions().get::<Arc<Frame>>().cloned();
     let why = if !same_origin(&req, state.app.config.base_url()) {
@@ -46,23 +43,23 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         None
     };
     if let Some(why) = why {
-        return refuse(&state, frame, api, why).await;
+        return Err(refuse(state, frame, api, why).await);
     }
     if api {
-        return next.run(req).await;
+        return Ok(req);
     }
     let Some(cookie) = cookie_value(req.headers(), CSRF_COOKIE) else {
-        return refuse(&state, frame, false, "no anti-forgery cookie").await;
+        return Err(refuse(state, frame, false, "no anti-forgery cookie").await);
     };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
-        return refuse(&state, frame, false, "form too large").await;
+        return Err(refuse(state, frame, false, "form too large").await);
     };
     let sent = form_urlencoded_field(&bytes, "csrf_token");
     if !sent.is_some_and(|t| constant_time_eq(t.as_bytes(), cookie.as_bytes())) {
-        return refuse(&state, frame, false, "missing or wrong anti-forgery token").await;
+        return Err(refuse(state, frame, false, "missing or wrong anti-forgery token").await);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// An API write must be JSON; one made with a session cookie must also carry the anti-forgery

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use usher_app::sessions::Authenticated;
 use usher_domain::Timestamp;
-use usher_domain::account::SessionStage;
 use usher_domain::secret::{Token, random_bytes};
 
 use crate::AppState;
@@ -102,34 +101,6 @@ pub async fn frame(State(state): State<AppState>, mut req: Request, next: Next) 
         ip,
         user_agent,
     });
-    if frame.user.as_ref().is_some_and(|u| u.password_expired) && !allowed_with_expired_password(req.uri().path()) {
-        // Seed rule: after 90 days the next sign-in requires a new password before anything else.
-        let response = if is_api {
-            crate::error::ApiError(usher_domain::Error::new(
-                usher_domain::ErrorCode::PasswordExpired,
-                "Your password has expired. Change it (POST /api/v1/password) before anything else.",
-            ))
-            .into_response()
-        } else {
-            axum::response::Redirect::to("/account/password").into_response()
-        };
-        return finish(&state, Some(&frame), response, &nonce, &request_id, &path, new_csrf);
-    }
-    if let Some(p) = &frame.pending
-        && !allowed_while_pending(req.uri().path(), p.session.stage)
-    {
-        let (page, message) = match p.session.stage {
-            SessionStage::Setup => ("/set-up", "Set up a second factor first (see /api/v1/factors/set-up)."),
-            _ => ("/sign-in/second-factor", "Give your second factor first (POST /api/v1/sign-in/second-factor)."),
-        };
-        let response = if is_api {
-            crate::error::ApiError(usher_domain::Error::new(usher_domain::ErrorCode::SecondFactorRequired, message))
-                .into_response()
-        } else {
-            axum::response::Redirect::to(page).into_response()
-        };
-        return finish(&state, Some(&frame), response, &nonce, &request_id, &path, new_csrf);
-    }
     req.extensions_mut().insert(frame.clone());
     let response = next.run(req).await;
     finish(&state, Some(&frame), response, &nonce, &request_id, &path, new_csrf)
@@ -151,50 +122,6 @@ fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &
         .filter_map(|a| a.trim().parse().ok())
         .collect();
     forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
-}
-
-/// What a session that has proven only the password may reach: its own next step, signing in
-/// again or out, and what every page needs.
-pub(crate) fn allowed_while_pending(path: &str, stage: SessionStage) -> bool {
-    let own_step = match stage {
-        SessionStage::SecondFactor => {
-            ["/sign-in/second-factor", "/sign-in/lost-device", "/api/v1/sign-in/"].iter().any(|p| path.starts_with(p))
-        }
-        SessionStage::Setup => {
-            path == "/set-up" || path.starts_with("/set-up/") || path.starts_with("/api/v1/factors/set-up")
-        }
-        SessionStage::Full => true,
-    };
-    own_step
-        || matches!(
-            path,
-            "/" | "/sign-in"
-                | "/sign-out"
-                | "/signed-out"
-                | "/healthz"
-                | "/metrics"
-                | "/dev/mailbox"
-                | "/api/v1/sign-in"
-                | "/api/v1/sign-out"
-                | "/api/v1/session"
-                | "/api/v1/openapi.json"
-        )
-        || path.starts_with("/assets/")
-        || path.starts_with("/reset-password")
-}
-
-/// What someone whose password has expired may still reach.
-pub(crate) fn allowed_with_expired_password(path: &str) -> bool {
-    matches!(
-        path,
-        "/account/password"
-            | "/sign-out"
-            | "/signed-out"
-            | "/healthz"
-            | "/metrics"
-            | "/api/v1/password"
-            | "/api/v1/sign-out"
-    ) || path.starts_with("/assets/")
 }
 
 trait IntoMarker {

@@ -1,5 +1,22 @@
-//! Where a person goes back to after a step such as entering their password again: one check
-//! for every return-to, so a header can never be built from bytes a browser sent.
+//! Where a person goes back to after a step such as entering their password again, or after
+//! signing in: one check for every return-to, so a header can never be built from bytes a
+//! browser sent.
+//!
+//! A page asked for before signing in (or before a sign-in's second factor, set-up or expired
+//! password) is remembered in a short-lived cookie by the route group's door; the step that
+//! completes the sign-in sends the person there instead of home, once.
+
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::AppState;
+use crate::session::{cookie_value, set_cookie};
+
+/// The cookie that remembers where a person was going while they sign in.
+pub const RETURN_COOKIE: &str = "__Host-usher-return";
+
+/// How long a remembered destination lasts: long enough to set up a second factor.
+const RETURN_COOKIE_SECONDS: i64 = 60 * 60;
 
 /// A path on this service: starts with one `/`, at most 512 visible ASCII characters (so no
 /// control characters, spaces or bytes that need re-encoding), no backslash and no `//`.
@@ -26,9 +43,56 @@ impl ReturnTo {
     }
 }
 
+/// Pages a sign-in may end at: ours, and not one of the steps of signing in or out itself.
+fn worth_returning_to(path: &str) -> bool {
+    let step = ["/sign-in", "/sign-out", "/signed-out", "/set-up", "/reset-password", "/activate", "/api/", "/assets/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    !step && path != "/" && path != "/account/password"
+}
+
+/// Remembers `wanted` (a path and query asked for by GET) on `response`, for after signing in.
+pub(crate) fn remember(state: &AppState, response: &mut HeaderMap, request: &HeaderMap, wanted: &str) {
+    let Some(wanted) = ReturnTo::parse(wanted).filter(|r| worth_returning_to(r.as_str())) else {
+        return;
+    };
+    let encoded: String =
+        percent_encoding::utf8_percent_encode(wanted.as_str(), percent_encoding::NON_ALPHANUMERIC).collect();
+    if cookie_value(request, RETURN_COOKIE).as_deref() == Some(encoded.as_str()) {
+        return;
+    }
+    set_cookie(response, RETURN_COOKIE, &encoded, "Lax", Some(RETURN_COOKIE_SECONDS), state.secure_cookies);
+}
+
+/// Where a completed sign-in goes: the remembered page if there is a good one, else `default`.
+/// The remembered page is used once: the answer clears the cookie.
+pub(crate) fn arrive(state: &AppState, request: &HeaderMap, default: &str) -> Response {
+    let remembered = cookie_value(request, RETURN_COOKIE);
+    let target = remembered
+        .as_deref()
+        .and_then(|v| percent_encoding::percent_decode_str(v).decode_utf8().ok())
+        .and_then(|v| ReturnTo::parse(&v))
+        .filter(|r| worth_returning_to(r.as_str()));
+    let mut response = Redirect::to(target.as_ref().map_or(default, ReturnTo::as_str)).into_response();
+    if remembered.is_some() {
+        set_cookie(response.headers_mut(), RETURN_COOKIE, "", "Lax", Some(0), state.secure_cookies);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ReturnTo;
+    use super::{ReturnTo, worth_returning_to};
+
+    #[test]
+    fn sign_in_steps_are_never_a_destination() {
+        for step in ["/sign-in", "/sign-in/second-factor", "/set-up/app", "/sign-out", "/reset-password/x", "/"] {
+            assert!(!worth_returning_to(step), "{step}");
+        }
+        for page in ["/account/security", "/admin/users?q=smith", "/operator/organisations/abc", "/home"] {
+            assert!(worth_returning_to(page), "{page}");
+        }
+    }
 
     #[test]
     fn only_plain_paths_of_ours_are_kept() {

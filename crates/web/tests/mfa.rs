@@ -19,7 +19,9 @@ async fn an_app_set_up_from_the_page_works_with_codes_from_an_independent_implem
     // At the set-up stage nothing else can be reached.
     assert_eq!(c.get("/home").await.location().as_deref(), Some("/set-up"));
     assert_eq!(c.get("/account/sessions").await.location().as_deref(), Some("/set-up"));
-    assert_eq!(c.api(Method::GET, "/api/v1/session", None).await.status, 401, "not signed in yet");
+    let session = c.api(Method::GET, "/api/v1/session", None).await;
+    assert_eq!(session.status, 403, "not signed in yet: {}", session.body);
+    assert_eq!(session.json()["code"], "second_factor_required");
     let api = c.api(Method::GET, "/api/v1/sessions", None).await;
     assert_eq!(api.json()["code"], "second_factor_required", "{}", api.body);
 

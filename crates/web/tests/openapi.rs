@@ -64,10 +64,22 @@ async fn every_path_parameter_is_declared_with_its_format() {
 async fn every_error_is_problem_details_and_every_429_says_when_to_retry() {
     let (_t, doc) = document().await;
     assert!(doc["components"]["schemas"]["Problem"]["properties"]["code"].is_object());
+    let table = usher_web::route_table();
     for (path, method, op) in api_operations(&doc) {
         let responses = op["responses"].as_object().unwrap();
-        for status in ["403", "500", "503"] {
+        for status in ["500", "503"] {
             assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+        }
+        // A write meets the anti-forgery guard; a route behind a door, its refusals.
+        let (_, _, group) = table
+            .iter()
+            .find(|(m, p, _)| m.eq_ignore_ascii_case(&method) && *p == path)
+            .unwrap_or_else(|| panic!("{method} {path} is documented but not served"));
+        if method == "post" || !matches!(*group, "public" | "protocol") {
+            assert!(responses.contains_key("403"), "{method} {path} ({group}) lacks 403");
+        }
+        if !matches!(*group, "public" | "protocol") {
+            assert!(responses.contains_key("401"), "{method} {path} ({group}) lacks 401");
         }
         if op["requestBody"].is_object() {
             let content = op["requestBody"]["content"].as_object().unwrap();

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use usher_domain::secret::{SecretString, Token};
-use usher_domain::{Error, ErrorCode};
 use utoipa::ToSchema;
 
 use super::SessionInfo;
@@ -17,11 +16,8 @@ use crate::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::frame::Frame;
+use crate::groups::{self, SignedIn};
 use crate::session::{CSRF_COOKIE, SESSION_COOKIE, set_cookie};
-
-fn signed_in(frame: &Frame) -> Result<&usher_app::sessions::Authenticated, ApiError> {
-    frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
-}
 
 /// Email address and password.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -114,9 +110,9 @@ pub struct ChangePasswordIn {
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     ApiJson(b): ApiJson<ChangePasswordIn>,
 ) -> Result<Response, ApiError> {
-    let who = signed_in(&frame)?;
     let token = state
         .app
         .change_password(who, &b.current_password, &b.password, &b.confirm_password, &frame.context(), frame.now)
@@ -162,9 +158,8 @@ pub struct SessionOut {
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, body = [SessionOut]), (status = 401, description = "`unauthenticated`: sign in first", body = Problem)))]
 pub async fn sessions(
     State(state): State<AppState>,
-    Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
 ) -> Result<Json<Vec<SessionOut>>, ApiError> {
-    let who = signed_in(&frame)?;
     let list = state.app.sessions(who).await?;
     Ok(Json(
         list.into_iter()
@@ -185,9 +180,9 @@ pub async fn sessions(
 pub async fn end_session(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let who = signed_in(&frame)?;
     state.app.end_session(who, &id, &frame.context(), frame.now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -197,9 +192,10 @@ pub async fn end_session(
 pub async fn unlock(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<super::people::MemberOut>, ApiError> {
-    let admin = usher_app::authz::OrganisationAdmin::check(signed_in(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.unlock_member(admin, &id, &frame.context(), frame.now).await?;
     Ok(Json(super::people::member(&l, frame.now)))
 }
@@ -209,9 +205,10 @@ pub async fn unlock(
 pub async fn reregister(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<super::people::MemberOut>, ApiError> {
-    let admin = usher_app::authz::OrganisationAdmin::check(signed_in(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.reregister_member(admin, &id, &frame.context(), frame.now).await?;
     Ok(Json(super::people::member(&l, frame.now)))
 }

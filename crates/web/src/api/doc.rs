@@ -9,7 +9,6 @@
 //! - every error as `application/problem+json` with the `Problem` schema, and `Retry-After` on
 //!   each 429.
 
-use usher_domain::account::SessionStage;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
@@ -21,8 +20,9 @@ use utoipa::{Modify, OpenApi};
 use super::{SessionInfo, TestClock, TestClockMove};
 use super::{account, mfa, people};
 use crate::error::{Problem, ProblemField};
-use crate::frame::{allowed_while_pending, allowed_with_expired_password};
+use crate::routes;
 use crate::session::SESSION_COOKIE;
+use usher_domain::ErrorCode;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -105,19 +105,24 @@ impl Modify for InFrontOfEveryHandler {
                 continue;
             }
             if let Some(op) = item.get.as_mut() {
-                in_front(path, op, false);
+                in_front(path, op, &axum::http::Method::GET);
             }
             if let Some(op) = item.post.as_mut() {
-                in_front(path, op, true);
+                in_front(path, op, &axum::http::Method::POST);
             }
         }
     }
 }
 
-fn in_front(path: &str, op: &mut Operation, write: bool) {
+fn in_front(path: &str, op: &mut Operation, method: &axum::http::Method) {
     declare_path_parameters(path, op);
-    // An operation that answers 401 needs a session; the others take one if it is there.
-    let needs_session = op.responses.responses.contains_key("401");
+    let write = *method == axum::http::Method::POST;
+    // The route's group (routes.rs) says whether it needs a session and what its door refuses.
+    let group = routes::group_of(method, path).unwrap_or(crate::groups::Group::Public);
+    let needs_session = group.needs_session();
+    if needs_session {
+        add(op, "401", "`unauthenticated`: no session, or not one this operation takes; sign in first.");
+    }
     let mut with_session = SecurityRequirement::new("session", Vec::<String>::new());
     if write {
         with_session = with_session.add("csrf", Vec::<String>::new());
@@ -139,11 +144,14 @@ fn in_front(path: &str, op: &mut Operation, write: bool) {
              cookie but without `X-CSRF-Token`",
         );
     }
-    if !allowed_with_expired_password(path) {
-        refusals.push("`password_expired`: the signed-in person must change their password first");
-    }
-    if !(allowed_while_pending(path, SessionStage::SecondFactor) && allowed_while_pending(path, SessionStage::Setup)) {
-        refusals.push("`second_factor_required`: the session has proven only the password so far");
+    for code in group.refusals() {
+        refusals.push(match code {
+            ErrorCode::PasswordExpired => "`password_expired`: the signed-in person must change their password first",
+            ErrorCode::SecondFactorRequired => {
+                "`second_factor_required`: the session has proven only the password so far"
+            }
+            _ => "`forbidden`: the signed-in person's role may not do this",
+        });
     }
     if !refusals.is_empty() {
         add(op, "403", &format!("Refused before the operation: {}.", refusals.join("; ")));

@@ -9,33 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use usher_app::mfa::Method;
-use usher_app::sessions::Authenticated;
-use usher_domain::account::SessionStage;
-use usher_domain::{Error, ErrorCode};
+use usher_domain::Error;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::frame::Frame;
+use crate::groups::{Pending, SettingUp, SignedIn};
 use crate::session::{SESSION_COOKIE, set_cookie};
-
-fn at_stage(frame: &Frame, stage: SessionStage) -> Result<&Authenticated, ApiError> {
-    frame
-        .pending
-        .as_ref()
-        .filter(|p| p.session.stage == stage)
-        .ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in with your password first.")))
-}
-
-/// At the set-up stage, or signed in with the password entered again recently.
-fn setting_up(frame: &Frame) -> Result<&Authenticated, ApiError> {
-    match (&frame.pending, &frame.user) {
-        (Some(p), _) if p.session.stage == SessionStage::Setup => Ok(p),
-        (_, Some(u)) => Ok(u),
-        _ => Err(ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first."))),
-    }
-}
 
 /// A second factor: `app`, `email` or `recovery_code`, and the code.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,9 +45,9 @@ pub struct SecondFactorOut {
 pub async fn second_factor(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
     ApiJson(b): ApiJson<SecondFactorIn>,
 ) -> Result<Response, ApiError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     let method = Method::parse(&b.method)
         .filter(|m| *m != Method::RecoveryText)
         .ok_or_else(|| ApiError(Error::field("method", "method must be app, email or recovery_code")))?;
@@ -81,8 +63,8 @@ pub async fn second_factor(
 pub async fn email_code(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
 ) -> Result<StatusCode, ApiError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     state.app.send_sign_in_email_code(who, &frame.context(), frame.now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -99,8 +81,8 @@ pub struct CodeIn {
 pub async fn send_check(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
 ) -> Result<StatusCode, ApiError> {
-    let who = setting_up(&frame)?;
     state.app.send_setup_check(who, &frame.context(), frame.now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -110,9 +92,9 @@ pub async fn send_check(
 pub async fn check(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     ApiJson(b): ApiJson<CodeIn>,
 ) -> Result<StatusCode, ApiError> {
-    let who = setting_up(&frame)?;
     state.app.confirm_setup_check(who, &b.code, &frame.context(), frame.now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -130,8 +112,8 @@ pub struct AppSecretOut {
 pub async fn new_app(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
 ) -> Result<(StatusCode, Json<AppSecretOut>), ApiError> {
-    let who = setting_up(&frame)?;
     let e = state.app.begin_app_setup(who, frame.now).await?;
     Ok((
         StatusCode::CREATED,
@@ -154,9 +136,9 @@ pub struct FactorAddedOut {
 pub async fn confirm_app(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     ApiJson(b): ApiJson<CodeIn>,
 ) -> Result<Response, ApiError> {
-    let who = setting_up(&frame)?;
     let added = state.app.confirm_app_setup(who, &b.code, &frame.context(), frame.now).await?;
     let mut response = Json(FactorAddedOut { recovery_codes: added.recovery_codes }).into_response();
     set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
@@ -185,11 +167,7 @@ pub struct FactorsOut {
 
 #[utoipa::path(get, path = "/api/v1/factors", tag = "factors",
     responses((status = 200, body = FactorsOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem)))]
-pub async fn factors(
-    State(state): State<AppState>,
-    Extension(frame): Extension<Arc<Frame>>,
-) -> Result<Json<FactorsOut>, ApiError> {
-    let who = frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))?;
+pub async fn factors(State(state): State<AppState>, SignedIn(ref who): SignedIn) -> Result<Json<FactorsOut>, ApiError> {
     let v = state.app.security_view(who).await?;
     Ok(Json(FactorsOut {
         factors: v
@@ -213,9 +191,9 @@ pub async fn factors(
 pub async fn reset_factors(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<super::people::MemberOut>, ApiError> {
-    let who = frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))?;
     let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.reset_member_factors(admin, &id, &frame.context(), frame.now).await?;
     Ok(Json(super::people::member(&l, frame.now)))

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use usher_app::test_clock::{ClockMove, test_clock_off};
 use usher_domain::account::Role;
 use usher_domain::duration::Span;
-use usher_domain::{Error, ErrorCode, Timestamp};
+use usher_domain::{Error, Timestamp};
 use utoipa::{OpenApi as _, ToSchema};
 
 pub mod account;
@@ -26,6 +26,7 @@ use crate::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::frame::Frame;
+use crate::groups::SignedIn;
 
 pub async fn openapi() -> Response {
     match ApiDoc::openapi().to_json() {
@@ -52,8 +53,7 @@ pub struct SessionInfo {
         (status = 200, description = "Signed in", body = SessionInfo),
         (status = 401, description = "No valid session", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn session(Extension(frame): Extension<Arc<Frame>>) -> Result<Json<SessionInfo>, ApiError> {
-    let who = frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))?;
+pub async fn session(SignedIn(who): SignedIn) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(SessionInfo {
         user_id: who.user.id.to_string(),
         full_name: who.user.full_name.clone(),

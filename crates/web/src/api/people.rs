@@ -9,25 +9,20 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use usher_app::activation::ActivationView;
-use usher_app::authz::{Operator, OrganisationAdmin};
 use usher_app::members::NewPerson;
 use usher_app::organisations::OrganisationForm;
-use usher_app::sessions::Authenticated;
 use usher_app::{Organisation, Terms, UserListing};
+use usher_domain::Timestamp;
 use usher_domain::account::MemberStatus;
 use usher_domain::phone::MobileNumber;
 use usher_domain::secret::SecretString;
-use usher_domain::{Error, ErrorCode, Timestamp};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::frame::Frame;
-
-fn signed_in(frame: &Frame) -> Result<&Authenticated, ApiError> {
-    frame.user.as_ref().ok_or_else(|| ApiError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
-}
+use crate::groups::{self};
 
 /// An organisation.
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,9 +138,9 @@ pub struct OrganisationDetail {
     responses((status = 200, body = [OrganisationOut]), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = "`forbidden`: only the operator may do this.", body = Problem)))]
 pub async fn organisations(
     State(state): State<AppState>,
-    Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
 ) -> Result<Json<Vec<OrganisationOut>>, ApiError> {
-    let operator = Operator::check(signed_in(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     Ok(Json(state.app.organisations(operator).await?.iter().map(OrganisationOut::from).collect()))
 }
 
@@ -154,9 +149,10 @@ pub async fn organisations(
 pub async fn register_organisation(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     ApiJson(b): ApiJson<OrganisationIn>,
 ) -> Result<(StatusCode, Json<OrganisationOut>), ApiError> {
-    let operator = Operator::check(signed_in(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let form = OrganisationForm {
         name: b.name,
         kind: b.kind,
@@ -174,9 +170,10 @@ pub async fn register_organisation(
 pub async fn organisation(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrganisationDetail>, ApiError> {
-    let operator = Operator::check(signed_in(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let view = state.app.organisation_view(operator, &id).await?;
     Ok(Json(OrganisationDetail {
         organisation: OrganisationOut::from(&view.organisation),
@@ -189,10 +186,11 @@ pub async fn organisation(
 pub async fn invite_administrator(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<PersonIn>,
 ) -> Result<(StatusCode, Json<MemberOut>), ApiError> {
-    let operator = Operator::check(signed_in(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let person = b.person();
     let l = state.app.invite_administrator(operator, &id, &person, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(member(&l, frame.now))))
@@ -229,9 +227,10 @@ pub async fn terms(State(state): State<AppState>) -> Result<Json<TermsOut>, ApiE
 pub async fn publish_terms(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     ApiJson(b): ApiJson<TermsIn>,
 ) -> Result<(StatusCode, Json<TermsOut>), ApiError> {
-    let operator = Operator::check(signed_in(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     state.app.publish_terms(operator, &b.body, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(TermsOut::from(&state.app.current_terms().await?))))
 }
@@ -246,9 +245,10 @@ pub struct SearchQuery {
 pub async fn users(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<MemberOut>>, ApiError> {
-    let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let people = state.app.members(admin, q.q.as_deref().unwrap_or("")).await?;
     Ok(Json(people.iter().map(|l| member(l, frame.now)).collect()))
 }
@@ -258,9 +258,10 @@ pub async fn users(
 pub async fn add_user(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     ApiJson(b): ApiJson<PersonIn>,
 ) -> Result<(StatusCode, Json<MemberOut>), ApiError> {
-    let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let person = b.person();
     let l = state.app.add_member(admin, &person, &frame.context(), frame.now).await?;
     Ok((StatusCode::CREATED, Json(member(&l, frame.now))))
@@ -271,9 +272,10 @@ pub async fn add_user(
 pub async fn user(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MemberOut>, ApiError> {
-    let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.member(admin, &id, &frame.context(), frame.now).await?;
     Ok(Json(member(&l, frame.now)))
 }
@@ -290,10 +292,11 @@ pub struct MobileIn {
 pub async fn correct_mobile(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<MobileIn>,
 ) -> Result<Json<MemberOut>, ApiError> {
-    let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.correct_mobile(admin, &id, &b.mobile, &frame.context(), frame.now).await?;
     Ok(Json(member(&l, frame.now)))
 }
@@ -303,9 +306,10 @@ pub async fn correct_mobile(
 pub async fn resend_activation(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MemberOut>, ApiError> {
-    let admin = OrganisationAdmin::check(signed_in(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.resend_activation(admin, &id, &frame.context(), frame.now).await?;
     Ok(Json(member(&l, frame.now)))
 }

@@ -15,11 +15,14 @@ use usher_domain::ErrorCode;
 use usher_domain::password::PasswordPolicy;
 use usher_domain::secret::SecretString;
 
-use super::{Done, FormErrors, Layout, html, read_form, signed_in_user};
+use super::{Done, FormErrors, Layout, html, read_form};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
+use crate::groups::SignedIn;
+use crate::return_to;
 use crate::session::{SESSION_COOKIE, set_cookie};
+use usher_app::sessions::Authenticated;
 
 #[derive(Template)]
 #[template(path = "change_password.html")]
@@ -35,9 +38,9 @@ struct ChangePasswordPage<'a> {
 fn change_page<'a>(
     state: &'a AppState,
     frame: &'a Frame,
+    who: &Authenticated,
     errors: FormErrors,
 ) -> Result<ChangePasswordPage<'a>, PageError> {
-    let who = signed_in_user(frame)?;
     let policy = PasswordPolicy::for_profile(state.app.config.policy.profile, false);
     let title = if who.password_expired { "Your password has expired" } else { "Change your password" };
     Ok(ChangePasswordPage {
@@ -53,8 +56,9 @@ fn change_page<'a>(
 pub async fn password_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
 ) -> Result<Response, PageError> {
-    html(StatusCode::OK, &change_page(&state, &frame, FormErrors::default())?)
+    html(StatusCode::OK, &change_page(&state, &frame, who, FormErrors::default())?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,9 +74,10 @@ pub struct ChangeData {
 pub async fn password_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
+    headers: axum::http::HeaderMap,
     form: Result<Form<ChangeData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let form = read_form(form)?;
     match state
         .app
@@ -87,12 +92,18 @@ pub async fn password_submit(
         .await
     {
         Ok(token) => {
-            let mut response = Redirect::to("/home?done=password").into_response();
+            // An expired password was the last step of signing in: on to where the person was
+            // going, if anywhere.
+            let mut response = if who.password_expired {
+                return_to::arrive(&state, &headers, "/home?done=password")
+            } else {
+                Redirect::to("/home?done=password").into_response()
+            };
             set_cookie(response.headers_mut(), SESSION_COOKIE, token.expose(), "Lax", None, state.secure_cookies);
             Ok(response)
         }
         Err(e) if e.code == ErrorCode::InvalidInput => {
-            html(StatusCode::BAD_REQUEST, &change_page(&state, &frame, FormErrors::from_error(&e))?)
+            html(StatusCode::BAD_REQUEST, &change_page(&state, &frame, who, FormErrors::from_error(&e))?)
         }
         Err(e) => Err(e.into()),
     }
@@ -120,9 +131,9 @@ struct SessionsPage<'a> {
 pub async fn sessions(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let sessions = state
         .app
         .sessions(who)
@@ -192,9 +203,9 @@ pub fn browser_of(user_agent: Option<&str>) -> String {
 pub async fn end_session(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     state.app.end_session(who, &id, &frame.context(), frame.now).await?;
     if id == who.session.id.as_str() {
         let mut response = Redirect::to("/").into_response();
@@ -207,8 +218,8 @@ pub async fn end_session(
 pub async fn end_others(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     state.app.end_other_sessions(who, &frame.context(), frame.now).await?;
     Ok(Redirect::to("/account/sessions?done=others").into_response())
 }

@@ -17,10 +17,11 @@ use usher_domain::account::{AccountStatus, MemberStatus, Role};
 use usher_domain::phone::MobileNumber;
 
 use super::operator::{NewPersonPage, PersonFormData, person_fields};
-use super::{Done, Field, FormErrors, Layout, PersonRow, html, read_form, signed_in_user};
+use super::{Done, Field, FormErrors, Layout, PersonRow, html, read_form};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
+use crate::groups::{self};
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -44,9 +45,10 @@ async fn organisation_name(state: &AppState, admin: OrganisationAdmin<'_>) -> St
 pub async fn list(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Query(search): Query<Search>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let search: String = search.q.unwrap_or_default().chars().take(100).collect();
     let people = state
         .app
@@ -89,8 +91,9 @@ fn add_page<'a>(
 pub async fn add_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let org = organisation_name(&state, admin).await;
     html(StatusCode::OK, &add_page(&state, &frame, org, &PersonFormData::default(), FormErrors::default()))
 }
@@ -98,9 +101,10 @@ pub async fn add_form(
 pub async fn add_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     form: Result<Form<PersonFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let form = read_form(form)?;
     match state.app.add_member(admin, &form.person(), &frame.context(), frame.now).await {
         Ok(l) => Ok(Redirect::to(&format!("/admin/users/{}?done=added", l.user.id)).into_response()),
@@ -137,10 +141,11 @@ struct UserPage<'a> {
 pub async fn show(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.member(admin, &id, &frame.context(), frame.now).await?;
     let u = &l.user;
     let status = MemberStatus::of(u.status, l.activation_expires_at, frame.now);
@@ -188,9 +193,10 @@ pub async fn show(
 pub async fn resend(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.resend_activation(admin, &id, &frame.context(), frame.now).await?;
     Ok(Redirect::to(&format!("/admin/users/{}?done=resent", l.user.id)).into_response())
 }
@@ -215,9 +221,10 @@ pub struct MobileFormData {
 pub async fn mobile_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.member(admin, &id, &frame.context(), frame.now).await?;
     html(StatusCode::OK, &mobile_page(&state, &frame, &l.user, "", FormErrors::default()))
 }
@@ -245,10 +252,11 @@ fn mobile_page<'a>(
 pub async fn mobile_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Path(id): Path<String>,
     form: Result<Form<MobileFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let form = read_form(form)?;
     match state.app.correct_mobile(admin, &id, &form.mobile, &frame.context(), frame.now).await {
         Ok(l) => Ok(Redirect::to(&format!("/admin/users/{}?done=mobile", l.user.id)).into_response()),
@@ -266,9 +274,10 @@ pub async fn mobile_submit(
 pub async fn unlock(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.unlock_member(admin, &id, &frame.context(), frame.now).await?;
     Ok(Redirect::to(&format!("/admin/users/{}?done=unlocked", l.user.id)).into_response())
 }
@@ -276,9 +285,10 @@ pub async fn unlock(
 pub async fn reset_factors(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.reset_member_factors(admin, &id, &frame.context(), frame.now).await?;
     Ok(Redirect::to(&format!("/admin/users/{}?done=factors", l.user.id)).into_response())
 }
@@ -286,9 +296,10 @@ pub async fn reset_factors(
 pub async fn reregister(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::OrgAdmin(ref who): groups::OrgAdmin,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let admin = OrganisationAdmin::check(signed_in_user(&frame)?)?;
+    let admin = usher_app::authz::OrganisationAdmin::check(who)?;
     let l = state.app.reregister_member(admin, &id, &frame.context(), frame.now).await?;
     Ok(Redirect::to(&format!("/admin/users/{}?done=reregistered", l.user.id)).into_response())
 }

@@ -16,10 +16,12 @@ use usher_app::authz::{Operator, OrganisationAdmin};
 use usher_domain::{Error, ErrorCode};
 
 use super::audit_words::{ACTIONS, FAMILIES, action_words, outcome_words};
-use super::{FormErrors, Layout, html, signed_in_user};
+use super::{FormErrors, Layout, html};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
+use crate::groups;
+use usher_app::sessions::Authenticated;
 
 /// Events on one page.
 const PAGE: i64 = 50;
@@ -109,8 +111,7 @@ enum Area {
     Administrator,
 }
 
-fn scope(frame: &Frame, area: Area) -> Result<(AuditScope<'_>, &'static str), PageError> {
-    let who = signed_in_user(frame)?;
+fn scope(who: &Authenticated, area: Area) -> Result<(AuditScope<'_>, &'static str), PageError> {
     Ok(match area {
         Area::Operator => (AuditScope::Everything(Operator::check(who)?), "/operator/audit"),
         Area::Administrator => (AuditScope::Organisation(OrganisationAdmin::check(who)?), "/admin/audit"),
@@ -120,35 +121,39 @@ fn scope(frame: &Frame, area: Area) -> Result<(AuditScope<'_>, &'static str), Pa
 pub async fn operator_view(
     state: State<AppState>,
     frame: Extension<Arc<Frame>>,
+    groups::Operator(who): groups::Operator,
     params: Query<AuditParams>,
 ) -> Result<Response, PageError> {
-    view(state, frame, params, Area::Operator).await
+    view(state, frame, params, &who, Area::Operator).await
 }
 
 pub async fn admin_view(
     state: State<AppState>,
     frame: Extension<Arc<Frame>>,
+    groups::OrgAdmin(who): groups::OrgAdmin,
     params: Query<AuditParams>,
 ) -> Result<Response, PageError> {
-    view(state, frame, params, Area::Administrator).await
+    view(state, frame, params, &who, Area::Administrator).await
 }
 
 pub async fn operator_export(
     state: State<AppState>,
     frame: Extension<Arc<Frame>>,
+    groups::Operator(who): groups::Operator,
     headers: axum::http::HeaderMap,
     params: Query<AuditParams>,
 ) -> Result<Response, PageError> {
-    export(state, frame, headers, params, Area::Operator).await
+    export(state, frame, headers, params, &who, Area::Operator).await
 }
 
 pub async fn admin_export(
     state: State<AppState>,
     frame: Extension<Arc<Frame>>,
+    groups::OrgAdmin(who): groups::OrgAdmin,
     headers: axum::http::HeaderMap,
     params: Query<AuditParams>,
 ) -> Result<Response, PageError> {
-    export(state, frame, headers, params, Area::Administrator).await
+    export(state, frame, headers, params, &who, Area::Administrator).await
 }
 
 fn name(names: &std::collections::HashMap<String, String>, id: Option<&str>) -> String {
@@ -164,9 +169,10 @@ async fn view(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     Query(p): Query<AuditParams>,
+    who: &Authenticated,
     area: Area,
 ) -> Result<Response, PageError> {
-    let (scope, base) = scope(&frame, area)?;
+    let (scope, base) = scope(who, area)?;
     let (rows, older, errors) = match state.app.audit_page(scope, &p.query(), p.before, PAGE).await {
         Ok(page) => {
             let rows = page
@@ -245,9 +251,10 @@ async fn export(
     Extension(frame): Extension<Arc<Frame>>,
     headers: axum::http::HeaderMap,
     Query(p): Query<AuditParams>,
+    who: &Authenticated,
     area: Area,
 ) -> Result<Response, PageError> {
-    let (scope, _) = scope(&frame, area)?;
+    let (scope, _) = scope(who, area)?;
     // An export is recorded in the trail (the one GET that changes state, by design: see the
     // README), so another site may not start one.
     if headers

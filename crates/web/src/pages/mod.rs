@@ -28,7 +28,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use usher_app::operator::{OperatorLink, SetupForm, SignedIn};
+use usher_app::operator::{OperatorLink, SetupForm, SignedIn as NewSession};
 use usher_domain::account::{Role, SessionStage};
 use usher_domain::error::FieldError;
 use usher_domain::password::PasswordPolicy;
@@ -40,6 +40,8 @@ use usher_domain::notification::Part;
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
+use crate::groups::SignedIn;
+use crate::return_to;
 use crate::session::{SESSION_COOKIE, set_cookie};
 
 /// Field messages for a form, in the order the fields appear.
@@ -87,11 +89,11 @@ pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> Result<Response
     Ok((status, Html(render(page)?)).into_response())
 }
 
-/// Sets the session cookie and sends the person on: home, or first to their second factor or
-/// its set-up.
-fn signed_in(state: &AppState, s: &SignedIn) -> Response {
+/// Sets the session cookie and sends the person on: where they were going (else home), or
+/// first to their second factor or its set-up.
+fn signed_in(state: &AppState, request: &axum::http::HeaderMap, s: &NewSession) -> Response {
     let next = match s.stage {
-        SessionStage::Full => "/home",
+        SessionStage::Full => return with_session(state, return_to::arrive(state, request, "/home"), &s.token),
         SessionStage::SecondFactor => "/sign-in/second-factor",
         SessionStage::Setup => "/set-up",
     };
@@ -151,11 +153,9 @@ struct HomePage<'a> {
 pub async fn home(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
-    let Some(who) = &frame.user else {
-        return Ok(Redirect::to("/sign-in").into_response());
-    };
     let u = &who.user;
     let (heading, role) = match u.role {
         Role::Operator => ("Operator home", "Operator"),
@@ -243,6 +243,7 @@ pub async fn setup_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
     form: Result<Form<SetupFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = read_form(form)?;
@@ -259,7 +260,7 @@ pub async fn setup_submit(
             if let Some(old) = frame.session() {
                 state.app.sign_out(old, &ctx, frame.now).await?;
             }
-            Ok(signed_in(&state, &s))
+            Ok(signed_in(&state, &headers, &s))
         }
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let view = state.app.open_operator_link(&token, frame.now).await?;
@@ -323,6 +324,7 @@ pub async fn sign_in_form(
 pub async fn sign_in_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    headers: axum::http::HeaderMap,
     form: Result<Form<SignInFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = read_form(form)?;
@@ -333,7 +335,7 @@ pub async fn sign_in_submit(
             if let Some(old) = frame.session() {
                 state.app.sign_out(old, &ctx, frame.now).await?;
             }
-            Ok(signed_in(&state, &s))
+            Ok(signed_in(&state, &headers, &s))
         }
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let errors = FormErrors::from_error(&e);
@@ -396,9 +398,4 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct Done {
     pub done: Option<String>,
-}
-
-/// The signed-in person, or a redirect to the sign-in page.
-pub(crate) fn signed_in_user(frame: &Frame) -> Result<&usher_app::sessions::Authenticated, PageError> {
-    frame.user.as_ref().ok_or_else(|| PageError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
 }

@@ -11,17 +11,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use usher_app::authz::Operator;
 use usher_app::notifications::{NotificationForm, NotificationView};
 use usher_domain::ErrorCode;
 use usher_domain::notification::{Importance, Part};
 use usher_domain::organisation::OrganisationKind;
 
 use super::date_input::{DateProblem, DateTimeAnswer, DateTimeField, DateTimeInput};
-use super::{Done, Field, FormErrors, Layout, html, read_form, signed_in_user};
+use super::{Done, Field, FormErrors, Layout, html, read_form};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
+use crate::groups::{self};
 use crate::session::{cookie_value, set_cookie};
 
 /// The cookie listing the notifications this browser has dismissed.
@@ -157,9 +157,10 @@ struct OperatorNotificationsPage<'a> {
 pub async fn operator_list(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     axum::extract::Query(done): axum::extract::Query<Done>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let notices = state.app.all_notifications(operator, frame.now).await?.iter().map(Notice::of).collect();
     let banner = match done.done.as_deref() {
         Some("published") => Some("Notification saved. It shows from its start time to its end."),
@@ -256,8 +257,9 @@ fn new_page<'a>(
 pub async fn new_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
 ) -> Result<Response, PageError> {
-    Operator::check(signed_in_user(&frame)?)?;
+    usher_app::authz::Operator::check(who)?;
     let form = NotificationForm { importance: "information".into(), ..NotificationForm::default() };
     html(StatusCode::OK, &new_page(&state, &frame, &form, &Dates::default(), FormErrors::default()))
 }
@@ -265,9 +267,10 @@ pub async fn new_form(
 pub async fn new_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     // Read by hand: `audience` comes once per ticked box.
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -312,9 +315,10 @@ pub async fn new_submit(
 pub async fn end(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     state.app.end_notification(operator, &id, &frame.context(), frame.now).await?;
     Ok(Redirect::to("/operator/notifications?done=ended").into_response())
 }

@@ -17,10 +17,11 @@ use usher_domain::ErrorCode;
 use usher_domain::account::AccountStatus;
 use usher_domain::organisation::OrganisationKind;
 
-use super::{Done, Field, FormErrors, Layout, PersonRow, html, read_form, signed_in_user};
+use super::{Done, Field, FormErrors, Layout, PersonRow, html, read_form};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
+use crate::groups::{self, SignedIn};
 
 struct OrganisationRow {
     id: String,
@@ -40,8 +41,8 @@ struct OrganisationsPage<'a> {
 pub async fn list(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let operator = Operator::check(who)?;
     let organisations = state
         .app
@@ -124,8 +125,9 @@ fn new_organisation_page<'a>(
 pub async fn new_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
 ) -> Result<Response, PageError> {
-    Operator::check(signed_in_user(&frame)?)?;
+    usher_app::authz::Operator::check(who)?;
     html(
         StatusCode::OK,
         &new_organisation_page(&state, &frame, &OrganisationFormData::default(), FormErrors::default()),
@@ -135,9 +137,10 @@ pub async fn new_form(
 pub async fn new_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     form: Result<Form<OrganisationFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let form = read_form(form)?;
     let answers = OrganisationForm {
         name: form.name.clone(),
@@ -177,10 +180,11 @@ struct OrganisationPage<'a> {
 pub async fn show(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let view = state.app.organisation_view(operator, &id).await?;
     let o = &view.organisation;
     let banner = match done.done.as_deref() {
@@ -271,10 +275,11 @@ pub struct SecondFactorRulesData {
 pub async fn second_factor_rules(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     Path(id): Path<String>,
     form: Result<Form<SecondFactorRulesData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let form = read_form(form)?;
     let o = state
         .app
@@ -349,9 +354,10 @@ fn invite_page<'a>(
 pub async fn invite_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let view = state.app.organisation_view(operator, &id).await?;
     let page =
         invite_page(&state, &frame, &id, &view.organisation.name, &PersonFormData::default(), FormErrors::default());
@@ -361,10 +367,11 @@ pub async fn invite_form(
 pub async fn invite_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     Path(id): Path<String>,
     form: Result<Form<PersonFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let form = read_form(form)?;
     match state.app.invite_administrator(operator, &id, &form.person(), &frame.context(), frame.now).await {
         Ok(_) => Ok(Redirect::to(&format!("/operator/organisations/{id}?done=invited")).into_response()),
@@ -397,8 +404,9 @@ pub struct TermsFormData {
 pub async fn terms_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
 ) -> Result<Response, PageError> {
-    Operator::check(signed_in_user(&frame)?)?;
+    usher_app::authz::Operator::check(who)?;
     let terms = state.app.current_terms().await?;
     let page = TermsPage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Terms and conditions"),
@@ -418,9 +426,10 @@ pub async fn terms_form(
 pub async fn terms_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     form: Result<Form<TermsFormData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let form = read_form(form)?;
     let (errors, banner) = match state.app.publish_terms(operator, &form.body, &frame.context(), frame.now).await {
         Ok(version) => (
@@ -452,9 +461,10 @@ pub async fn terms_submit(
 pub async fn reset_administrator_factors(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    groups::Operator(ref who): groups::Operator,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let operator = Operator::check(signed_in_user(&frame)?)?;
+    let operator = usher_app::authz::Operator::check(who)?;
     let user = state.app.reset_administrator_factors(operator, &id, &frame.context(), frame.now).await?;
     let org = user.organisation_id.map(|o| o.to_string()).unwrap_or_default();
     Ok(Redirect::to(&format!("/operator/organisations/{org}?done=factors")).into_response())

@@ -22,15 +22,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use usher_app::mfa::{AppEnrolment, Method, SecondFactorView, SetupView};
 use usher_app::sessions::Authenticated;
-use usher_domain::account::SessionStage;
 use usher_domain::secret::SecretString;
 use usher_domain::{Error, ErrorCode};
 
-use super::{Field, FormErrors, Layout, html, read_form, signed_in_user, with_session, without_session};
+use super::{Field, FormErrors, Layout, html, read_form, with_session, without_session};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
-use crate::return_to::ReturnTo;
+use crate::groups::{Pending, SettingUp, SignedIn};
+use crate::return_to::{self, ReturnTo};
 
 /// A form that sends a code.
 #[derive(Debug, Deserialize)]
@@ -47,15 +47,6 @@ pub struct CodeQuery {
     method: Option<String>,
     sent: Option<String>,
     done: Option<String>,
-}
-
-/// The session at a given stage, or the page that stage belongs on.
-fn at_stage(frame: &Frame, stage: SessionStage) -> Result<&Authenticated, PageError> {
-    frame
-        .pending
-        .as_ref()
-        .filter(|p| p.session.stage == stage)
-        .ok_or_else(|| PageError(Error::new(ErrorCode::Unauthenticated, "Sign in first.")))
 }
 
 /// Sends a person whose change needs their password again to enter it, then back to `next`.

@@ -25,9 +25,9 @@ pub(super) struct SecurityPage<'a> {
 pub async fn security(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let view = state.app.security_view(who).await?;
     let banner = match q.done.as_deref() {
         Some("recovery_code_used") => Some(
@@ -85,9 +85,9 @@ pub(super) struct ConfirmPasswordPage<'a> {
 pub async fn confirm_password_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let page = ConfirmPasswordPage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Enter your password"),
         errors: FormErrors::default(),
@@ -108,9 +108,9 @@ pub struct ConfirmPasswordData {
 pub async fn confirm_password_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     form: Result<Form<ConfirmPasswordData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let form = read_form(form)?;
     let next = safe_next(Some(&form.next));
     match state.app.reauthenticate(who, &form.password, &frame.context(), frame.now).await {
@@ -132,9 +132,9 @@ pub async fn confirm_password_submit(
 pub async fn remove_factor(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     match state.app.remove_factor(who, &id, &frame.context(), frame.now).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=removed").into_response()),
         Err(e) if e.code == ErrorCode::ReauthenticationRequired => Ok(reauthenticate_first("/account/security")),
@@ -152,8 +152,8 @@ pub(super) struct RecoveryCodesPage<'a> {
 pub async fn new_recovery_codes(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     match state.app.regenerate_recovery_codes(who, &frame.context(), frame.now).await {
         Ok(codes) => html(
             StatusCode::OK,
@@ -212,8 +212,8 @@ pub(super) fn recovery_phone_page<'a>(
 pub async fn recovery_phone_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     if let Err(e) = state.app.require_recent_password(who, frame.now) {
         return if e.code == ErrorCode::ReauthenticationRequired {
             Ok(reauthenticate_first("/account/security/recovery-phone"))
@@ -227,9 +227,9 @@ pub async fn recovery_phone_form(
 pub async fn recovery_phone_send(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     form: Result<Form<PhoneData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let form = read_form(form)?;
     match state.app.send_recovery_phone_code(who, &form.phone, &frame.context(), frame.now).await {
         Ok(phone) => {
@@ -247,9 +247,9 @@ pub async fn recovery_phone_send(
 pub async fn recovery_phone_confirm(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
     form: Result<Form<PhoneData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     let form = read_form(form)?;
     match state.app.confirm_recovery_phone(who, &form.phone, &form.code, &frame.context(), frame.now).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=recovery_phone").into_response()),
@@ -266,8 +266,8 @@ pub async fn recovery_phone_confirm(
 pub async fn recovery_phone_remove(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SignedIn(ref who): SignedIn,
 ) -> Result<Response, PageError> {
-    let who = signed_in_user(&frame)?;
     match state.app.remove_recovery_phone(who, &frame.context(), frame.now).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=recovery_phone_removed").into_response()),
         Err(e) if e.code == ErrorCode::ReauthenticationRequired => Ok(reauthenticate_first("/account/security")),

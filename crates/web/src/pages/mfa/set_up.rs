@@ -2,15 +2,6 @@
 
 use super::*;
 
-/// Set-up: at the set-up stage after signing in, or from the security page.
-pub(super) fn setting_up(frame: &Frame) -> Result<&Authenticated, PageError> {
-    match (&frame.pending, &frame.user) {
-        (Some(p), _) if p.session.stage == SessionStage::Setup => Ok(p),
-        (_, Some(u)) => Ok(u),
-        _ => Err(PageError(Error::new(ErrorCode::Unauthenticated, "Sign in first."))),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "set_up.html")]
 pub(super) struct SetupPage<'a> {
@@ -22,9 +13,9 @@ pub(super) struct SetupPage<'a> {
 pub async fn setup(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     let view = match state.app.setup_view(who, frame.now).await {
         Ok(v) => v,
         Err(e) if e.code == ErrorCode::ReauthenticationRequired => return Ok(reauthenticate_first("/set-up")),
@@ -67,9 +58,9 @@ pub(super) fn setup_check_page<'a>(
 pub async fn setup_check_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     let view = match state.app.setup_view(who, frame.now).await {
         Ok(v) => v,
         Err(e) if e.code == ErrorCode::ReauthenticationRequired => return Ok(reauthenticate_first("/set-up")),
@@ -84,8 +75,8 @@ pub async fn setup_check_form(
 pub async fn setup_check_send(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     match state.app.send_setup_check(who, &frame.context(), frame.now).await {
         Ok(()) => {
             let sent = if who.user.phone.is_some() { "text" } else { "email" };
@@ -99,9 +90,9 @@ pub async fn setup_check_send(
 pub async fn setup_check_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     form: Result<Form<CodeData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     let form = read_form(form)?;
     match state.app.confirm_setup_check(who, &form.code, &frame.context(), frame.now).await {
         // The check proven, the first secret is made here, in the POST, then shown by the GET.
@@ -174,8 +165,8 @@ pub(super) struct SetupContinuePage<'a> {
 pub async fn setup_app(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     match state.app.current_app_enrolment(who, frame.now).await {
         Ok(Some(enrolment)) => html(StatusCode::OK, &setup_app_page(&state, &frame, &enrolment, FormErrors::default())),
         Ok(None) => html(
@@ -191,8 +182,8 @@ pub async fn setup_app(
 pub async fn setup_app_new(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     new_app_secret(&state, &frame, who).await
 }
 
@@ -234,9 +225,9 @@ pub(super) fn factor_added(
 pub async fn setup_app_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     form: Result<Form<CodeData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     let form = read_form(form)?;
     match state.app.confirm_app_setup(who, &form.code, &frame.context(), frame.now).await {
         Ok(added) => factor_added(&state, &frame, "Authenticator app added", added.recovery_codes),
@@ -292,17 +283,17 @@ pub(super) async fn setup_email_page(
 pub async fn setup_email(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     setup_email_page(&state, &frame, who, FormErrors::default(), sent_banner(&q), StatusCode::OK).await
 }
 
 pub async fn setup_email_send(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     match state.app.send_setup_email_code(who, &frame.context(), frame.now).await {
         Ok(()) => Ok(Redirect::to("/set-up/email?sent=email").into_response()),
         Err(e) if e.code == ErrorCode::ReauthenticationRequired => Ok(reauthenticate_first("/set-up")),
@@ -313,9 +304,9 @@ pub async fn setup_email_send(
 pub async fn setup_email_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    SettingUp(ref who): SettingUp,
     form: Result<Form<CodeData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = setting_up(&frame)?;
     let form = read_form(form)?;
     match state.app.confirm_email_setup(who, &form.code, &frame.context(), frame.now).await {
         Ok(added) => factor_added(&state, &frame, "Email codes set up", added.recovery_codes),

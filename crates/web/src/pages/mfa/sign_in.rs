@@ -150,9 +150,9 @@ pub(super) fn sent_banner(q: &CodeQuery) -> Option<String> {
 pub async fn second_factor_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     let view = state.app.second_factor_view(who).await?;
     let errors = FormErrors::default();
     let sf = build_form(
@@ -170,17 +170,23 @@ pub async fn second_factor_form(
 pub async fn second_factor_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
+    headers: axum::http::HeaderMap,
     form: Result<Form<CodeData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     let form = read_form(form)?;
     let method = Method::parse(&form.method)
         .ok_or_else(|| PageError(Error::field("method", "Choose how to confirm it is you")))?;
     match state.app.verify_second_factor(who, method, &form.code, &frame.context(), frame.now).await {
         Ok(done) => {
-            let next =
-                if done.recovery_codes_left.is_some() { "/account/security?done=recovery_code_used" } else { "/home" };
-            Ok(with_session(&state, Redirect::to(next).into_response(), &done.token))
+            // A used recovery code first shows how many are left; otherwise on to where the
+            // person was going.
+            let next = if done.recovery_codes_left.is_some() {
+                Redirect::to("/account/security?done=recovery_code_used").into_response()
+            } else {
+                return_to::arrive(&state, &headers, "/home")
+            };
+            Ok(with_session(&state, next, &done.token))
         }
         Err(e) if e.code == ErrorCode::InvalidInput => {
             let view = state.app.second_factor_view(who).await?;
@@ -203,8 +209,8 @@ pub async fn second_factor_submit(
 pub async fn second_factor_email(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
 ) -> Result<Response, PageError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     state.app.send_sign_in_email_code(who, &frame.context(), frame.now).await?;
     Ok(Redirect::to("/sign-in/second-factor?method=email&sent=email").into_response())
 }
@@ -213,9 +219,9 @@ pub async fn second_factor_email(
 pub async fn lost_device_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     let view = state.app.second_factor_view(who).await?;
     lost_device_page(&state, &frame, &view, FormErrors::default(), sent_banner(&q), StatusCode::OK)
 }
@@ -253,8 +259,8 @@ pub(super) fn lost_device_page(
 pub async fn lost_device_text(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
 ) -> Result<Response, PageError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     state.app.send_recovery_text(who, &frame.context(), frame.now).await?;
     Ok(Redirect::to("/sign-in/lost-device?sent=text").into_response())
 }
@@ -262,9 +268,9 @@ pub async fn lost_device_text(
 pub async fn lost_device_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Pending(ref who): Pending,
     form: Result<Form<CodeData>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let who = at_stage(&frame, SessionStage::SecondFactor)?;
     let form = read_form(form)?;
     match state.app.recover_with_text(who, &form.code, &frame.context(), frame.now).await {
         Ok(token) => Ok(with_session(&state, Redirect::to("/set-up?done=recovered").into_response(), &token)),
