@@ -387,13 +387,17 @@ describe('sign-in, lock, reset, sessions, change and expiry journey', { timeout:
     await a11y(page, 'password-expired-from-sessions');
   });
 
-  step('changing the expired password leads to the home page', async () => {
+  step('changing the expired password leads to the page asked for, once', async () => {
     await fill(page, 'Current password', CHANGED_PASSWORD);
     await fill(page, 'Create a password', EXPIRY_PASSWORD);
     await fill(page, 'Confirm your password', EXPIRY_PASSWORD);
     await clickButton(page, 'Change password');
+    // The sessions page was asked for while the password had expired: that is where the change ends.
+    await assertHeading(page, 'Your sessions');
+    assertPath(page, '/account/sessions', 'after changing the expired password (the page asked for before)');
+    await page.goto('/home');
     await assertHeading(page, 'Operator home');
-    assertPath(page, '/home', 'after changing the expired password');
+    assertPath(page, '/home', 'the home page after changing the expired password');
     const expiry = await summaryValue(page, 'Password');
     assert.match(expiry, /^Expires on \S/, `the "Password" row should read "Expires on <date>"; it reads "${expiry}"`);
     await a11y(page, 'operator-home-after-expiry');

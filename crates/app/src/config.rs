@@ -343,12 +343,12 @@ impl Config {
             }
             _ => {}
         }
-        if self.uses_dev_providers() && !self.base_url_is_loopback() && !self.insecure_dev_mailbox_on_public_url {
+        if self.uses_dev_providers() && !self.dev_mailbox_is_private() && !self.insecure_dev_mailbox_on_public_url {
             return Err(bad(
                 "email.provider",
-                "the dev mailbox shows every code and link to anyone, so it runs only on a localhost public_base_url: \
-                 choose real providers (email.provider, sms.provider), or set insecure_dev_mailbox_on_public_url = true \
-                 for a throwaway test server",
+                "the dev mailbox shows every code and link to anyone, so it runs only on a localhost public_base_url \
+                 and a loopback listen address: choose real providers (email.provider, sms.provider), or set \
+                 insecure_dev_mailbox_on_public_url = true for a throwaway test server",
             ));
         }
         let l = &self.lifecycle;
@@ -415,6 +415,12 @@ impl Config {
     /// True when email or texts go to the dev mailbox instead of being delivered.
     pub fn uses_dev_providers(&self) -> bool {
         self.email.provider == EmailProviderKind::Dev || self.sms.provider == SmsProviderKind::Dev
+    }
+
+    /// True when only this machine can reach the dev mailbox: the public address is loopback and
+    /// so is the address listened on (a localhost base URL on 0.0.0.0 still serves the network).
+    pub fn dev_mailbox_is_private(&self) -> bool {
+        self.base_url_is_loopback() && self.listen_addr().is_ok_and(|a| a.ip().is_loopback())
     }
 
     /// True when the public address is this machine only: localhost (or a name under it),
@@ -492,6 +498,16 @@ mod tests {
             let e = c.validate().unwrap_err();
             assert_eq!(e.setting, "email.provider", "{public}");
             assert!(e.problem.contains("insecure_dev_mailbox_on_public_url"), "{e}");
+            c.insecure_dev_mailbox_on_public_url = true;
+            c.validate().unwrap();
+        }
+        // Found in review: a localhost base URL listened for on every interface still serves the network.
+        for open in ["0.0.0.0:8080", "[::]:8080", "10.0.0.5:8080"] {
+            let mut c = Config { listen: open.into(), ..Config::default() };
+            assert!(c.base_url_is_loopback() && !c.dev_mailbox_is_private(), "{open}");
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.setting, "email.provider", "{open}");
+            assert!(e.problem.contains("loopback listen address"), "{e}");
             c.insecure_dev_mailbox_on_public_url = true;
             c.validate().unwrap();
         }

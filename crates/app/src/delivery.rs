@@ -110,6 +110,23 @@ impl App {
         }
     }
 
+    /// Seals again under the current key every kept outbox body sealed under an older key, after
+    /// a rotation (`usher keys reencrypt`). Returns how many were sealed again and how many no
+    /// configured key opens.
+    pub async fn reseal_outbox_bodies(&self) -> Result<(u64, u64), Error> {
+        let (mut resealed, mut unopenable, mut after) = (0, 0, String::new());
+        loop {
+            let (done, closed, last) =
+                self.store.reseal_stale_outbox_bodies(&self.secret_key, &after, 500).await.map_err(store_error)?;
+            resealed += done;
+            unopenable += closed;
+            match last {
+                Some(id) => after = id,
+                None => return Ok((resealed, unopenable)),
+            }
+        }
+    }
+
     /// Runs delivery passes until the process ends. Errors are logged and the loop goes on.
     pub async fn run_delivery_worker(self, providers: Providers, policy: DeliveryPolicy, interval: Duration) {
         loop {

@@ -5,7 +5,7 @@
 //! never sealed anything.
 
 use usher_domain::Timestamp;
-use usher_store::{KeyCheck, Store};
+use usher_store::{KeyCheck, Store, Tx};
 
 use crate::config::{Config, ConfigError};
 use crate::keys::SecretKey;
@@ -55,12 +55,32 @@ fn wrong_key(config: &Config) -> ConfigError {
     }
 }
 
+fn key_dropped(ids: &[String]) -> ConfigError {
+    ConfigError {
+        setting: "previous_secret_keys".into(),
+        problem: format!(
+            "the database still holds data sealed under {} (key {}) that no configured key opens: put the old key \
+             back in previous_secret_keys, start, and run `usher keys reencrypt` before dropping it",
+            if ids.len() == 1 { "an older key" } else { "older keys" },
+            ids.join(", ")
+        ),
+    }
+}
+
+/// The lock that serialises the check and the recording of a key across servers.
+const KEY_CHECK_LOCK: &str = "key-check";
+
 /// Decides, changing nothing, what a start would do with `key` (None: no key configured and no
 /// key file yet) against `store`, or why it must refuse.
 pub async fn verdict(config: &Config, key: Option<&SecretKey>, store: &Store) -> Result<KeyVerdict, ConfigError> {
-    let checks = store.key_checks().await.map_err(store_error)?;
+    let mut tx = store.begin_read().await.map_err(store_error)?;
+    verdict_in(config, key, &mut tx).await
+}
+
+async fn verdict_in(config: &Config, key: Option<&SecretKey>, tx: &mut Tx) -> Result<KeyVerdict, ConfigError> {
+    let checks = tx.key_checks().await.map_err(store_error)?;
     let Some(key) = key else {
-        if !checks.is_empty() || store.holds_keyed_data().await.map_err(store_error)? {
+        if !checks.is_empty() || tx.holds_keyed_data().await.map_err(store_error)? {
             return Err(ConfigError {
                 setting: "secret_key_file".into(),
                 problem: format!(
@@ -72,33 +92,48 @@ pub async fn verdict(config: &Config, key: Option<&SecretKey>, store: &Store) ->
         }
         return Ok(KeyVerdict::Generate);
     };
-    if checks.is_empty() {
+    let verdict = if checks.is_empty() {
         // A database from before the check values: try the key on a sealed secret, if there is one.
-        if let Some((owner, sealed)) = store.a_sealed_secret().await.map_err(store_error)?
+        if let Some((owner, sealed)) = tx.a_sealed_secret().await.map_err(store_error)?
             && key.open(&sealed, &owner).is_err()
         {
             return Err(wrong_key(config));
         }
-        return Ok(KeyVerdict::Record);
+        KeyVerdict::Record
+    } else {
+        let current = key.current_id();
+        match checks.iter().find(|c| c.key_id == current) {
+            Some(check) if key.opens_check(check) => KeyVerdict::Opens,
+            Some(_) => return Err(wrong_key(config)),
+            None if checks.iter().any(|c| key.opens_check(c)) => KeyVerdict::Record,
+            None => return Err(wrong_key(config)),
+        }
+    };
+    // A previous key dropped too soon: what it sealed would fail closed (every authenticator
+    // app "wrong"), so the start is refused while sealed data still names it.
+    let unknown: Vec<String> =
+        tx.sealing_key_ids().await.map_err(store_error)?.into_iter().filter(|id| !key.knows(id)).collect();
+    if !unknown.is_empty() {
+        return Err(key_dropped(&unknown));
     }
-    let current = key.current_id();
-    match checks.iter().find(|c| c.key_id == current) {
-        Some(check) if key.opens_check(check) => Ok(KeyVerdict::Opens),
-        Some(_) => Err(wrong_key(config)),
-        None if checks.iter().any(|c| key.opens_check(c)) => Ok(KeyVerdict::Record),
-        None => Err(wrong_key(config)),
-    }
+    Ok(verdict)
 }
 
 /// The key for a migrated database: loaded, checked against the database's check values, and
 /// recorded there when new. Refuses a lost or different key with one line naming the setting.
+/// The check and the recording run under one lock, so two servers starting at once on a new
+/// database agree on one key (the second sees the first's check value and is refused if its
+/// key differs).
 pub async fn open_for(config: &Config, store: &Store, now: Timestamp) -> Result<SecretKey, ConfigError> {
+    let mut tx = store.begin().await.map_err(store_error)?;
+    tx.lock(KEY_CHECK_LOCK).await.map_err(store_error)?;
     let existing = SecretKey::load_existing(config)?;
-    let key = match verdict(config, existing.as_ref(), store).await? {
+    let key = match verdict_in(config, existing.as_ref(), &mut tx).await? {
         KeyVerdict::Opens => return existing.ok_or_else(|| wrong_key(config)),
         KeyVerdict::Record => existing.ok_or_else(|| wrong_key(config))?,
         KeyVerdict::Generate => SecretKey::generate(config)?,
     };
-    store.record_key_check(&key.check_value()?, now.unix()).await.map_err(store_error)?;
+    tx.record_key_check(&key.check_value()?, now.unix()).await.map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
     Ok(key)
 }

@@ -190,7 +190,7 @@ impl App {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         let password_rules = self.policy_for(&mut tx, &user).await?.password.describe();
-        let factors = tx.factors(&user.id).await.map_err(store_error)?;
+        let factors = self.usable_factors(&mut tx, &user).await?;
         let recovery_codes_left = tx.unused_recovery_codes(&user.id).await.map_err(store_error)?.len();
         let text_sent =
             tx.code_flow(&recovery_phone::reset_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);
@@ -276,7 +276,7 @@ impl App {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
         tx.lock(&format!("user:{}", user.id)).await.map_err(store_error)?;
-        if !tx.factors(&user.id).await.map_err(store_error)?.iter().any(|f| f.kind == usher_store::FactorKind::Email) {
+        if !self.usable_factors(&mut tx, &user).await?.iter().any(|f| f.kind == usher_store::FactorKind::Email) {
             return Err(Error::new(ErrorCode::Conflict, "Emailed codes are not set up for your account."));
         }
         let sent =
@@ -319,7 +319,7 @@ impl App {
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
-        if link.second_factor_at.is_none() && !tx.factors(&user.id).await.map_err(store_error)?.is_empty() {
+        if link.second_factor_at.is_none() && !self.usable_factors(&mut tx, &user).await?.is_empty() {
             return Err(Error::new(
                 ErrorCode::SecondFactorRequired,
                 "Confirm it is you with your second factor first.",

@@ -38,13 +38,17 @@ pub const SMS_CODE: CodeRules = ACTIVATION_SMS;
 pub const EMAIL_CODE: CodeRules =
     CodeRules { lifetime: Span::minutes(15), max_failures: 5, max_sends: 5, resend_after: Span::seconds_(30) };
 
+/// How many digits a sent code has.
+pub const CODE_DIGITS: usize = 6;
+
 /// A code as sent. Never logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OneTimeCode(String);
 
 impl OneTimeCode {
     pub fn generate() -> Self {
-        Self(format!("{:06}", rand::rng().random_range(0..1_000_000u32)))
+        let top = 10u32.pow(CODE_DIGITS as u32);
+        Self(format!("{:0width$}", rand::rng().random_range(0..top), width = CODE_DIGITS))
     }
 
     pub fn expose(&self) -> &str {

@@ -92,6 +92,11 @@ impl KeyRing {
         Ok(plain.to_vec())
     }
 
+    /// True when `id` names the current key or one of the previous keys.
+    pub fn knows(&self, id: &str) -> bool {
+        self.all().any(|k| key_id(k) == id)
+    }
+
     /// True when a sealed value is under an older key and should be sealed again.
     pub fn is_stale(&self, sealed: &str) -> bool {
         sealed.split(':').nth(1) != Some(key_id(&self.current).as_str())

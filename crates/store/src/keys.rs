@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use crate::{Engine, Result, Store};
+use crate::{Engine, Result, Store, Tx};
 
 /// A known text sealed under one key, named by the key's public ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,46 +24,62 @@ impl Store {
         let n: i64 = sqlx::query(sql).fetch_one(&self.pool).await?.try_get("n")?;
         Ok(n > 0)
     }
+}
 
-    pub async fn key_checks(&self) -> Result<Vec<KeyCheck>> {
+/// The key checks are read and written inside one transaction that holds the `key-check` lock,
+/// so two servers starting at once on an empty database agree on one key.
+impl Tx {
+    pub async fn key_checks(&mut self) -> Result<Vec<KeyCheck>> {
         let rows = sqlx::query("SELECT key_id, sealed FROM key_checks ORDER BY created_at, key_id")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(|r| Ok(KeyCheck { key_id: r.try_get("key_id")?, sealed: r.try_get("sealed")? })).collect()
     }
 
     /// Records a key's check value; a second server recording the same key at once changes nothing.
-    pub async fn record_key_check(&self, check: &KeyCheck, now_unix: i64) -> Result<()> {
+    pub async fn record_key_check(&mut self, check: &KeyCheck, now_unix: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO key_checks (key_id, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
         )
         .bind(&check.key_id)
         .bind(&check.sealed)
         .bind(now_unix)
-        .execute(&self.pool)
+        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
     /// True when anything depends on a secret key: a sealed authenticator secret, a recovery
     /// code hashed under it, or a sealed message body still kept.
-    pub async fn holds_keyed_data(&self) -> Result<bool> {
+    pub async fn holds_keyed_data(&mut self) -> Result<bool> {
         let n: i64 = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM factors WHERE secret IS NOT NULL) + (SELECT COUNT(*) FROM recovery_codes) \
              + (SELECT COUNT(*) FROM outbox WHERE body_sealed = 1 AND body <> '') AS n",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.tx)
         .await?
         .try_get("n")?;
         Ok(n > 0)
     }
 
+    /// The IDs of the keys that sealed data still names (a sealed value reads `v1:<key id>:…`):
+    /// each must stay in the key ring until `usher keys reencrypt` has sealed it again.
+    pub async fn sealing_key_ids(&mut self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT substr(secret, 4, 8) AS k FROM factors WHERE secret IS NOT NULL \
+             UNION SELECT DISTINCT substr(body, 4, 8) AS k FROM outbox WHERE body_sealed = 1 AND body <> '' ORDER BY k",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("k")?)).collect()
+    }
+
     /// One sealed authenticator secret (the newest) and its owner, to try a key on.
-    pub async fn a_sealed_secret(&self) -> Result<Option<(String, String)>> {
+    pub async fn a_sealed_secret(&mut self) -> Result<Option<(String, String)>> {
         let row = sqlx::query(
             "SELECT user_id, secret FROM factors WHERE secret IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.tx)
         .await?;
         row.map(|r| Ok((r.try_get("user_id")?, r.try_get("secret")?))).transpose()
     }

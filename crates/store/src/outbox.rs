@@ -284,6 +284,46 @@ impl Store {
         Ok(sealed)
     }
 
+    /// Seals again under the current key, up to `limit` of them, the kept bodies sealed under an
+    /// older key (after a rotation), taking those with IDs after `after`. Returns how many were
+    /// sealed again, how many no configured key opens (those are left alone) and the last ID
+    /// looked at (None: there were no more).
+    pub async fn reseal_stale_outbox_bodies(
+        &self,
+        keys: &KeyRing,
+        after: &str,
+        limit: i64,
+    ) -> Result<(u64, u64, Option<String>)> {
+        let rows = sqlx::query(
+            "SELECT id, body FROM outbox WHERE body_sealed = 1 AND body <> '' AND substr(body, 4, 8) <> $1 \
+             AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(keys.current_id())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut resealed, mut unopenable, mut last) = (0, 0, None);
+        for row in rows {
+            let id = MessageId::from_trusted(row.try_get("id")?);
+            last = Some(id.as_str().to_owned());
+            let old: String = row.try_get("body")?;
+            let Ok(plain) = keys.open(&old, &body_binding(&id)) else {
+                unopenable += 1;
+                continue;
+            };
+            let plain = String::from_utf8(plain).map_err(|_| Unsealable::damaged())?;
+            let done = sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2 AND body_sealed = 1 AND body = $3")
+                .bind(seal_body(keys, &id, &plain)?)
+                .bind(id.as_str())
+                .bind(&old)
+                .execute(&self.pool)
+                .await?;
+            resealed += done.rows_affected();
+        }
+        Ok((resealed, unopenable, last))
+    }
+
     /// How many messages wait in the outbox to be delivered (the dev mailbox says so while its
     /// newest messages are on their way).
     pub async fn pending_messages(&self) -> Result<i64> {

@@ -177,7 +177,7 @@ async fn open_key(config: &Config, store: &Store) -> Result<SecretKey, String> {
 
 /// The loud warning when the dev mailbox is allowed on a public address.
 fn dev_mailbox_warning(config: &Config) -> Option<String> {
-    (config.uses_dev_providers() && !config.base_url_is_loopback()).then(|| {
+    (config.uses_dev_providers() && !config.dev_mailbox_is_private()).then(|| {
         format!(
             "insecure_dev_mailbox_on_public_url is on: anyone can read every code and link at {}/dev/mailbox. Never for real work.",
             config.base_url()
@@ -348,9 +348,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let app = App::new(store, Clock::System, config, key);
             let (resealed, unopenable) = app.reseal_secrets().await.map_err(|e| e.to_string())?;
             println!("Sealed {resealed} authenticator secrets again under the current key.");
-            if unopenable > 0 {
+            let (bodies, closed) = app.reseal_outbox_bodies().await.map_err(|e| e.to_string())?;
+            println!("Sealed {bodies} kept message bodies again under the current key.");
+            if unopenable > 0 || closed > 0 {
                 return Err(format!(
-                    "{unopenable} secrets could not be opened with any configured key: keep the old key in previous_secret_keys, or reset those people's factors"
+                    "{unopenable} secrets and {closed} message bodies could not be opened with any configured key: keep the old key in previous_secret_keys, or reset those people's factors"
                 ));
             }
             println!(

@@ -269,3 +269,43 @@ async fn the_operator_resets_an_administrators_factors() {
     let me = operator.api(Method::GET, "/api/v1/session", None).await.json()["user_id"].as_str().unwrap().to_owned();
     assert_eq!(operator.post_form(&format!("/operator/administrators/{me}/reset-factors"), &[]).await.status, 404);
 }
+
+/// Found in review: switching emailed codes off for an organisation left its people who had only emailed
+/// codes signing in with them. Such a person is now led to set up another factor instead.
+#[tokio::test]
+async fn switching_emailed_codes_off_stops_them_at_sign_in_and_leads_to_set_up() {
+    let t = TestApp::start().await;
+    let waiting = user_with_email_codes(&t).await;
+    let operator = t.sign_in("olive@example.org", common::PASSWORD).await;
+    let list = operator.api(Method::GET, "/api/v1/organisations", None).await;
+    let org = list.json().as_array().unwrap().iter().find(|o| o["name"] == "Lamb Law").expect("the organisation")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let saved = operator
+        .post_form(
+            &format!("/operator/organisations/{org}/second-factors"),
+            &[("second_factor", "required"), ("email_codes", "not_allowed")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+
+    // A sign-in already at the second step can no longer have a code emailed.
+    let sent_before = t.messages_to(USER_EMAIL).await.len();
+    let refused = waiting.post_form("/sign-in/second-factor/email-code", &[]).await;
+    assert_ne!(
+        refused.location().as_deref(),
+        Some("/sign-in/second-factor?method=email&sent=email"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(t.messages_to(USER_EMAIL).await.len(), sent_before, "no code is emailed");
+
+    // A new sign-in goes to set-up, which offers the app only.
+    let c = t.client();
+    c.get("/sign-in").await;
+    let page = c.post_form("/sign-in", &[("email", USER_EMAIL), ("password", USER_PASSWORD)]).await;
+    assert_eq!(page.location().as_deref(), Some("/set-up"), "{}", page.body);
+    let setup = c.get("/set-up").await;
+    assert!(!setup.body.contains("/set-up/email"), "{}", setup.body);
+}

@@ -285,3 +285,46 @@ async fn the_dev_mailbox_links_to_the_service_and_says_what_is_still_on_its_way(
     // Only links to this service: the footer-style mention of any other address stays text.
     assert_eq!(body.matches("<a ").count(), body.matches(&format!(r#"href="{}"#, t.base)).count(), "{body}");
 }
+
+/// A rule lives in one place and pages print it from there: a deployment that deregisters
+/// after 60 days and never expires passwords (the NIST profile) says so, and the texted and
+/// emailed codes' lifetimes and lengths come from the same policy value.
+#[tokio::test]
+async fn pages_print_the_numbers_of_the_policy_in_force() {
+    let t = TestApp::start_with(|c| {
+        c.lifecycle.deregister_after = usher_domain::duration::Span::days(60);
+        c.policy.profile = usher_domain::password::Profile::Nist;
+    })
+    .await;
+    let operator = t.operator().await;
+    let (_, admin) = t.organisation_with_admin(&operator, "Lamb Law", "lawfirm.example", "07700 900111").await;
+    let form = admin.get("/admin/users/new").await;
+    let link = t.app.policy.activation_link.in_words();
+    assert!(form.body.contains(&format!("It works for {link}.")), "{}", form.body);
+    let added = admin
+        .post_form(
+            "/admin/users/new",
+            &[("full_name", "Una User"), ("email", "una@lawfirm.example"), ("mobile", "07700 900321")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let path = t.activation_path("una@lawfirm.example").await;
+    let done = t.activate(&path, "+447700900321", "Tidy-Horse-Staple-7").await;
+    assert_eq!(done.h1(), "Your account is activated", "{}", done.body);
+    assert!(done.body.contains("Sign in at least once every 60 days"), "{}", done.body);
+    assert!(!done.body.contains("change your password every"), "NIST passwords do not expire: {}", done.body);
+
+    let c = t.client();
+    c.get("/sign-in").await;
+    let page = c.post_form("/sign-in", &[("email", "una@lawfirm.example"), ("password", "Tidy-Horse-Staple-7")]).await;
+    assert_eq!(page.location().as_deref(), Some("/set-up"), "{}", page.body);
+    let email = c.get("/set-up/email").await;
+    let emailed = t.app.policy.email_code.lifetime.in_words();
+    let digits = usher_domain::code::CODE_DIGITS;
+    assert!(
+        email.body.contains(&format!("we will email a {digits}-digit code"))
+            && email.body.contains(&format!("A code works once, for {emailed},")),
+        "{}",
+        email.body
+    );
+}

@@ -48,7 +48,7 @@ impl SecondFactor for EmailCode {
         entered: &str,
         now: Timestamp,
     ) -> Result<Answer, Error> {
-        let has_email = tx.factors(&user.id).await.map_err(store_error)?.iter().any(|f| f.kind == FactorKind::Email);
+        let has_email = app.usable_factors(tx, user).await?.iter().any(|f| f.kind == FactorKind::Email);
         let (flow, exhausted) = match at {
             Challenge::SignIn(who) => {
                 if !has_email {
@@ -81,7 +81,7 @@ impl App {
         }
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock(&format!("user:{}", who.user.id)).await.map_err(store_error)?;
-        if !tx.factors(&who.user.id).await.map_err(store_error)?.iter().any(|f| f.kind == FactorKind::Email) {
+        if !self.usable_factors(&mut tx, &who.user).await?.iter().any(|f| f.kind == FactorKind::Email) {
             return Err(Error::field("code", "Email codes are not set up for your account"));
         }
         let sent = self.send_email_code(&mut tx, &who.user, &sign_in_flow(who), "sign-in email code", ctx, now).await;

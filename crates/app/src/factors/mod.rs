@@ -224,7 +224,7 @@ pub struct SecondFactorProven {
 impl App {
     pub async fn second_factor_view(&self, who: &Authenticated) -> Result<SecondFactorView, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
-        let factors = tx.factors(&who.user.id).await.map_err(store_error)?;
+        let factors = self.usable_factors(&mut tx, &who.user).await?;
         let left = tx.unused_recovery_codes(&who.user.id).await.map_err(store_error)?.len();
         Ok(SecondFactorView {
             has_app: factors.iter().any(|f| f.kind == FactorKind::App),

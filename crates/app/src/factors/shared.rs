@@ -5,7 +5,7 @@
 use usher_domain::account::SessionStage;
 use usher_domain::secret::Token;
 use usher_domain::{Error, Timestamp};
-use usher_store::{FactorKind, Tx, User};
+use usher_store::{Factor, FactorKind, Tx, User};
 
 use super::{Method, kind_words};
 use crate::sessions::{Authenticated, replace_session, wrong_stage};
@@ -43,9 +43,20 @@ impl App {
         Ok((rules.required, rules.email_codes))
     }
 
-    /// Where a session starts once the password is proven.
+    /// The person's factors that may prove a sign-in now: emailed codes drop out while the
+    /// organisation (or the deployment) does not allow them, though they stay on record.
+    pub(crate) async fn usable_factors(&self, tx: &mut Tx, user: &User) -> Result<Vec<Factor>, Error> {
+        let mut factors = tx.factors(&user.id).await.map_err(store_error)?;
+        if factors.iter().any(|f| f.kind == FactorKind::Email) && !self.second_factor_rules(tx, user).await?.1 {
+            factors.retain(|f| f.kind != FactorKind::Email);
+        }
+        Ok(factors)
+    }
+
+    /// Where a session starts once the password is proven: the second factor when the person
+    /// has one that may be used, else set-up when one is required.
     pub(crate) async fn stage_after_password(&self, tx: &mut Tx, user: &User) -> Result<SessionStage, Error> {
-        if !tx.factors(&user.id).await.map_err(store_error)?.is_empty() {
+        if !self.usable_factors(tx, user).await?.is_empty() {
             return Ok(SessionStage::SecondFactor);
         }
         let (required, _) = self.second_factor_rules(tx, user).await?;

@@ -111,7 +111,7 @@ pub(crate) fn member(l: &UserListing, now: Timestamp) -> MemberOut {
     }
 }
 
-/// Someone to add: they are emailed an activation link valid for 28 days.
+/// Someone to add: they are emailed an activation link, valid for as long as the policy says (28 days by default).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonIn {

@@ -293,14 +293,10 @@ fn reset_page<'a>(
     q: &ResetQuery,
     errors: FormErrors,
 ) -> ResetPage<'a> {
-    let banner = match q.sent.as_deref() {
-        Some("text") => Some("We have texted you a code. It works for 5 minutes.".to_owned()),
-        Some("email") => Some("We have emailed you a code. It works for 15 minutes.".to_owned()),
-        _ => None,
-    };
-    let sf = view
-        .needs_second_factor
-        .then(|| super::mfa::reset_second_factor_form(token, &view, q.method.as_deref(), &errors, banner));
+    let banner = super::mfa::code_sent_banner(&state.app.policy, q.sent.as_deref());
+    let sf = view.needs_second_factor.then(|| {
+        super::mfa::reset_second_factor_form(&state.app.policy, token, &view, q.method.as_deref(), &errors, banner)
+    });
     let title = if sf.is_some() { "Confirm it is you" } else { "Choose a new password" };
     ResetPage {
         layout: Layout::new(state, Some(frame), &frame.nonce, title).with_errors(&errors),

@@ -38,7 +38,6 @@ struct ActivatePage<'a> {
     email: String,
     expires: String,
     password_rules: Vec<String>,
-    code_minutes: i64,
 }
 
 fn page<'a>(
@@ -70,7 +69,6 @@ fn page<'a>(
         email: v.user.email.to_string(),
         expires: v.expires_at.human(),
         password_rules: v.password_rules,
-        code_minutes: usher_domain::code::ACTIVATION_SMS.lifetime.seconds() / 60,
     }
 }
 

@@ -47,7 +47,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("lifecycle.reminded", "Reminded to sign in before deregistration"),
     ("lifecycle.deregistered", "Deregistered after going unused"),
     ("lifecycle.reregistered", "Reregistered"),
-    ("lifecycle.deleted", "Deleted 28 days after deregistration"),
+    ("lifecycle.deleted", "Deleted, not reregistered in time after deregistration"),
     ("operator.setup_link_issued", "Made an operator set-up link"),
     ("operator.setup_completed", "Set up the operator account"),
     ("operator.recovery_link_issued", "Made an operator recovery link"),

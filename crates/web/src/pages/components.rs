@@ -7,7 +7,7 @@ use super::FormErrors;
 pub struct Field {
     pub name: &'static str,
     pub label: &'static str,
-    pub hint: Option<&'static str>,
+    pub hint: Option<String>,
     pub value: String,
     pub error: Option<String>,
     pub input_type: &'static str,
@@ -28,8 +28,8 @@ impl Field {
         }
     }
 
-    pub fn hint(mut self, hint: &'static str) -> Self {
-        self.hint = Some(hint);
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
 
@@ -39,7 +39,7 @@ impl Field {
         self
     }
 
-    /// A 6-digit code field: numeric keyboard, filled in from a text message where the
+    /// A code field: numeric keyboard, filled in from a text message where the
     /// browser can.
     pub fn code(name: &'static str, label: &'static str, errors: &FormErrors) -> Self {
         let mut f = Self::new(name, label, "", errors).kind("text", "one-time-code").width("govuk-input--width-10");
@@ -54,7 +54,7 @@ impl Field {
 
     pub fn described_by(&self) -> Option<String> {
         let ids: Vec<String> = [
-            self.hint.map(|_| format!("{}-hint", self.name)),
+            self.hint.as_ref().map(|_| format!("{}-hint", self.name)),
             self.error.as_ref().map(|_| format!("{}-error", self.name)),
         ]
         .into_iter()

@@ -72,6 +72,8 @@ pub struct Layout<'a> {
     pub helpdesk_hours: &'a str,
     pub dev_mailbox: bool,
     pub has_errors: bool,
+    /// The deployment's rules, so a page prints its numbers from the one place they live.
+    pub policy: &'a usher_domain::policy::Policy,
 }
 
 impl<'a> Layout<'a> {
@@ -99,7 +101,32 @@ impl<'a> Layout<'a> {
             helpdesk_hours: &c.helpdesk.hours,
             dev_mailbox: state.dev_mailbox,
             has_errors: false,
+            policy: &state.app.policy,
         }
+    }
+
+    /// How many digits a texted or emailed code has.
+    pub fn code_digits(&self) -> usize {
+        usher_domain::code::CODE_DIGITS
+    }
+
+    /// How many digits an authenticator app shows, and how often they change.
+    pub fn app_digits(&self) -> usize {
+        usher_domain::totp::DIGITS
+    }
+
+    pub fn app_step(&self) -> String {
+        usher_domain::duration::Span::seconds_(usher_domain::totp::STEP_SECONDS).describe()
+    }
+
+    /// How long an emailed code works, in words ("15 minutes").
+    pub fn emailed_code_works(&self) -> String {
+        self.policy.email_code.lifetime.in_words()
+    }
+
+    /// How long a texted code works, in words ("5 minutes").
+    pub fn texted_code_works(&self) -> String {
+        self.policy.sms_code.lifetime.in_words()
     }
 
     pub(crate) fn with_errors(mut self, errors: &FormErrors) -> Self {

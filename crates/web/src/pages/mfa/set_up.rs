@@ -69,7 +69,10 @@ pub async fn setup_check_form(
     if view.check_done {
         return Ok(Redirect::to("/set-up/app").into_response());
     }
-    html(StatusCode::OK, &setup_check_page(&state, &frame, view, FormErrors::default(), sent_banner(&q)))
+    html(
+        StatusCode::OK,
+        &setup_check_page(&state, &frame, view, FormErrors::default(), sent_banner(&state.app.policy, &q)),
+    )
 }
 
 pub async fn setup_check_send(
@@ -142,7 +145,7 @@ pub(super) fn setup_app_page<'a>(
     errors: FormErrors,
 ) -> SetupAppPage<'a> {
     let code = Field::code("code", "Code from your authenticator app", &errors)
-        .hint("The 6 digits your app shows, for example 372 904");
+        .hint(format!("The {} digits your app shows, for example 372 904", usher_domain::totp::DIGITS));
     SetupAppPage {
         layout: Layout::new(state, Some(frame), &frame.nonce, "Scan the QR code").with_errors(&errors),
         errors,
@@ -286,7 +289,8 @@ pub async fn setup_email(
     SettingUp(ref who): SettingUp,
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
-    setup_email_page(&state, &frame, who, FormErrors::default(), sent_banner(&q), StatusCode::OK).await
+    setup_email_page(&state, &frame, who, FormErrors::default(), sent_banner(&state.app.policy, &q), StatusCode::OK)
+        .await
 }
 
 pub async fn setup_email_send(

@@ -2,6 +2,7 @@
 //! and the recovery page.
 
 use super::*;
+use usher_domain::policy::Policy;
 
 /// A link to another way of proving the second factor.
 pub(crate) struct Alternative {
@@ -33,28 +34,42 @@ pub(crate) struct SecondFactorForm {
 }
 
 /// What the second-factor form shows for a method: heading, intro, field label.
-pub(super) fn method_words(method: Method, view: &SecondFactorView) -> (&'static str, String, &'static str) {
+pub(super) fn method_words(
+    policy: &Policy,
+    method: Method,
+    view: &SecondFactorView,
+) -> (&'static str, String, &'static str) {
+    let digits = usher_domain::code::CODE_DIGITS;
     match method {
         Method::App => (
             "Enter the code from your authenticator app",
-            "Open your authenticator app and enter the 6-digit code it shows for this service. If the code is about to change, wait for the next one.".into(),
+            format!(
+                "Open your authenticator app and enter the {}-digit code it shows for this service. If the code is about to change, wait for the next one.",
+                usher_domain::totp::DIGITS
+            ),
             "Code from your app",
         ),
         Method::Email => (
             "Enter the code we emailed you",
-            format!("Select \u{201c}Send code\u{201d} and we will email a 6-digit code to {}. It works for 15 minutes; only the newest code works.", view.email),
+            format!(
+                "Select \u{201c}Send code\u{201d} and we will email a {digits}-digit code to {}. It works for {}; only the newest code works.",
+                view.email,
+                policy.email_code.lifetime.in_words()
+            ),
             "Code from the email",
         ),
         Method::RecoveryCode => (
             "Enter a recovery code",
-            "Enter one of the recovery codes you noted down when you set up your second factor. Each code works once.".into(),
+            "Enter one of the recovery codes you noted down when you set up your second factor. Each code works once."
+                .into(),
             "Recovery code",
         ),
         Method::RecoveryText => (
             "Enter the code we texted you",
             format!(
-                "Select \u{201c}Send code\u{201d} and we will text a 6-digit code to your recovery phone ending {}. It works for 5 minutes.",
-                view.recovery_phone.clone().unwrap_or_default()
+                "Select \u{201c}Send code\u{201d} and we will text a {digits}-digit code to your recovery phone ending {}. It works for {}.",
+                view.recovery_phone.clone().unwrap_or_default(),
+                policy.sms_code.lifetime.in_words()
             ),
             "Code from the text message",
         ),
@@ -81,20 +96,20 @@ pub(super) fn alternative_label(m: Method) -> &'static str {
 
 /// The second-factor form for `methods`, at `base` (the page's own address).
 pub(super) fn build_form(
+    policy: &Policy,
     view: &SecondFactorView,
     methods: &[Method],
     chosen: Option<&str>,
     base: &str,
     errors: &FormErrors,
     banner: Option<String>,
-    lost_device: Option<&'static str>,
 ) -> SecondFactorForm {
     let method = chosen
         .and_then(Method::parse)
         .filter(|m| methods.contains(m))
         .or(methods.first().copied())
         .unwrap_or(Method::RecoveryCode);
-    let (heading, intro, label) = method_words(method, view);
+    let (heading, intro, label) = method_words(policy, method, view);
     let send = match method {
         Method::Email => Some((format!("{base}/email-code"), "Send code")),
         Method::RecoveryText => Some((format!("{base}/text"), "Send code")),
@@ -122,7 +137,15 @@ pub(super) fn build_form(
             })
             .collect(),
         banner,
-        lost_device,
+        lost_device: None,
+    }
+}
+
+impl SecondFactorForm {
+    /// Offers "lost your device", leading to `href`.
+    fn with_lost_device(mut self, href: &'static str) -> Self {
+        self.lost_device = Some(href);
+        self
     }
 }
 
@@ -139,10 +162,19 @@ pub(super) fn second_factor_page<'a>(
     }
 }
 
-pub(super) fn sent_banner(q: &CodeQuery) -> Option<String> {
-    match q.sent.as_deref() {
-        Some("email") => Some("We have emailed you a code. It works for 15 minutes.".into()),
-        Some("text") => Some("We have texted you a code. It works for 5 minutes.".into()),
+pub(super) fn sent_banner(policy: &Policy, q: &CodeQuery) -> Option<String> {
+    code_sent_banner(policy, q.sent.as_deref())
+}
+
+/// The banner after a code was sent (`sent` is "email" or "text"), with how long it works.
+pub(crate) fn code_sent_banner(policy: &Policy, sent: Option<&str>) -> Option<String> {
+    match sent {
+        Some("email") => {
+            Some(format!("We have emailed you a code. It works for {}.", policy.email_code.lifetime.in_words()))
+        }
+        Some("text") => {
+            Some(format!("We have texted you a code. It works for {}.", policy.sms_code.lifetime.in_words()))
+        }
         _ => None,
     }
 }
@@ -156,14 +188,15 @@ pub async fn second_factor_form(
     let view = state.app.second_factor_view(who).await?;
     let errors = FormErrors::default();
     let sf = build_form(
+        &state.app.policy,
         &view,
         &view.methods(),
         q.method.as_deref(),
         "/sign-in/second-factor",
         &errors,
-        sent_banner(&q),
-        Some("/sign-in/lost-device"),
-    );
+        sent_banner(&state.app.policy, &q),
+    )
+    .with_lost_device("/sign-in/lost-device");
     html(StatusCode::OK, &second_factor_page(&state, &frame, sf, errors))
 }
 
@@ -192,14 +225,15 @@ pub async fn second_factor_submit(
             let view = state.app.second_factor_view(who).await?;
             let errors = FormErrors::from_error(&e);
             let sf = build_form(
+                &state.app.policy,
                 &view,
                 &view.methods(),
                 Some(&form.method),
                 "/sign-in/second-factor",
                 &errors,
                 None,
-                Some("/sign-in/lost-device"),
-            );
+            )
+            .with_lost_device("/sign-in/lost-device");
             html(StatusCode::BAD_REQUEST, &second_factor_page(&state, &frame, sf, errors))
         }
         Err(e) => Err(e.into()),
@@ -223,7 +257,7 @@ pub async fn lost_device_form(
     Query(q): Query<CodeQuery>,
 ) -> Result<Response, PageError> {
     let view = state.app.second_factor_view(who).await?;
-    lost_device_page(&state, &frame, &view, FormErrors::default(), sent_banner(&q), StatusCode::OK)
+    lost_device_page(&state, &frame, &view, FormErrors::default(), sent_banner(&state.app.policy, &q), StatusCode::OK)
 }
 
 #[derive(Template)]
@@ -243,10 +277,9 @@ pub(super) fn lost_device_page(
     banner: Option<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let form = view
-        .recovery_phone
-        .is_some()
-        .then(|| build_form(view, &[Method::RecoveryText], None, "/sign-in/lost-device", &errors, banner, None));
+    let form = view.recovery_phone.is_some().then(|| {
+        build_form(&state.app.policy, view, &[Method::RecoveryText], None, "/sign-in/lost-device", &errors, banner)
+    });
     let page = LostDevicePage {
         layout: Layout::new(state, Some(frame), &frame.nonce, "Lost your device?").with_errors(&errors),
         errors,
@@ -303,6 +336,7 @@ pub async fn recover(
 
 /// The reset link's second-factor step (S15), for the reset page.
 pub(crate) fn reset_second_factor_form(
+    policy: &Policy,
     token: &str,
     view: &usher_app::passwords::ResetView,
     chosen: Option<&str>,
@@ -330,7 +364,7 @@ pub(crate) fn reset_second_factor_form(
         email: view.user.email.to_string(),
     };
     let mut form =
-        build_form(&sf, &methods, chosen, &format!("/reset-password/{token}/second-factor"), errors, banner, None);
+        build_form(policy, &sf, &methods, chosen, &format!("/reset-password/{token}/second-factor"), errors, banner);
     form.intro = format!("Before you choose a new password, confirm it is you. {}", form.intro);
     form
 }
