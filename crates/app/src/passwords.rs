@@ -189,8 +189,10 @@ impl App {
     pub async fn open_password_reset(&self, token: &str, now: Timestamp) -> Result<ResetView, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         let (link, user) = live_reset(&mut tx, token, &self.policy, now).await?;
-        let password_rules = self.policy_for(&mut tx, &user).await?.password.describe();
-        let factors = self.usable_factors(&mut tx, &user).await?;
+        let policy = self.policy_for(&mut tx, &user).await?;
+        let password_rules = policy.password.describe();
+        let factors =
+            crate::factors::usable(tx.factors(&user.id).await.map_err(store_error)?, policy.second_factor.email_codes);
         let recovery_codes_left = tx.unused_recovery_codes(&user.id).await.map_err(store_error)?.len();
         let text_sent =
             tx.code_flow(&recovery_phone::reset_flow(&link)).await.map_err(store_error)?.is_some_and(|f| f.sends > 0);

@@ -38,6 +38,17 @@ impl Unsealable {
 
 const SEAL_VERSION: &str = "v1";
 
+/// Where a sealed value (`v1:<key id>:<base64>`) names its key, in characters: it starts after
+/// the version and its colon, and a key ID is 4 bytes in hex. The store finds the keys that
+/// sealed data names with these, in SQL, without reading every value.
+pub const SEALED_KEY_ID_START: usize = SEAL_VERSION.len() + 1;
+pub const SEALED_KEY_ID_LEN: usize = 8;
+
+/// The ID of the key a sealed value was sealed under, if it is a sealed value.
+pub fn sealed_key_id(sealed: &str) -> Option<&str> {
+    sealed.strip_prefix(SEAL_VERSION)?.strip_prefix(':')?.split(':').next()
+}
+
 impl KeyRing {
     /// The current key: new code hashes are made under it.
     pub fn bytes(&self) -> &[u8; 32] {
@@ -99,7 +110,7 @@ impl KeyRing {
 
     /// True when a sealed value is under an older key and should be sealed again.
     pub fn is_stale(&self, sealed: &str) -> bool {
-        sealed.split(':').nth(1) != Some(key_id(&self.current).as_str())
+        sealed_key_id(sealed) != Some(key_id(&self.current).as_str())
     }
 }
 
@@ -157,6 +168,9 @@ mod tests {
         assert!(rotated.is_stale(&sealed));
         let resealed = rotated.seal(b"secret", "u").unwrap();
         assert!(!rotated.is_stale(&resealed));
+        let id = sealed_key_id(&resealed).unwrap();
+        assert_eq!(id, rotated.current_id());
+        assert_eq!(&resealed[SEALED_KEY_ID_START..SEALED_KEY_ID_START + SEALED_KEY_ID_LEN], id, "the store's SQL");
         let dropped = KeyRing::from_keys([2; 32], vec![]);
         assert!(dropped.open(&sealed, "u").is_err());
         assert_eq!(dropped.open(&resealed, "u").unwrap(), b"secret");

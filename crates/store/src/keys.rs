@@ -3,7 +3,15 @@
 
 use sqlx::Row as _;
 
+use usher_domain::sealing::{SEALED_KEY_ID_LEN, SEALED_KEY_ID_START};
+
 use crate::{Engine, Result, Store, Tx};
+
+/// SQL for the ID of the key that sealed the value in `column` (see
+/// [`usher_domain::sealing::sealed_key_id`]); the same in SQLite and PostgreSQL.
+pub(crate) fn sealed_key_id_sql(column: &str) -> String {
+    format!("substr({column}, {}, {SEALED_KEY_ID_LEN})", SEALED_KEY_ID_START + 1)
+}
 
 /// A known text sealed under one key, named by the key's public ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,12 +73,13 @@ impl Tx {
     /// The IDs of the keys that sealed data still names (a sealed value reads `v1:<key id>:…`):
     /// each must stay in the key ring until `usher keys reencrypt` has sealed it again.
     pub async fn sealing_key_ids(&mut self) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT substr(secret, 4, 8) AS k FROM factors WHERE secret IS NOT NULL \
-             UNION SELECT DISTINCT substr(body, 4, 8) AS k FROM outbox WHERE body_sealed = 1 AND body <> '' ORDER BY k",
-        )
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let sql = format!(
+            "SELECT DISTINCT {} AS k FROM factors WHERE secret IS NOT NULL \
+             UNION SELECT DISTINCT {} AS k FROM outbox WHERE body_sealed = 1 AND body <> '' ORDER BY k",
+            sealed_key_id_sql("secret"),
+            sealed_key_id_sql("body")
+        );
+        let rows = sqlx::query(&sql).fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok(r.try_get("k")?)).collect()
     }
 

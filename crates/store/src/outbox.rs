@@ -294,15 +294,12 @@ impl Store {
         after: &str,
         limit: i64,
     ) -> Result<(u64, u64, Option<String>)> {
-        let rows = sqlx::query(
-            "SELECT id, body FROM outbox WHERE body_sealed = 1 AND body <> '' AND substr(body, 4, 8) <> $1 \
-             AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(keys.current_id())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT id, body FROM outbox WHERE body_sealed = 1 AND body <> '' AND {} <> $1 AND id > $2 \
+             ORDER BY id LIMIT $3",
+            crate::keys::sealed_key_id_sql("body")
+        );
+        let rows = sqlx::query(&sql).bind(keys.current_id()).bind(after).bind(limit).fetch_all(&self.pool).await?;
         let (mut resealed, mut unopenable, mut last) = (0, 0, None);
         for row in rows {
             let id = MessageId::from_trusted(row.try_get("id")?);

@@ -47,6 +47,7 @@ pub use app::AppEnrolment;
 pub use security::{FactorRow, SecurityView};
 pub use setup::SetupView;
 pub use shared::FactorAdded;
+pub(crate) use shared::usable;
 
 /// A way to prove the second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -18,6 +18,14 @@ pub struct FactorAdded {
     pub recovery_codes: Option<Vec<String>>,
 }
 
+/// The factors that may prove a sign-in where emailed codes are (or are not) allowed.
+pub(crate) fn usable(mut factors: Vec<Factor>, email_codes: bool) -> Vec<Factor> {
+    if !email_codes {
+        factors.retain(|f| f.kind != FactorKind::Email);
+    }
+    factors
+}
+
 impl App {
     /// Emails a person about a change to how they prove who they are (S18), in the caller's
     /// transaction.
@@ -46,11 +54,12 @@ impl App {
     /// The person's factors that may prove a sign-in now: emailed codes drop out while the
     /// organisation (or the deployment) does not allow them, though they stay on record.
     pub(crate) async fn usable_factors(&self, tx: &mut Tx, user: &User) -> Result<Vec<Factor>, Error> {
-        let mut factors = tx.factors(&user.id).await.map_err(store_error)?;
-        if factors.iter().any(|f| f.kind == FactorKind::Email) && !self.second_factor_rules(tx, user).await?.1 {
-            factors.retain(|f| f.kind != FactorKind::Email);
+        let factors = tx.factors(&user.id).await.map_err(store_error)?;
+        if !factors.iter().any(|f| f.kind == FactorKind::Email) {
+            return Ok(factors);
         }
-        Ok(factors)
+        let email_codes = self.second_factor_rules(tx, user).await?.1;
+        Ok(usable(factors, email_codes))
     }
 
     /// Where a session starts once the password is proven: the second factor when the person
