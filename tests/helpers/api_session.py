@@ -46,6 +46,7 @@ class Client:
         self.host, self.port = url.hostname, url.port or 80
         self.origin = base_url.rstrip("/")
         self.cookies = {}
+        self.last_location = None
 
     def send(self, method, path, body=None, content_type=None, headers=None, cookies=True):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
@@ -57,6 +58,7 @@ class Client:
         conn.request(method, path, body=body, headers=h)
         response = conn.getresponse()
         text = response.read().decode("utf-8", "replace")
+        self.last_location = response.getheader("Location")
         for header, value in response.getheaders():
             if header.lower() != "set-cookie":
                 continue
@@ -137,12 +139,11 @@ def setup(base_url, setup_link, state_file):
         json.dump({"email": EMAIL, "password": PASSWORD, "secret": secret}, f)
 
 
-def sign_in(base_url, state_file):
-    with open(state_file, encoding="utf-8") as f:
-        state = json.load(f)
+def signed_in(base_url, state, span="1h"):
+    """A client signed in as the operator, after moving the clock on by `span`."""
     c = Client(base_url)
     # A fresh time step for the code, and a fresh rate-limit window whatever ran before.
-    advance(c, "1h")
+    advance(c, span)
     answer = c.expect(200, "POST", "/api/v1/sign-in", {"email": state["email"], "password": state["password"]})
     if answer.get("stage") != "second_factor":
         fail(f"the sign-in should wait for the second factor; it answered {answer}")
@@ -153,6 +154,13 @@ def sign_in(base_url, state_file):
     who = c.api("GET", "/api/v1/session")[1]
     if not isinstance(who, dict) or who.get("role") != "operator":
         fail(f"GET /api/v1/session does not show the operator signed in: {who}")
+    return c
+
+
+def sign_in(base_url, state_file):
+    with open(state_file, encoding="utf-8") as f:
+        state = json.load(f)
+    c = signed_in(base_url, state)
     print(f"Cookie: {SESSION}={c.cookies[SESSION]}; {CSRF}={c.cookies[CSRF]}")
     print(f"X-CSRF-Token: {c.cookies[CSRF]}")
 

@@ -21,6 +21,7 @@ pub mod members;
 pub mod messages;
 pub mod mfa;
 pub mod notifications;
+pub mod oidc;
 pub mod operator;
 pub mod organisations;
 pub mod passwords;

@@ -378,6 +378,8 @@ impl App {
         if !tx.unlock(&listing.user.id, now).await.map_err(store_error)? {
             return Err(Error::new(ErrorCode::Conflict, "This account is not locked."));
         }
+        // Whatever other services still held from before the lock ends with it.
+        tx.revoke_grants_of_user(&listing.user.id, "account unlocked", now).await.map_err(store_error)?;
         audit(&mut tx, ctx, "account.unlocked", admin.user(), &listing.user, Some("by an administrator".into()), now)
             .await?;
         let updated = tx

@@ -64,6 +64,19 @@ id_type!(
     SessionId
 );
 
+id_type!(
+    /// A relying party registered with Usher's OpenID Connect provider (its `client_id`).
+    ClientId
+);
+id_type!(
+    /// What one authorization code issued: its refresh-token family and access tokens.
+    GrantId
+);
+id_type!(
+    /// An authorization request waiting for a person to sign in and continue.
+    AuthRequestId
+);
+
 fn random_hex_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);

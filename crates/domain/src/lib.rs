@@ -14,6 +14,7 @@ pub mod limits;
 pub mod message;
 pub mod name;
 pub mod notification;
+pub mod oidc;
 pub mod organisation;
 pub mod password;
 pub mod phone;

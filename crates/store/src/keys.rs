@@ -58,7 +58,7 @@ impl Tx {
     }
 
     /// True when anything depends on a secret key: a sealed authenticator secret, a recovery
-    /// code hashed under it, or a sealed message body still kept.
+    /// code hashed under it, a sealed message body still kept, or a token signing key.
     pub async fn holds_keyed_data(&mut self) -> Result<bool> {
         let n: i64 = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM factors WHERE secret IS NOT NULL) + (SELECT COUNT(*) FROM recovery_codes) \
@@ -67,7 +67,15 @@ impl Tx {
         .fetch_one(&mut *self.tx)
         .await?
         .try_get("n")?;
-        Ok(n > 0)
+        if n > 0 || !self.has_oidc_tables().await? {
+            return Ok(n > 0);
+        }
+        let keys: i64 =
+            sqlx::query("SELECT (SELECT COUNT(*) FROM oidc_signing_keys) + (SELECT COUNT(*) FROM oidc_secrets) AS n")
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get("n")?;
+        Ok(keys > 0)
     }
 
     /// The IDs of the keys that sealed data still names (a sealed value reads `v1:<key id>:…`):
@@ -75,12 +83,30 @@ impl Tx {
     pub async fn sealing_key_ids(&mut self) -> Result<Vec<String>> {
         let sql = format!(
             "SELECT DISTINCT {} AS k FROM factors WHERE secret IS NOT NULL \
-             UNION SELECT DISTINCT {} AS k FROM outbox WHERE body_sealed = 1 AND body <> '' ORDER BY k",
+             UNION SELECT DISTINCT {} AS k FROM outbox WHERE body_sealed = 1 AND body <> ''{} ORDER BY k",
             sealed_key_id_sql("secret"),
-            sealed_key_id_sql("body")
+            sealed_key_id_sql("body"),
+            if self.has_oidc_tables().await? {
+                format!(" UNION {}", crate::oidc::sealed_key_ids_sql())
+            } else {
+                String::new()
+            }
         );
         let rows = sqlx::query(&sql).fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok(r.try_get("k")?)).collect()
+    }
+
+    /// Whether the schema has the provider's tables (a database not yet migrated to them, as
+    /// `usher configtest` may meet after an upgrade, has not).
+    async fn has_oidc_tables(&mut self) -> Result<bool> {
+        let sql = match self.engine {
+            Engine::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'oidc_secrets'",
+            Engine::Postgres => {
+                "SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = 'oidc_secrets' AND schemaname = current_schema()"
+            }
+        };
+        let n: i64 = sqlx::query(sql).fetch_one(&mut *self.tx).await?.try_get("n")?;
+        Ok(n > 0)
     }
 
     /// One sealed authenticator secret (the newest) and its owner, to try a key on.

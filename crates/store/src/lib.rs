@@ -15,6 +15,7 @@ mod limits;
 mod links;
 mod migrations;
 mod notifications;
+pub mod oidc;
 mod organisations;
 mod outbox;
 mod sessions;

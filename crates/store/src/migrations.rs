@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0008_sealed_outbox_bodies.sql"),
     },
     Migration { version: 9, name: "session evidence", sql: include_str!("../migrations/0009_session_evidence.sql") },
+    Migration { version: 10, name: "openid connect", sql: include_str!("../migrations/0010_openid_connect.sql") },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

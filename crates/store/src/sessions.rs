@@ -155,13 +155,15 @@ impl Tx {
         Ok(())
     }
 
-    /// Ends every session of a person; returns how many were live.
+    /// Ends every session of a person, and every grant (refresh tokens, access tokens) issued
+    /// to other services from them (S23); returns how many sessions were live.
     pub async fn end_all_sessions(&mut self, user: &UserId, now: Timestamp) -> Result<u64> {
         let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
             .bind(now.unix())
             .bind(user.as_str())
             .execute(&mut *self.tx)
             .await?;
+        self.revoke_grants_of_user(user, "every session ended", now).await?;
         Ok(done.rows_affected())
     }
 }

@@ -193,6 +193,17 @@ impl Tx {
         Ok(Some((row.try_get("failed_sign_ins")?, AccountStatus::parse(&status).unwrap_or(AccountStatus::Locked))))
     }
 
+    /// Counts a sign-in to another service (through Usher's OpenID Connect provider) as use of
+    /// the account, for the inactivity rule, if it is still active.
+    pub async fn record_activity(&mut self, id: &UserId, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE users SET active_since = $1, updated_at = $1 WHERE id = $2 AND status = 'active'")
+            .bind(now.unix())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Records a proven password if the account is still active and its password is still the
     /// one just checked (a change on another node in between wins); false otherwise. The
     /// sign-in itself is recorded (`record_sign_in`) once the session is full.

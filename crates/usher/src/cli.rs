@@ -72,10 +72,15 @@ enum Command {
         #[command(subcommand)]
         command: LifecycleCommand,
     },
-    /// The key that protects secrets at rest.
+    /// The key that protects secrets at rest, and the keys that sign tokens.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The services that sign people in with Usher (OpenID Connect clients).
+    Clients {
+        #[command(subcommand)]
+        command: crate::clients_cli::ClientsCommand,
     },
 }
 
@@ -91,6 +96,13 @@ enum KeysCommand {
     /// After a key rotation (new secret_key, old one in previous_secret_keys), seal every
     /// authenticator secret again under the new key, so the old key can then be dropped.
     Reencrypt,
+    /// Let the next token signing key (published since the last rotation) sign from now; the
+    /// old one stays published until every token it signed has expired.
+    RotateSigning {
+        /// Rotate even though the next key was published too recently for every client to have it.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +183,16 @@ async fn clock_of(store: &Store) -> Result<Clock, String> {
 }
 
 /// The secret key, refused when it does not open what the database holds (S10).
+/// The app on a migrated database with its key checked, its provider keys ready (for the
+/// commands that run use cases).
+async fn open_app(config: Config) -> Result<App, String> {
+    let store = open_migrated(&config).await?;
+    let key = open_key(&config, &store).await?;
+    let app = App::new(store, Clock::System, config, key);
+    app.prepare_provider(system_now()).await.map_err(|e| e.to_string())?;
+    Ok(app)
+}
+
 async fn open_key(config: &Config, store: &Store) -> Result<SecretKey, String> {
     usher_app::key_check::open_for(config, store, system_now()).await.map_err(|e| e.to_string())
 }
@@ -350,6 +372,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("Sealed {resealed} authenticator secrets again under the current key.");
             let (bodies, closed) = app.reseal_outbox_bodies().await.map_err(|e| e.to_string())?;
             println!("Sealed {bodies} kept message bodies again under the current key.");
+            let (keys, locked) = app.reseal_provider_secrets().await.map_err(|e| e.to_string())?;
+            println!("Sealed {keys} token signing keys and provider secrets again under the current key.");
+            let closed = closed + locked;
             if unopenable > 0 || closed > 0 {
                 return Err(format!(
                     "{unopenable} secrets and {closed} message bodies could not be opened with any configured key: keep the old key in previous_secret_keys, or reset those people's factors"
@@ -361,6 +386,23 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                  make new ones first."
             );
             Ok(())
+        }
+        Command::Keys { command: KeysCommand::RotateSigning { force } } => {
+            let app = open_app(config).await?;
+            let ctx = usher_app::RequestContext::system("usher keys rotate-signing");
+            let kid = app
+                .rotate_signing_key(usher_domain::oidc::SigningAlg::Es256, force, &ctx, system_now())
+                .await
+                .map_err(|e| e.message.to_string())?;
+            println!(
+                "Key {kid} signs tokens from now; the previous key stays published until its tokens have expired."
+            );
+            println!("A new next key is published now, for the next rotation.");
+            Ok(())
+        }
+        Command::Clients { command } => {
+            let app = open_app(config).await?;
+            crate::clients_cli::run(&app, command, system_now()).await
         }
         Command::Audit { command: AuditCommand::Verify } => {
             let store = open_migrated(&config).await?;
@@ -421,6 +463,8 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
     let dev_mailbox = config.email.provider == EmailProviderKind::Dev && config.sms.provider == SmsProviderKind::Dev;
     let base_url = config.base_url().to_owned();
     let app = App::new(store, clock, config, key);
+    usher_app::oidc::keys::check_crypto_provider().map_err(|e| e.to_string())?;
+    app.prepare_provider(system_now()).await.map_err(|e| format!("cannot make the token signing keys: {e}"))?;
     // Bodies queued by a version of Usher from before they were sealed (migration 8).
     let sealed = app.seal_plain_outbox_bodies().await.map_err(|e| e.to_string())?;
     if sealed > 0 {

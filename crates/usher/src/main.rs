@@ -1,6 +1,7 @@
 //! `usher`: the one binary. Subcommands for every operational job.
 
 mod cli;
+mod clients_cli;
 mod config_loader;
 mod logging;
 

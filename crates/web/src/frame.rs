@@ -22,6 +22,10 @@ use crate::error::{ErrorMarker, render_error, unmarked};
 use crate::metrics::RequestId;
 use crate::session::{CSRF_COOKIE, SESSION_COOKIE, cookie_value, set_cookie};
 
+/// On a page response: an origin (a registered redirect URI's) its forms may also submit to.
+#[derive(Debug, Clone)]
+pub struct FormActionOrigin(pub String);
+
 /// What the frame learned about a request, available to every handler.
 #[derive(Debug, Clone)]
 pub struct Frame {
@@ -124,6 +128,15 @@ fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &
     forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
 }
 
+fn is_protocol_json(path: &str, response: &Response) -> bool {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    json && path.starts_with("/oidc/")
+}
+
 trait IntoMarker {
     fn into_marker_response(self, api: bool) -> Response;
 }
@@ -144,8 +157,9 @@ fn finish(
     new_csrf: Option<String>,
 ) -> Response {
     let marker = response.extensions_mut().remove::<ErrorMarker>().or_else(|| {
-        // Probes read the operations endpoints' own plain answers.
-        let operations = matches!(path, "/healthz" | "/metrics");
+        // Probes read the operations endpoints' own plain answers; the OpenID Connect
+        // endpoints answer in OAuth's own JSON shapes.
+        let operations = matches!(path, "/healthz" | "/metrics") || is_protocol_json(path, &response);
         (!operations).then(|| unmarked(&response, path.starts_with("/api/"))).flatten()
     });
     if let Some(marker) = marker {
@@ -156,10 +170,18 @@ fn finish(
         }
     }
     let authenticated = frame.is_some_and(|f| f.session().is_some());
+    // A page whose form ends at a relying party (the authorization page) may submit there:
+    // browsers check form-action on the redirect that follows the submission too.
+    let form_action = match response.extensions_mut().remove::<FormActionOrigin>() {
+        Some(FormActionOrigin(origin)) if origin.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b',') => {
+            format!("'self' {origin}")
+        }
+        _ => "'self'".to_owned(),
+    };
     let h = response.headers_mut();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
-         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+         connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);

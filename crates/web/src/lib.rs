@@ -10,6 +10,7 @@ mod extract;
 mod frame;
 mod groups;
 mod metrics;
+mod oidc;
 mod pages;
 mod return_to;
 mod routes;

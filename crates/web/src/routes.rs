@@ -8,7 +8,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::AppState;
 use crate::groups::Group::{self, *};
-use crate::{api, assets, pages};
+use crate::{api, assets, oidc, pages};
 
 /// One method on one path, in one group.
 #[derive(Debug)]
@@ -169,6 +169,27 @@ pub(crate) fn api() -> Vec<Route> {
     ]
 }
 
+/// The OpenID Connect provider. The authorization endpoint reads the session but, like the
+/// other protocol endpoints, takes cross-site requests (a relying party's form may POST it); the
+/// page where a person continues is theirs, behind the signed-in door.
+fn openid_connect() -> Vec<Route> {
+    use oidc::{authorize, discovery, introspect, jwks, revoke, token, userinfo};
+    use usher_app::oidc::endpoints::{AUTHORIZE, DISCOVERY, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
+    vec![
+        g(DISCOVERY, Protocol, discovery::show),
+        g(JWKS, Protocol, jwks::show),
+        g(AUTHORIZE, Protocol, authorize::get),
+        p(AUTHORIZE, Protocol, authorize::post),
+        g("/oidc/authorize/{id}", SignedIn, authorize::show),
+        p("/oidc/authorize/{id}", SignedIn, authorize::decide),
+        p(TOKEN, Protocol, token::exchange),
+        g(USERINFO, Protocol, userinfo::get),
+        p(USERINFO, Protocol, userinfo::post),
+        p(REVOKE, Protocol, revoke::revoke),
+        p(INTROSPECT, Protocol, introspect::introspect),
+    ]
+}
+
 /// Everything else on the public listener: the health check and the assets.
 fn rest() -> Vec<Route> {
     vec![g("/healthz", Protocol, api::healthz), g("/assets/{file}", Public, assets::serve)]
@@ -178,6 +199,7 @@ fn rest() -> Vec<Route> {
 pub(crate) fn all() -> Vec<Route> {
     let mut routes = pages();
     routes.extend(api());
+    routes.extend(openid_connect());
     routes.extend(rest());
     routes
 }

@@ -76,6 +76,8 @@ async fn a_previous_key_stays_until_what_it_sealed_is_sealed_again() {
     assert!(bodies > 0, "the dev mailbox keeps sealed bodies, sealed again under the new key");
     assert_eq!(unopenable, 0);
     assert_eq!(rotated.app.reseal_outbox_bodies().await.unwrap(), (0, 0), "once");
+    let (keys, unopenable) = rotated.app.reseal_provider_secrets().await.unwrap();
+    assert_eq!((keys, unopenable), (3, 0), "the two token signing keys and the pairwise subject secret");
 
     open_for(&with_keys(&t.database_url, KEY_B, &[]), &store, now).await.expect("nothing needs the old key now");
     let alone = TestApp::start_on(&t.database_url, |c| c.secret_key = Some(SecretString::new(KEY_B))).await;

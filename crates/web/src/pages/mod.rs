@@ -283,6 +283,8 @@ struct SignInPage<'a> {
     banner: Option<&'static str>,
     notice: Option<notices::Notice>,
     back: &'static str,
+    /// A service asked for a new sign-in.
+    again: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +298,9 @@ pub struct SignInFormData {
 #[derive(Debug, Deserialize)]
 pub struct SignInDone {
     done: Option<String>,
+    /// `again`: a service asked for a new sign-in (`prompt=login`, `max_age`, a second
+    /// factor), so the form is shown to a signed-in person too.
+    sign_in: Option<String>,
 }
 
 pub async fn sign_in_form(
@@ -304,17 +309,24 @@ pub async fn sign_in_form(
     headers: axum::http::HeaderMap,
     axum::extract::Query(done): axum::extract::Query<SignInDone>,
 ) -> Result<Response, PageError> {
-    if frame.user.is_some() {
+    let again = done.sign_in.as_deref() == Some("again");
+    if frame.user.is_some() && !again {
         return Ok(Redirect::to("/home").into_response());
     }
+    let banner = match done.done.as_deref() {
+        Some("reset") => {
+            Some("Your password has been changed and every session signed out. Sign in with your new password.")
+        }
+        _ => None,
+    };
     let page = SignInPage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Sign in"),
         errors: FormErrors::default(),
         refused: None,
         lock_after: state.app.policy.lock_after_wrong_passwords,
         email: String::new(),
-        banner: (done.done.as_deref() == Some("reset"))
-            .then_some("Your password has been changed and every session signed out. Sign in with your new password."),
+        banner,
+        again,
         notice: notices::banner(&state, &frame, &headers).await?,
         back: "/sign-in",
     };
@@ -346,6 +358,7 @@ pub async fn sign_in_submit(
                 errors,
                 email: form.email.chars().take(254).collect(),
                 banner: None,
+                again: false,
                 notice: None,
                 back: "/sign-in",
             };

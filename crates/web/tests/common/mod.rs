@@ -109,6 +109,7 @@ impl TestApp {
         tx.commit().await.expect("commit");
         let key = SecretKey::load(&config).expect("key");
         let app = App::new(store.clone(), Clock::Test(store), config, key);
+        app.prepare_provider(usher_domain::Timestamp::from_unix(T0)).await.expect("provider keys");
         let state = usher_web::AppState::new(app.clone(), true);
         let server = tokio::spawn(async move {
             let _ = usher_web::serve(listener, state, std::future::pending()).await;
@@ -387,6 +388,17 @@ impl TestApp {
             location = done.location().unwrap_or_default();
         }
         assert!(location == "/home" || location == "/account/password", "{email} ended at {location}");
+    }
+
+    /// Gives the emailed second factor of a sign-in whose password step answered `page`, and
+    /// checks that it then goes to `expected` (a remembered page).
+    pub async fn second_step_to(&self, c: &Client, page: Page, email: &str, expected: &str) {
+        assert_eq!(page.location().as_deref(), Some("/sign-in/second-factor"), "{}", page.body);
+        let sent = c.post_form("/sign-in/second-factor/email-code", &[]).await;
+        assert_eq!(sent.status, 303, "{}", sent.body);
+        let code = self.email_code(email).await;
+        let done = c.post_form("/sign-in/second-factor", &[("method", "email"), ("code", &code)]).await;
+        assert_eq!(done.location().as_deref(), Some(expected), "{}", done.body);
     }
 
     /// Proves the second factor on a reset link's page with an emailed code, as a person whose

@@ -1,0 +1,544 @@
+//! The OpenID Connect provider through its real endpoints and pages: discovery, the code flow
+//! with PKCE, tokens, refresh rotation, userinfo, revocation and introspection, and the rules
+//! that keep redirects and codes safe (S38–S45). Independent client libraries check the same
+//! flows in tests/oidc (Python authlib) and tests/browser (npm openid-client).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use common::{Client, Page, TestApp};
+use serde_json::{Value, json};
+use usher_app::oidc::clients::{ClientForm, Registrar};
+use usher_domain::duration::Span;
+
+/// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "https://court.example/callback";
+
+struct Rp {
+    id: String,
+    secret: Option<String>,
+}
+
+async fn register(t: &TestApp, name: &str, adjust: impl FnOnce(&mut ClientForm)) -> Rp {
+    let mut form = ClientForm { name: name.into(), redirect_uris: vec![REDIRECT.into()], ..ClientForm::default() };
+    adjust(&mut form);
+    let now = t.now().await;
+    let r = t.app.register_client(Registrar::Console, &form, &TestApp::system(), now).await.expect("registered");
+    Rp { id: r.client.id.to_string(), secret: r.secret.map(|s| s.expose().to_owned()) }
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+fn authorize_path(rp: &Rp, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", rp.id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid profile email organisation"),
+        ("state", "state-1"),
+        ("nonce", "nonce-1"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(name, _)| name != k);
+        if !v.is_empty() {
+            pairs.push((k, v));
+        }
+    }
+    format!("/oidc/authorize?{}", query(&pairs))
+}
+
+/// The parameters on an address at the client.
+fn params_of(location: &str) -> Vec<(String, String)> {
+    let q = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+fn param(location: &str, name: &str) -> Option<String> {
+    params_of(location).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Authorizes as the signed-in `c` and continues on the page; returns the code.
+async fn code_for(c: &Client, rp: &Rp, extra: &[(&str, &str)]) -> String {
+    let start = c.get(&authorize_path(rp, extra)).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let page_path = start.location().unwrap();
+    assert!(page_path.starts_with("/oidc/authorize/"), "{page_path}");
+    let page = c.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = c.post_form(&page_path, &[("action", "continue")]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let back = done.location().unwrap();
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some("state-1"));
+    param(&back, "code").expect("a code")
+}
+
+async fn token(t: &TestApp, rp: &Rp, fields: &[(&str, &str)]) -> Page {
+    let c = t.client();
+    let basic = rp.secret.as_ref().map(|s| format!("Basic {}", STANDARD.encode(format!("{}:{s}", rp.id))));
+    let mut all: Vec<(&str, &str)> = fields.to_vec();
+    if rp.secret.is_none() {
+        all.push(("client_id", rp.id.as_str()));
+    }
+    let headers: Vec<(&str, &str)> = basic.as_deref().map(|b| vec![("authorization", b)]).unwrap_or_default();
+    c.post_raw("/oidc/token", &all, &headers).await
+}
+
+async fn exchange(t: &TestApp, rp: &Rp, code: &str) -> Page {
+    token(
+        t,
+        rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn discovery_names_the_configured_issuer_whatever_the_host_header_says() {
+    let t = TestApp::start().await;
+    let c = t.client();
+    let doc = c
+        .request(
+            reqwest::Method::GET,
+            "/.well-known/openid-configuration",
+            &[("host", "evil.example"), ("x-forwarded-host", "evil.example")],
+            None,
+        )
+        .await;
+    assert_eq!(doc.status, 200);
+    let d = doc.json();
+    assert_eq!(d["issuer"], t.base.as_str());
+    assert_eq!(d["token_endpoint"], format!("{}/oidc/token", t.base));
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(d["response_types_supported"], json!(["code"]));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], json!(true));
+    let jwks = c.get("/oidc/jwks").await;
+    assert!(jwks.headers["cache-control"].to_str().unwrap().contains("max-age=3600"));
+    let keys = jwks.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 2, "the signing key and the next one: {keys:?}");
+    assert!(
+        keys.iter().all(|k| k["kty"] == "EC" && k["crv"] == "P-256" && k["kid"].is_string() && k.get("d").is_none())
+    );
+}
+
+#[tokio::test]
+async fn the_code_flow_gives_signed_tokens_once_and_userinfo_three_ways() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let code = code_for(&op, &rp, &[]).await;
+    let answer = exchange(&t, &rp, &code).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.headers["cache-control"], "no-store");
+    let set = answer.json();
+    assert_eq!(set["token_type"], "Bearer");
+    let id = claims(set["id_token"].as_str().unwrap());
+    assert_eq!(id["iss"], t.base.as_str());
+    assert_eq!(id["aud"], rp.id.as_str());
+    assert_eq!(id["nonce"], "nonce-1");
+    assert_eq!(id["name"], "Olive Operator");
+    assert_eq!(id["email"], "olive@example.org");
+    assert_eq!(id["role"], "operator");
+    assert_eq!(id["acr"], "urn:usher:acr:mfa");
+    assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
+    assert!(id["sub"].as_str().unwrap().len() == 43, "pairwise by default: {id}");
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD.decode(set["id_token"].as_str().unwrap().split('.').next().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert!(header["kid"].is_string());
+
+    // The code works once; a replay revokes what it issued.
+    let again = exchange(&t, &rp, &code).await;
+    assert_eq!(again.status, 400);
+    assert_eq!(again.json()["error"], "invalid_grant");
+    let access = set["access_token"].as_str().unwrap();
+    let c = t.client();
+    let info = c
+        .request(reqwest::Method::GET, "/oidc/userinfo", &[("authorization", &format!("Bearer {access}"))], None)
+        .await;
+    assert_eq!(info.status, 401, "revoked by the replay: {}", info.body);
+    let refresh =
+        token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", set["refresh_token"].as_str().unwrap())])
+            .await;
+    assert_eq!(refresh.json()["error"], "invalid_grant");
+
+    // A fresh flow: userinfo by header (GET and POST) and in the body.
+    let code = code_for(&op, &rp, &[]).await;
+    let set = exchange(&t, &rp, &code).await.json();
+    let access = set["access_token"].as_str().unwrap();
+    let bearer = format!("Bearer {access}");
+    let by_get = c.request(reqwest::Method::GET, "/oidc/userinfo", &[("authorization", &bearer)], None).await;
+    assert_eq!(by_get.status, 200, "{}", by_get.body);
+    assert_eq!(by_get.json()["sub"], claims(set["id_token"].as_str().unwrap())["sub"]);
+    assert_eq!(by_get.json()["email"], "olive@example.org");
+    let by_post = c.post_raw("/oidc/userinfo", &[], &[("authorization", &bearer)]).await;
+    assert_eq!(by_post.status, 200, "{}", by_post.body);
+    let in_body = c.post_raw("/oidc/userinfo", &[("access_token", access)], &[]).await;
+    assert_eq!(in_body.status, 200, "{}", in_body.body);
+    let forged = format!("{}x", &access[..access.len() - 1]);
+    let bad = c
+        .request(reqwest::Method::GET, "/oidc/userinfo", &[("authorization", &format!("Bearer {forged}"))], None)
+        .await;
+    assert_eq!(bad.status, 401);
+    assert!(bad.headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn a_bad_client_or_redirect_uri_gets_a_page_and_never_a_redirect() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    for extra in [
+        vec![("redirect_uri", "https://court.example/callbacK")],
+        vec![("redirect_uri", "https://court.example/callback/")],
+        vec![("redirect_uri", "")],
+        vec![("client_id", "0123456789abcdef0123456789abcdef")],
+        vec![("client_id", "")],
+    ] {
+        let page = op.get(&authorize_path(&rp, &extra)).await;
+        assert_eq!(page.status, 400, "{extra:?}: {}", page.body);
+        assert!(page.location().is_none());
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    }
+    // With the client and redirect URI good, errors go back to the client.
+    for (extra, error) in [
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("code_challenge_method", "")], "invalid_request"),
+        (vec![("response_type", "token")], "unsupported_response_type"),
+        (vec![("scope", "profile")], "invalid_scope"),
+        (vec![("scope", "openid admin")], "invalid_scope"),
+        (vec![("prompt", "none login")], "invalid_request"),
+        (vec![("max_age", "soon")], "invalid_request"),
+    ] {
+        let page = op.get(&authorize_path(&rp, &extra)).await;
+        assert_eq!(page.status, 303, "{extra:?}: {}", page.body);
+        let back = page.location().unwrap();
+        assert!(back.starts_with(REDIRECT), "{back}");
+        assert_eq!(param(&back, "error").as_deref(), Some(error), "{extra:?}");
+        assert_eq!(param(&back, "state").as_deref(), Some("state-1"));
+        assert_eq!(param(&back, "iss").as_deref(), Some(t.base.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn codes_are_bound_to_their_client_verifier_redirect_and_minute() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let other = register(&t, "Probation service", |_| {}).await;
+    let code = code_for(&op, &rp, &[]).await;
+    let wrong = token(
+        &t,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &VERIFIER.replace('d', "e")),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.json()["error"], "invalid_grant");
+    let code = code_for(&op, &rp, &[]).await;
+    let missing =
+        token(&t, &rp, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+    assert_eq!(missing.json()["error"], "invalid_grant");
+    let code = code_for(&op, &rp, &[]).await;
+    let stolen = exchange(&t, &other, &code).await;
+    assert_eq!(stolen.json()["error"], "invalid_grant");
+    let code = code_for(&op, &rp, &[]).await;
+    let elsewhere = token(
+        &t,
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://court.example/callbacks"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(elsewhere.json()["error"], "invalid_grant");
+    let code = code_for(&op, &rp, &[]).await;
+    t.advance(Span::seconds_(61)).await;
+    let late = exchange(&t, &rp, &code).await;
+    assert_eq!(late.json()["error"], "invalid_grant", "{}", late.body);
+    let code = code_for(&op, &rp, &[]).await;
+    t.advance(Span::seconds_(59)).await;
+    assert_eq!(exchange(&t, &rp, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn two_requests_racing_one_code_get_tokens_once() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    for _ in 0..3 {
+        let code = code_for(&op, &rp, &[]).await;
+        let (a, b) = tokio::join!(exchange(&t, &rp, &code), exchange(&t, &rp, &code));
+        let ok = [a.status, b.status].iter().filter(|s| **s == 200).count();
+        assert_eq!(ok, 1, "{} / {}", a.body, b.body);
+    }
+}
+
+#[tokio::test]
+async fn client_authentication_is_checked_and_a_disabled_client_gets_nothing() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let code = code_for(&op, &rp, &[]).await;
+    let wrong = Rp { id: rp.id.clone(), secret: Some("A".repeat(43)) };
+    let refused = exchange(&t, &wrong, &code).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.json()["error"], "invalid_client");
+    // Posting the secret in the body is another method than the one registered.
+    let post = t
+        .client()
+        .post_raw(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &rp.id),
+                ("client_secret", rp.secret.as_deref().unwrap()),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(post.json()["error"], "invalid_client");
+    let now = t.now().await;
+    t.app.disable_client(Registrar::Console, &rp.id, &TestApp::system(), now).await.unwrap();
+    assert_eq!(exchange(&t, &rp, &code).await.json()["error"], "invalid_client");
+    let page = op.get(&authorize_path(&rp, &[])).await;
+    assert_eq!(page.status, 400, "a disabled client is not redirected to");
+}
+
+#[tokio::test]
+async fn rotated_secrets_overlap_and_then_the_old_one_stops() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let now = t.now().await;
+    let new =
+        t.app.rotate_client_secret(Registrar::Console, &rp.id, Span::hours(1), &TestApp::system(), now).await.unwrap();
+    let renewed = Rp { id: rp.id.clone(), secret: Some(new.expose().to_owned()) };
+    let code = code_for(&op, &rp, &[]).await;
+    assert_eq!(exchange(&t, &rp, &code).await.status, 200, "the old secret still works");
+    t.advance(Span::hours(1)).await;
+    let op = t.sign_in("olive@example.org", common::PASSWORD).await;
+    let code = code_for(&op, &rp, &[]).await;
+    assert_eq!(exchange(&t, &rp, &code).await.status, 401, "the overlap is over");
+    let code = code_for(&op, &rp, &[]).await;
+    assert_eq!(exchange(&t, &renewed, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_ends_the_family() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let public = register(&t, "Court app", |f| f.auth_method = Some("none".into())).await;
+    assert!(public.secret.is_none());
+    let code = code_for(&op, &public, &[]).await;
+    let first = exchange(&t, &public, &code).await.json();
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let second = token(&t, &public, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let second = second.json();
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    let id = claims(second["id_token"].as_str().unwrap());
+    assert_eq!(id["auth_time"], claims(first["id_token"].as_str().unwrap())["auth_time"], "auth_time is kept");
+    assert!(id.get("nonce").is_none());
+    // A public client: the spent token again ends the family, the newer one too.
+    let reuse = token(&t, &public, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    assert_eq!(reuse.json()["error"], "invalid_grant");
+    let after = token(&t, &public, &[("grant_type", "refresh_token"), ("refresh_token", &r2)]).await;
+    assert_eq!(after.json()["error"], "invalid_grant", "the family is revoked");
+
+    // A confidential client may retry within the window (its answer was lost), not after.
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let code = code_for(&op, &rp, &[]).await;
+    let r1 = exchange(&t, &rp, &code).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await.status, 200);
+    t.advance(Span::seconds_(10)).await;
+    let retry = token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    let r3 = retry.json()["refresh_token"].as_str().unwrap().to_owned();
+    t.advance(Span::seconds_(31)).await;
+    let late = token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    assert_eq!(late.json()["error"], "invalid_grant");
+    let gone = token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &r3)]).await;
+    assert_eq!(gone.json()["error"], "invalid_grant", "reuse after the window revokes the family");
+}
+
+#[tokio::test]
+async fn revocation_and_introspection_for_a_confidential_client() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let other = register(&t, "Probation service", |_| {}).await;
+    let code = code_for(&op, &rp, &[]).await;
+    let set = exchange(&t, &rp, &code).await.json();
+    let access = set["access_token"].as_str().unwrap();
+    let refresh = set["refresh_token"].as_str().unwrap();
+    let ask = |rp: &Rp, path: &'static str, tok: String| {
+        let basic = format!("Basic {}", STANDARD.encode(format!("{}:{}", rp.id, rp.secret.clone().unwrap())));
+        let c = t.client();
+        async move { c.post_raw(path, &[("token", &tok)], &[("authorization", &basic)]).await }
+    };
+    let live = ask(&rp, "/oidc/introspect", access.to_owned()).await.json();
+    assert_eq!(live["active"], true);
+    assert_eq!(live["client_id"], rp.id.as_str());
+    assert_eq!(ask(&rp, "/oidc/introspect", refresh.to_owned()).await.json()["active"], true);
+    assert_eq!(ask(&other, "/oidc/introspect", access.to_owned()).await.json()["active"], false);
+    assert_eq!(ask(&other, "/oidc/revoke", refresh.to_owned()).await.status, 200, "another client's: same answer");
+    assert_eq!(ask(&rp, "/oidc/introspect", refresh.to_owned()).await.json()["active"], true, "and nothing done");
+    assert_eq!(ask(&rp, "/oidc/revoke", refresh.to_owned()).await.status, 200);
+    assert_eq!(ask(&rp, "/oidc/introspect", access.to_owned()).await.json()["active"], false, "the grant is revoked");
+    assert_eq!(ask(&rp, "/oidc/introspect", refresh.to_owned()).await.json()["active"], false);
+    assert_eq!(ask(&rp, "/oidc/revoke", "nonsense".into()).await.status, 200);
+}
+
+#[tokio::test]
+async fn single_sign_on_prompt_and_max_age() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let other =
+        register(&t, "Probation service", |f| f.redirect_uris = vec!["https://probation.example/cb".into()]).await;
+    let first = claims(exchange(&t, &rp, &code_for(&op, &rp, &[]).await).await.json()["id_token"].as_str().unwrap());
+
+    // prompt=none: at once, no page; without a session: login_required.
+    let silent = op.get(&authorize_path(&rp, &[("prompt", "none")])).await;
+    let back = silent.location().unwrap();
+    assert!(param(&back, "code").is_some(), "{back}");
+    let stranger = t.client();
+    let none = stranger.get(&authorize_path(&rp, &[("prompt", "none")])).await;
+    assert_eq!(param(&none.location().unwrap(), "error").as_deref(), Some("login_required"));
+
+    // Signed out: the page asks to sign in and remembers where it was.
+    let start = stranger.get(&authorize_path(&rp, &[])).await;
+    let page = stranger.get(&start.location().unwrap()).await;
+    assert_eq!(page.location().as_deref(), Some("/sign-in"));
+
+    // prompt=login: a new sign-in first, and a later auth_time.
+    t.advance(Span::minutes(2)).await;
+    let start = op.get(&authorize_path(&rp, &[("prompt", "login")])).await;
+    let page_path = start.location().unwrap();
+    let page = op.get(&page_path).await;
+    assert_eq!(page.location().as_deref(), Some("/sign-in?sign_in=again"));
+    let form = op.get("/sign-in?sign_in=again").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("asks you to sign in again"));
+    let signed = op.post_form("/sign-in", &[("email", "olive@example.org"), ("password", common::PASSWORD)]).await;
+    t.second_step_to(&op, signed, "olive@example.org", &page_path).await;
+    let done = op.post_form(&page_path, &[("action", "continue")]).await;
+    let code = param(&done.location().unwrap(), "code").unwrap();
+    let later = claims(exchange(&t, &rp, &code).await.json()["id_token"].as_str().unwrap());
+    assert!(later["auth_time"].as_i64() > first["auth_time"].as_i64(), "{later} {first}");
+
+    // max_age: past it, a new sign-in first.
+    t.advance(Span::minutes(10)).await;
+    let start = op.get(&authorize_path(&rp, &[("max_age", "300")])).await;
+    let page = op.get(&start.location().unwrap()).await;
+    assert_eq!(page.location().as_deref(), Some("/sign-in?sign_in=again"));
+
+    // Another client: straight to its page, a different pairwise subject.
+    let code = {
+        let start = op.get(&authorize_path(&other, &[("redirect_uri", "https://probation.example/cb")])).await;
+        let path = start.location().unwrap();
+        assert_eq!(op.get(&path).await.status, 200);
+        let done = op.post_form(&path, &[("action", "continue")]).await;
+        param(&done.location().unwrap(), "code").unwrap()
+    };
+    let set = token(
+        &t,
+        &other,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://probation.example/cb"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+    .json();
+    assert_ne!(claims(set["id_token"].as_str().unwrap())["sub"], first["sub"], "pairwise subjects differ");
+}
+
+#[tokio::test]
+async fn a_person_whose_organisation_is_not_admitted_is_told_and_the_client_hears_access_denied() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp =
+        register(&t, "Court platform", |f| f.organisation_kinds = vec!["law_firm".into(), "chambers".into()]).await;
+    let start = op.get(&authorize_path(&rp, &[])).await;
+    let path = start.location().unwrap();
+    let page = op.get(&path).await;
+    assert_eq!(page.status, 403);
+    assert_eq!(page.h1(), "Your organisation cannot use Court platform");
+    let done = op.post_form(&path, &[("action", "cancel")]).await;
+    assert_eq!(param(&done.location().unwrap(), "error").as_deref(), Some("access_denied"));
+}
+
+#[tokio::test]
+async fn cancelling_sends_access_denied_and_the_request_cannot_be_used_again() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let start = op.get(&authorize_path(&rp, &[])).await;
+    let path = start.location().unwrap();
+    let page = op.get(&path).await;
+    assert!(page.body.contains("Sign in to Court platform"));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self' https://court.example;"), "{csp}");
+    let done = op.post_form(&path, &[("action", "cancel")]).await;
+    assert_eq!(param(&done.location().unwrap(), "error").as_deref(), Some("access_denied"));
+    let again = op.post_form(&path, &[("action", "continue")]).await;
+    assert_eq!(again.status, 404, "{}", again.body);
+}
+
+#[tokio::test]
+async fn a_locked_account_loses_its_tokens() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let set = exchange(&t, &rp, &code_for(&op, &rp, &[]).await).await.json();
+    let stranger = t.client();
+    for _ in 0..4 {
+        common::try_sign_in(&stranger, "olive@example.org", "wrong-password").await;
+    }
+    let refresh =
+        token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", set["refresh_token"].as_str().unwrap())])
+            .await;
+    assert_eq!(refresh.json()["error"], "invalid_grant");
+    let bearer = format!("Bearer {}", set["access_token"].as_str().unwrap());
+    let info = stranger.request(reqwest::Method::GET, "/oidc/userinfo", &[("authorization", &bearer)], None).await;
+    assert_eq!(info.status, 401);
+}

@@ -1,0 +1,277 @@
+// Usher as an OpenID Connect provider, proven by a certified relying-party library: npm
+// openid-client 6 (with jose for an independent check of each ID token's signature against the
+// published key set; shared with the calibration in oidc_rp.js) drives the code flow with PKCE,
+// state and nonce, while Chromium goes through Usher's real pages: the operator signs in with an authenticator app (codes computed
+// here, RFC 6238), sees which service is asking, and continues. Then: single sign-on into a
+// second client without typing, pairwise subjects that differ, prompt=login and max_age asking
+// for a new sign-in, userinfo three ways, refresh rotation and reuse, revocation and
+// introspection, and a client that admits only some kinds of organisation.
+//
+// The same harness was calibrated against npm oidc-provider (a certified provider):
+// tests/oidc/calibrate, recorded in tests/oidc/CALIBRATION.md.
+//
+// Run: USHER_BIN=target/debug/usher node --test tests/browser/oidc.test.js
+
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+import * as client from 'openid-client';
+
+import {
+  advanceClock,
+  assertHeading,
+  assertPath,
+  assertTextIncludes,
+  base32Decode,
+  checkA11y,
+  checkA11yWithoutScripts,
+  clickButton,
+  clockNow,
+  codeSentBy,
+  fill,
+  normalise,
+  printedSetupLink,
+  recoveryCodesOn,
+  repoRoot,
+  submitSetupForm,
+  submitSignIn,
+  totpCode,
+  useJourney,
+  visible,
+} from './helpers.js';
+import { relyingParty, startCallback } from './oidc_rp.js';
+
+const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
+const SHOT = 'oidc';
+
+/** Runs the usher binary against the journey's server (same data directory and address). */
+function usherCli(usher, args) {
+  const bin = process.env.USHER_BIN ? path.resolve(repoRoot, process.env.USHER_BIN) : path.join(repoRoot, 'target', 'debug', 'usher');
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, {
+      env: { ...process.env, USHER_DATA_DIR: usher.dataDir, USHER_PUBLIC_BASE_URL: usher.baseUrl, USHER_LOG_LEVEL: 'warn', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`usher ${args.join(' ')} exited ${code}:\n${out}\n${err}`)),
+    );
+  });
+}
+
+describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { timeout: 900_000 }, () => {
+  const journey = useJourney({ shotPrefix: `${SHOT}-` });
+  const { step } = journey;
+  const a11y = (p, name) => checkA11y(p, `${SHOT}-${name}`);
+  let page;
+  let callback;
+  let keyText;
+  const clients = {};
+  let firstTokens;
+  let firstClaims;
+
+  /** The server's test clock minus ours: the relying party's clock is set to the provider's. */
+  async function skew() {
+    return (await clockNow(journey.usher.baseUrl)).unix - Math.floor(Date.now() / 1000);
+  }
+
+  /** openid-client against this journey's Usher (made once the server is up). */
+  const rp = () => relyingParty({ issuer: journey.usher.baseUrl, skew, callback });
+  const configFor = (c) => rp().configFor(c);
+  const request = (c, extra) => rp().request(c, extra);
+
+  /** The app code for the server's clock, after moving the clock to a step not used yet. */
+  async function nextAppCode() {
+    const { unix } = await advanceClock(journey.usher.baseUrl, '30s');
+    return totpCode(base32Decode(keyText), unix);
+  }
+
+  const finish = (r, c) => rp().finish(r, c);
+
+  step('the operator is set up with an authenticator app', async () => {
+    ({ page } = await journey.freshPage());
+    journey.current = page;
+    callback = await startCallback();
+    await page.goto(await printedSetupLink(journey.usher));
+    await submitSetupForm(page, OPERATOR);
+    const code = await codeSentBy(page, OPERATOR.email, () => clickButton(page, 'Send code'));
+    await assertHeading(page, 'Enter the code we emailed you');
+    await fill(page, 'Code from the email', code);
+    await clickButton(page, 'Continue');
+    await assertHeading(page, 'Scan the QR code');
+    await page.locator('details summary', { hasText: 'I cannot scan the QR code' }).click();
+    keyText = normalise(await page.locator('#secret-key').innerText());
+    const { unix } = await clockNow(journey.usher.baseUrl);
+    await fill(page, 'Code from your authenticator app', totpCode(base32Decode(keyText), unix));
+    await clickButton(page, 'Save device');
+    await assertHeading(page, 'Authenticator app added');
+    await recoveryCodesOn(page, 'after adding the app');
+  });
+
+  step('two services and one for law firms only are registered with usher clients add', async () => {
+    for (const [name, label, extra] of [
+      ['court', 'Court platform', []],
+      ['probation', 'Probation service', []],
+      ['firms', 'Legal aid portal', ['--organisation-kind', 'law_firm']],
+    ]) {
+      const redirect = `${callback.base}/${name}/callback`;
+      const out = await usherCli(journey.usher, ['clients', 'add', '--name', label, '--redirect-uri', redirect, '--json', ...extra]);
+      const made = JSON.parse(out.trim().split('\n').pop());
+      assert.match(made.client_id, /^[0-9a-f]{32}$/);
+      assert.ok(made.client_secret?.length >= 43, 'a confidential client gets a secret once');
+      assert.equal(made.issuer, journey.usher.baseUrl);
+      clients[name] = { id: made.client_id, secret: made.client_secret, redirect, label };
+    }
+  });
+
+  step('discovery and the key set answer openid-client', async () => {
+    const config = await configFor(clients.court);
+    const meta = config.serverMetadata();
+    assert.equal(meta.issuer, journey.usher.baseUrl);
+    assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
+    const res = await fetch(meta.jwks_uri);
+    assert.match(res.headers.get('cache-control') ?? '', /max-age=\d+/, 'the key set says how long to cache it');
+    const { keys } = await res.json();
+    assert.ok(keys.length >= 2, 'the signing key and the next one are published');
+  });
+
+  step('code flow: sign in with password and app code, see the service, continue; tokens check out', async () => {
+    const r = await request(clients.court);
+    await page.goto(r.url.href);
+    await submitSignIn(page, OPERATOR.email, OPERATOR.password);
+    await assertHeading(page, 'Enter the code from your authenticator app');
+    await fill(page, 'Code from your app', await nextAppCode());
+    await clickButton(page, 'Continue');
+    await assertHeading(page, 'Sign in to Court platform');
+    await assertTextIncludes(page, 'You are signed in as Olive Operator', 'the page says who is signing in');
+    await a11y(page, 'continue');
+    await checkA11yWithoutScripts(page, `${SHOT}-continue-no-js`);
+    await clickButton(page, 'Continue to Court platform');
+    await page.waitForURL((u) => u.href.startsWith(clients.court.redirect));
+    const { tokens, claims } = await finish(r, clients.court);
+    assert.equal(claims.name, 'Olive Operator');
+    assert.equal(claims.email, 'olive@example.org');
+    assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa'], 'a password and an app code');
+    assert.equal(claims.acr, 'urn:usher:acr:mfa');
+    assert.equal(claims.role, 'operator');
+    firstTokens = tokens;
+    firstClaims = claims;
+  });
+
+  step('userinfo three ways: GET and POST with the header, POST with the token in the body', async () => {
+    const config = await configFor(clients.court);
+    const info = await client.fetchUserInfo(config, firstTokens.access_token, firstClaims.sub);
+    assert.equal(info.email, 'olive@example.org');
+    const endpoint = config.serverMetadata().userinfo_endpoint;
+    const byPost = await fetch(endpoint, { method: 'POST', headers: { authorization: `Bearer ${firstTokens.access_token}` } });
+    assert.equal(byPost.status, 200);
+    assert.equal((await byPost.json()).sub, firstClaims.sub);
+    const inBody = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ access_token: firstTokens.access_token }),
+    });
+    assert.equal(inBody.status, 200);
+    assert.equal((await inBody.json()).sub, firstClaims.sub);
+  });
+
+  step('single sign-on: a second service without typing anything; its sub differs', async () => {
+    const r = await request(clients.probation);
+    await page.goto(r.url.href);
+    await assertHeading(page, 'Sign in to Probation service');
+    assert.equal(await page.getByLabel('Password').count(), 0, 'no password asked');
+    await clickButton(page, 'Continue to Probation service');
+    await page.waitForURL((u) => u.href.startsWith(clients.probation.redirect));
+    const { claims } = await finish(r, clients.probation);
+    assert.notEqual(claims.sub, firstClaims.sub, 'pairwise subjects differ between services');
+    assert.equal(claims.auth_time, firstClaims.auth_time, 'the same sign-in');
+  });
+
+  step('prompt=login asks for a new sign-in and gives a later auth_time', async () => {
+    await advanceClock(journey.usher.baseUrl, '2m');
+    const r = await request(clients.court, { prompt: 'login' });
+    await page.goto(r.url.href);
+    await assertHeading(page, 'Sign in');
+    await assertTextIncludes(page, 'asks you to sign in again', 'the sign-in page says why');
+    await a11y(page, 'sign-in-again');
+    await submitSignIn(page, OPERATOR.email, OPERATOR.password);
+    await fill(page, 'Code from your app', await nextAppCode());
+    await clickButton(page, 'Continue');
+    await assertHeading(page, 'Sign in to Court platform');
+    await clickButton(page, 'Continue to Court platform');
+    await page.waitForURL((u) => u.href.startsWith(clients.court.redirect));
+    const { claims } = await finish(r, clients.court);
+    assert.ok(claims.auth_time > firstClaims.auth_time, `auth_time ${claims.auth_time} after ${firstClaims.auth_time}`);
+    firstClaims = claims;
+  });
+
+  step('max_age past: a new sign-in first', async () => {
+    await advanceClock(journey.usher.baseUrl, '10m');
+    const r = await request(clients.court, { max_age: '300' });
+    await page.goto(r.url.href);
+    await assertHeading(page, 'Sign in');
+    await submitSignIn(page, OPERATOR.email, OPERATOR.password);
+    await fill(page, 'Code from your app', await nextAppCode());
+    await clickButton(page, 'Continue');
+    await clickButton(page, 'Continue to Court platform');
+    await page.waitForURL((u) => u.href.startsWith(clients.court.redirect));
+    const { tokens, claims } = await finish(r, clients.court);
+    assert.ok(claims.auth_time > firstClaims.auth_time);
+    firstTokens = tokens;
+  });
+
+  step('refresh rotates the token; reusing the spent one after the retry window ends the family', async () => {
+    const config = await configFor(clients.court);
+    const renewed = await client.refreshTokenGrant(config, firstTokens.refresh_token);
+    assert.notEqual(renewed.refresh_token, firstTokens.refresh_token, 'a new refresh token');
+    assert.ok(renewed.id_token, 'a new ID token');
+    await advanceClock(journey.usher.baseUrl, '31s');
+    const later = await configFor(clients.court);
+    await assert.rejects(client.refreshTokenGrant(later, firstTokens.refresh_token), (e) => e.error === 'invalid_grant');
+    await assert.rejects(client.refreshTokenGrant(later, renewed.refresh_token), (e) => e.error === 'invalid_grant', 'the family is revoked');
+  });
+
+  step('introspection says live, revocation ends it, introspection then says not active', async () => {
+    const r = await request(clients.court);
+    await page.goto(r.url.href);
+    await clickButton(page, 'Continue to Court platform');
+    await page.waitForURL((u) => u.href.startsWith(clients.court.redirect));
+    const { tokens } = await finish(r, clients.court);
+    const config = await configFor(clients.court);
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, true);
+    assert.equal((await client.tokenIntrospection(config, tokens.refresh_token)).active, true);
+    await client.tokenRevocation(config, tokens.refresh_token);
+    assert.equal((await client.tokenIntrospection(config, tokens.access_token)).active, false);
+    assert.equal((await client.tokenIntrospection(config, tokens.refresh_token)).active, false);
+  });
+
+  step('a service for law firms only: the operator is told, and the client hears access_denied', async () => {
+    const r = await request(clients.firms);
+    await page.goto(r.url.href);
+    await assertHeading(page, 'Your organisation cannot use Legal aid portal');
+    await a11y(page, 'not-admitted');
+    await clickButton(page, 'Go back to Legal aid portal');
+    await page.waitForURL((u) => u.href.startsWith(clients.firms.redirect));
+    await assert.rejects(
+      client.authorizationCodeGrant(r.config, callback.last(), r.checks),
+      (e) => e.error === 'access_denied',
+    );
+  });
+
+  step('cancel on the continue page: the client hears access_denied', async () => {
+    const r = await request(clients.court);
+    await page.goto(r.url.href);
+    await clickButton(page, 'Cancel');
+    await page.waitForURL((u) => u.href.startsWith(clients.court.redirect));
+    assertPath(page, '/court/callback', 'after cancelling');
+    await assert.rejects(client.authorizationCodeGrant(r.config, callback.last(), r.checks), (e) => e.error === 'access_denied');
+    await visible(page.getByRole('heading', { name: 'Back at the service' }), 'the service\'s page', page);
+    await callback.close();
+  });
+});
