@@ -12,7 +12,7 @@
 //
 // Run: USHER_BIN=target/debug/usher node --test tests/browser/oidc.test.js
 
-import { describe } from 'node:test';
+import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -93,6 +93,7 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
   }
 
   const finish = (r, c) => rp().finish(r, c);
+  after(() => callback?.close());
 
   step('the operator is set up with an authenticator app', async () => {
     ({ page } = await journey.freshPage());
@@ -114,9 +115,40 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
     await recoveryCodesOn(page, 'after adding the app');
   });
 
-  step('two services and one for law firms only are registered with usher clients add', async () => {
+  step('the operator registers a service on the pages; its secret is shown once', async () => {
+    await page.goto(`${journey.usher.baseUrl}/operator/clients`);
+    await submitSignIn(page, OPERATOR.email, OPERATOR.password);
+    await fill(page, 'Code from your app', await nextAppCode());
+    await clickButton(page, 'Continue');
+    await assertHeading(page, 'Services that sign in with Usher');
+    await a11y(page, 'clients');
+    await page.getByRole('button', { name: 'Register a service' }).click();
+    await assertHeading(page, 'Register a service');
+    await fill(page, 'Service name', 'Court platform');
+    await fill(page, 'Redirect URIs', 'http://court.example/callback');
+    await clickButton(page, 'Register service');
+    await assertTextIncludes(page, 'There is a problem', 'an http address that is not local is refused');
+    await a11y(page, 'client-new-error');
+    await checkA11yWithoutScripts(page, `${SHOT}-client-new-no-js`);
+    const redirect = `${callback.base}/court/callback`;
+    await fill(page, 'Redirect URIs', redirect);
+    await page.getByLabel('Their mobile number (phone)').uncheck();
+    await clickButton(page, 'Register service');
+    await assertHeading(page, 'Service registered');
+    await a11y(page, 'client-registered');
+    const id = normalise(await page.locator('#client-id').innerText());
+    const secret = normalise(await page.locator('#client-secret').innerText());
+    clients.court = { id, secret, redirect, label: 'Court platform' };
+    await page.getByRole('link', { name: 'Go to the service\'s page' }).click();
+    await assertHeading(page, 'Court platform');
+    await a11y(page, 'client');
+    assert.equal(await page.locator('#client-secret').count(), 0, 'the secret is not shown again');
+    await clickButton(page, 'Sign out');
+    await assertHeading(page, 'You have signed out');
+  });
+
+  step('a second service and one for law firms only are registered with usher clients add', async () => {
     for (const [name, label, extra] of [
-      ['court', 'Court platform', []],
       ['probation', 'Probation service', []],
       ['firms', 'Legal aid portal', ['--organisation-kind', 'law_firm']],
     ]) {
@@ -272,6 +304,5 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
     assertPath(page, '/court/callback', 'after cancelling');
     await assert.rejects(client.authorizationCodeGrant(r.config, callback.last(), r.checks), (e) => e.error === 'access_denied');
     await visible(page.getByRole('heading', { name: 'Back at the service' }), 'the service\'s page', page);
-    await callback.close();
   });
 });

@@ -145,7 +145,7 @@ pub async fn run(app: &App, command: ClientsCommand, now: Timestamp) -> Result<(
             Ok(())
         }
         ClientsCommand::List => {
-            let clients = app.clients().await.map_err(|e| e.to_string())?;
+            let clients = app.clients(Registrar::Console).await.map_err(|e| e.to_string())?;
             if clients.is_empty() {
                 println!("No clients yet: register one with usher clients add.");
             }

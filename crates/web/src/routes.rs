@@ -38,7 +38,7 @@ fn p<H: Handler<T, AppState>, T: 'static>(path: &'static str, group: Group, hand
 
 /// The pages.
 fn pages() -> Vec<Route> {
-    use pages::{account, activation, admin, audit, mfa, notices, operator};
+    use pages::{account, activation, admin, audit, clients, mfa, notices, operator};
     vec![
         g("/", Public, pages::start),
         g("/setup/{token}", Public, pages::setup_form),
@@ -103,6 +103,12 @@ fn pages() -> Vec<Route> {
         p("/operator/organisations/{id}/administrators/new", Operator, operator::invite_submit),
         p("/operator/organisations/{id}/second-factors", Operator, operator::second_factor_rules),
         p("/operator/administrators/{id}/reset-factors", Operator, operator::reset_administrator_factors),
+        g("/operator/clients", Operator, clients::list),
+        g("/operator/clients/new", Operator, clients::new_form),
+        p("/operator/clients/new", Operator, clients::new_submit),
+        g("/operator/clients/{id}", Operator, clients::show),
+        p("/operator/clients/{id}/secret", Operator, clients::rotate_secret),
+        p("/operator/clients/{id}/disable", Operator, clients::disable),
         g("/operator/notifications", Operator, notices::operator_list),
         g("/operator/notifications/new", Operator, notices::new_form),
         p("/operator/notifications/new", Operator, notices::new_submit),
@@ -128,7 +134,7 @@ fn pages() -> Vec<Route> {
 
 /// The JSON API.
 pub(crate) fn api() -> Vec<Route> {
-    use api::{account, mfa, people};
+    use api::{account, clients, mfa, people};
     vec![
         g("/api/v1/openapi.json", Public, api::openapi),
         g("/api/v1/test-clock", Public, api::test_clock_get),
@@ -158,6 +164,11 @@ pub(crate) fn api() -> Vec<Route> {
         g("/api/v1/organisations/{id}", Operator, people::organisation),
         p("/api/v1/organisations/{id}/administrators", Operator, people::invite_administrator),
         p("/api/v1/terms", Operator, people::publish_terms),
+        g("/api/v1/clients", Operator, clients::clients),
+        p("/api/v1/clients", Operator, clients::register),
+        g("/api/v1/clients/{id}", Operator, clients::client),
+        p("/api/v1/clients/{id}/secret", Operator, clients::rotate_secret),
+        p("/api/v1/clients/{id}/disable", Operator, clients::disable),
         g("/api/v1/users", OrgAdmin, people::users),
         p("/api/v1/users", OrgAdmin, people::add_user),
         g("/api/v1/users/{id}", OrgAdmin, people::user),

@@ -57,7 +57,7 @@ async fn the_header_names_the_person_and_the_navigation_follows_the_role() {
     assert!(header.contains(r#"action="/sign-out""#) && header.contains(">Sign out</button>"), "{header}");
     assert_eq!(
         nav(&home.body).0,
-        ["Organisations", "Notifications", "Terms and conditions", "Audit trail", "Security", "Sessions"]
+        ["Organisations", "Services", "Notifications", "Terms and conditions", "Audit trail", "Security", "Sessions"]
     );
     let orgs = operator.get("/operator/organisations").await;
     assert_eq!(nav(&orgs.body).1.as_deref(), Some("Organisations"));

@@ -11,7 +11,7 @@ use usher_domain::oidc::{AuthMethod, ClientRules, RedirectUri, Scope, Scopes, Si
 use usher_domain::organisation::OrganisationKind;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
-use usher_store::oidc::OidcClient;
+pub use usher_store::oidc::OidcClient;
 use usher_store::{NewAuditEvent, Tx};
 
 use crate::authz::Operator;
@@ -60,7 +60,7 @@ pub struct Registered {
 
 /// How long the old secret keeps working after a rotation, unless told otherwise.
 pub const SECRET_OVERLAP_DEFAULT: Span = Span::days(7);
-const SECRET_OVERLAP_MAX: Span = Span::days(90);
+pub const SECRET_OVERLAP_MAX: Span = Span::days(90);
 
 /// Signing algorithms Usher can sign ID tokens with today.
 pub const SIGNING_ALGS: [SigningAlg; 1] = [SigningAlg::Es256];
@@ -139,12 +139,13 @@ impl App {
         Ok(client)
     }
 
-    pub async fn clients(&self) -> Result<Vec<OidcClient>, Error> {
+    /// Every registered client, by name.
+    pub async fn clients(&self, _by: Registrar<'_>) -> Result<Vec<OidcClient>, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         tx.clients().await.map_err(store_error)
     }
 
-    pub async fn client(&self, id: &str) -> Result<OidcClient, Error> {
+    pub async fn client(&self, _by: Registrar<'_>, id: &str) -> Result<OidcClient, Error> {
         let id = ClientId::parse(id).ok_or_else(Error::not_found)?;
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         tx.client(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)

@@ -194,7 +194,7 @@ pub struct ClientRules {
     pub auth_method: AuthMethod,
     pub subject_type: SubjectType,
     /// The pairwise sector the operator gave, shared by every client given it; without one, a
-    /// client is a sector of its own (`Sector::of_client`), so no two clients see one `sub`.
+    /// client is a sector of its own ([`own_sector`]), so no two clients see one `sub`.
     pub sector: Option<String>,
 }
 

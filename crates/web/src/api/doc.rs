@@ -18,7 +18,7 @@ use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::{SessionInfo, TestClock, TestClockMove};
-use super::{account, mfa, people};
+use super::{account, clients, mfa, people};
 use crate::error::{Problem, ProblemField};
 use crate::routes;
 use crate::session::SESSION_COOKIE;
@@ -44,6 +44,11 @@ use usher_domain::ErrorCode;
         people::invite_administrator,
         people::terms,
         people::publish_terms,
+        clients::clients,
+        clients::register,
+        clients::client,
+        clients::rotate_secret,
+        clients::disable,
         people::users,
         people::add_user,
         people::user,

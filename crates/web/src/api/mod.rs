@@ -16,6 +16,7 @@ use usher_domain::{Error, Timestamp};
 use utoipa::{OpenApi as _, ToSchema};
 
 pub mod account;
+pub mod clients;
 mod doc;
 pub mod mfa;
 pub mod people;

@@ -22,6 +22,7 @@ pub fn nav_links(role: Role) -> Vec<(&'static str, &'static str)> {
     let mut links = match role {
         Role::Operator => vec![
             ("Organisations", "/operator/organisations"),
+            ("Services", "/operator/clients"),
             ("Notifications", "/operator/notifications"),
             ("Terms and conditions", "/operator/terms"),
             ("Audit trail", "/operator/audit"),
@@ -168,7 +169,15 @@ mod tests {
         let labels = |r| nav_links(r).into_iter().map(|(l, _)| l).collect::<Vec<_>>();
         assert_eq!(
             labels(Role::Operator),
-            ["Organisations", "Notifications", "Terms and conditions", "Audit trail", "Security", "Sessions"]
+            [
+                "Organisations",
+                "Services",
+                "Notifications",
+                "Terms and conditions",
+                "Audit trail",
+                "Security",
+                "Sessions"
+            ]
         );
         assert_eq!(labels(Role::OrganisationAdministrator), ["People", "Audit trail", "Security", "Sessions"]);
         assert_eq!(labels(Role::User), ["Your account", "Security", "Sessions"]);
@@ -178,6 +187,7 @@ mod tests {
     fn the_area_of_the_page_is_active() {
         assert_eq!(active(Role::Operator, "/operator/organisations/abc"), ["Organisations"]);
         assert_eq!(active(Role::Operator, "/operator/audit"), ["Audit trail"]);
+        assert_eq!(active(Role::Operator, "/operator/clients/new"), ["Services"]);
         assert_eq!(active(Role::OrganisationAdministrator, "/admin/users/new"), ["People"]);
         assert_eq!(active(Role::User, "/account/security/recovery-phone"), ["Security"]);
         assert!(active(Role::Operator, "/operator/organisationsx").is_empty());

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod admin;
 pub mod audit;
 mod audit_words;
+pub mod clients;
 mod components;
 mod date_input;
 mod layout;
