@@ -15,6 +15,7 @@
 import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import * as client from 'openid-client';
@@ -31,6 +32,7 @@ import {
   clockNow,
   codeSentBy,
   fill,
+  freePort,
   normalise,
   printedSetupLink,
   recoveryCodesOn,
@@ -46,9 +48,12 @@ import { relyingParty, startCallback } from './oidc_rp.js';
 const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
 const SHOT = 'oidc';
 
+const usherBin = () =>
+  process.env.USHER_BIN ? path.resolve(repoRoot, process.env.USHER_BIN) : path.join(repoRoot, 'target', 'debug', 'usher');
+
 /** Runs the usher binary against the journey's server (same data directory and address). */
 function usherCli(usher, args) {
-  const bin = process.env.USHER_BIN ? path.resolve(repoRoot, process.env.USHER_BIN) : path.join(repoRoot, 'target', 'debug', 'usher');
+  const bin = usherBin();
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
       env: { ...process.env, USHER_DATA_DIR: usher.dataDir, USHER_PUBLIC_BASE_URL: usher.baseUrl, USHER_LOG_LEVEL: 'warn', NO_COLOR: '1' },
@@ -190,6 +195,7 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
     assert.equal(claims.name, 'Olive Operator');
     assert.equal(claims.email, 'olive@example.org');
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa'], 'a password and an app code');
+    assert.deepEqual(claims.usher_methods, ['password', 'totp'], 'which one-time code: an authenticator app');
     assert.equal(claims.acr, 'urn:usher:acr:mfa');
     assert.equal(claims.role, 'operator');
     firstTokens = tokens;
@@ -294,6 +300,36 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
       client.authorizationCodeGrant(r.config, callback.last(), r.checks),
       (e) => e.error === 'access_denied',
     );
+  });
+
+  step('the example court service (examples/court-service) shows what the ID token says', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const out = await usherCli(journey.usher, ['clients', 'add', '--name', 'Court platform (example)', '--redirect-uri', `${base}/callback`, '--json']);
+    const registration = path.join(journey.usher.dataDir, 'court-service.json');
+    fs.writeFileSync(registration, out);
+    const bin = path.join(path.dirname(usherBin()), 'court-service');
+    const service = spawn(bin, [], {
+      env: { ...process.env, COURT_CLIENT: registration, COURT_LISTEN: `127.0.0.1:${port}`, COURT_BASE_URL: base },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise((resolve, reject) => {
+        service.stdout.on('data', (d) => String(d).includes('is running') && resolve());
+        service.on('exit', (code) => reject(new Error(`court-service exited ${code} (cargo build -p court-service)`)));
+      });
+      await page.goto(base);
+      await assertHeading(page, 'Sign in to the court platform');
+      await page.getByRole('link', { name: 'Sign in with Usher' }).click();
+      await assertHeading(page, 'Sign in to Court platform (example)');
+      await clickButton(page, 'Continue to Court platform (example)');
+      await assertHeading(page, 'Welcome to the court platform');
+      await assertTextIncludes(page, 'Olive Operator', 'the name from the ID token');
+      await assertTextIncludes(page, 'With a password and an authenticator app', 'how the person signed in');
+      await a11y(page, 'court-service');
+    } finally {
+      service.kill();
+    }
   });
 
   step('cancel on the continue page: the client hears access_denied', async () => {

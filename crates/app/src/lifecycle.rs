@@ -73,6 +73,10 @@ impl App {
             now.minus(policy.deregister_after).plus(usher_domain::duration::Span::seconds_(longest_reminder));
         tx.start_missing_stretches(earliest).await.map_err(store_error)?;
         tx.purge_rate_limits(now.minus(usher_domain::duration::Span::days(2))).await.map_err(store_error)?;
+        // Sign-in requests and codes of other services once they have expired (a day kept, to
+        // see what a service tried), and client assertion IDs once they could not be replayed.
+        tx.purge_oidc_flow(now.minus(usher_domain::duration::Span::days(1))).await.map_err(store_error)?;
+        tx.purge_assertion_ids(now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(LifecycleReport {
             deleted: self.delete_expired_accounts(now).await?,

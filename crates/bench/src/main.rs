@@ -7,6 +7,7 @@
 
 mod delivery;
 mod load;
+mod oidc;
 mod peer;
 mod procs;
 mod report;
@@ -86,6 +87,8 @@ pub enum Part {
     Peer,
     /// Emails a second from the outbox to a local SMTP sink, and one Message-ID across a retry.
     Delivery,
+    /// OpenID Connect: whole code flows by people signed in already, and token refreshes.
+    Oidc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,6 +242,10 @@ pub struct EngineReport {
     pub memory_with_sessions: Option<Memory>,
     pub sweeps: Vec<Sweep>,
     pub delivery: Option<delivery::DeliveryRun>,
+    /// Authorize, the continue page and its answer, the token endpoint and userinfo.
+    pub oidc_code_flow: Option<Measured>,
+    /// The token endpoint's refresh grant, rotating the refresh token.
+    pub oidc_refresh: Option<Measured>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -303,7 +310,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let machine = procs::machine();
     let settings = Settings::new(args.quick, machine.cores);
     let parts = if args.parts.is_empty() {
-        vec![Part::SignIn, Part::Requests, Part::Memory, Part::Sweep, Part::Peer, Part::Delivery]
+        vec![Part::SignIn, Part::Requests, Part::Memory, Part::Sweep, Part::Peer, Part::Delivery, Part::Oidc]
     } else {
         args.parts.clone()
     };
@@ -345,7 +352,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let dir = work.join(engine.as_str());
         std::fs::create_dir_all(&dir)?;
         let mut out = EngineReport::default();
-        if parts.iter().any(|p| matches!(p, Part::SignIn | Part::Requests | Part::Memory | Part::Peer)) {
+        if parts.iter().any(|p| matches!(p, Part::SignIn | Part::Requests | Part::Memory | Part::Peer | Part::Oidc)) {
             usher_paths(&settings, &parts, engine, &usher_bin, &me, &dir, &args.postgres, &mut out).await?;
         }
         if let Some(env) = &peer_env {
@@ -411,6 +418,12 @@ async fn usher_paths(
     let (second_factor_range, flow_range, sign_in_range) = ((0, n * 6 / 10), (n * 6 / 10, n * 7 / 10), (n * 7 / 10, n));
     seed::sessions(&pool, "second_factor", second_factor_range, now).await?;
     seed::sessions(&pool, "full", (0, settings.memory_sessions.max(1_000).min(n)), now).await?;
+    let rp = if parts.contains(&Part::Oidc) {
+        oidc::prove_sessions(&pool, now).await?;
+        Some(oidc::register(usher_bin, &config)?)
+    } else {
+        None
+    };
     analyze(engine, &pool).await?;
 
     let client = usher::client()?;
@@ -426,22 +439,7 @@ async fn usher_paths(
         out.memory_with_sessions = Some(server.memory());
     }
     if parts.contains(&Part::Requests) {
-        progress(&format!("{}: bare axum handler", engine.label()));
-        let bare_port = procs::free_port()?;
-        let mut command = std::process::Command::new(me);
-        command.args(["bare-server", "--listen", &format!("127.0.0.1:{bare_port}")]);
-        let bare = Server::start(
-            "bare axum",
-            command,
-            format!("http://127.0.0.1:{bare_port}"),
-            "/healthz",
-            &dir.join("bare.log"),
-        )
-        .await?;
-        out.bare = Some(
-            measure(settings, &bare, usher::bare(client.clone(), bare.base.clone()), settings.request_workers).await?,
-        );
-        drop(bare);
+        out.bare = Some(measure_bare(settings, engine, me, dir, &client).await?);
         progress(&format!("{}: session-checked endpoint", engine.label()));
         let job = usher::session_check(client.clone(), base.clone(), 1_000.min(settings.memory_sessions), false);
         out.session_check = Some(measure(settings, &server, job, settings.request_workers).await?);
@@ -460,6 +458,21 @@ async fn usher_paths(
         let job = usher::full_sign_in(client.clone(), base.clone(), flow_range);
         out.full_sign_in = Some(measure(settings, &server, job, settings.sign_in_workers).await?);
         out.usher_memory_after_flow = Some(server.memory());
+    }
+    if let Some(rp) = rp {
+        if out.bare.is_none() {
+            out.bare = Some(measure_bare(settings, engine, me, dir, &client).await?);
+        }
+        let http = oidc::client()?;
+        progress(&format!("{}: OpenID Connect code flows (authorize, continue, token, userinfo)", engine.label()));
+        let people = 1_000.min(settings.memory_sessions).min(n);
+        let job = oidc::code_flows(http.clone(), base.clone(), rp.clone(), people);
+        out.oidc_code_flow = Some(measure(settings, &server, job, settings.request_workers).await?);
+        progress(&format!("{}: OpenID Connect token refreshes", engine.label()));
+        let slots = (settings.request_workers as u64) * 2;
+        let tokens = oidc::refresh_tokens(&http, &base, &rp, slots).await?;
+        let job = oidc::refreshes(http, base.clone(), rp, tokens);
+        out.oidc_refresh = Some(measure(settings, &server, job, settings.request_workers).await?);
     }
     drop(server);
 
@@ -480,6 +493,24 @@ async fn usher_paths(
     pool.close().await;
     seed::drop_database(engine, postgres, "usher_bench").await?;
     Ok(())
+}
+
+/// The bare axum handler, started for the measurement and stopped after it.
+async fn measure_bare(
+    settings: &Settings,
+    engine: Engine,
+    me: &Path,
+    dir: &Path,
+    client: &reqwest::Client,
+) -> anyhow::Result<Measured> {
+    progress(&format!("{}: bare axum handler", engine.label()));
+    let bare_port = procs::free_port()?;
+    let mut command = std::process::Command::new(me);
+    command.args(["bare-server", "--listen", &format!("127.0.0.1:{bare_port}")]);
+    let bare =
+        Server::start("bare axum", command, format!("http://127.0.0.1:{bare_port}"), "/healthz", &dir.join("bare.log"))
+            .await?;
+    measure(settings, &bare, usher::bare(client.clone(), bare.base.clone()), settings.request_workers).await
 }
 
 /// Gives PostgreSQL's planner the statistics autovacuum would soon gather. Not on SQLite: Usher

@@ -107,6 +107,19 @@ fn summary(report: &Report) -> String {
         "Usher ÷ django-allauth: resident memory after the whole-sign-in phases".into(),
         Box::new(|e| ratio(e.usher_memory_after_flow.map(|m| m.rss_mib), e.peer_memory.map(|m| m.rss_mib))),
     ));
+    rows.push((
+        "OpenID Connect whole code flows per second per core (authorize, continue, token, userinfo; signed in already)"
+            .into(),
+        Box::new(move |e| num(rate(&e.oidc_code_flow).map(|r| r / cores))),
+    ));
+    rows.push((
+        "Token refreshes per second per core (Keycloak's guide: about 120 per vCPU)".into(),
+        Box::new(move |e| num(rate(&e.oidc_refresh).map(|r| r / cores))),
+    ));
+    rows.push((
+        "Server CPU per request: token endpoint (refresh) ÷ bare axum handler".into(),
+        Box::new(|e| ratio(cpu(&e.oidc_refresh), cpu(&e.bare))),
+    ));
     let mut out = header(report, "Ratio");
     for (label, cell) in rows {
         let cells: Vec<String> = report.engines.iter().map(|(_, e)| cell(e)).collect();
@@ -142,6 +155,8 @@ fn paths(engine: &EngineReport) -> Vec<(&'static str, &Option<Measured>)> {
         ("Password sign-in, Keycloak's parameters", &engine.sign_in_keycloak),
         ("Whole sign-in, Usher (password + TOTP)", &engine.full_sign_in),
         ("Whole sign-in, django-allauth (password + TOTP)", &engine.peer_full_sign_in),
+        ("OpenID Connect code flow, signed in already (4 requests)", &engine.oidc_code_flow),
+        ("OpenID Connect token refresh (POST /oidc/token)", &engine.oidc_refresh),
     ]
 }
 

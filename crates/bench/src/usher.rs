@@ -13,10 +13,10 @@ use crate::load::{self, Job, Step};
 use crate::procs::Server;
 use crate::seed;
 
-const SESSION_COOKIE: &str = "__Host-usher-session";
-const CSRF_COOKIE: &str = "__Host-usher-csrf";
+pub const SESSION_COOKIE: &str = "__Host-usher-session";
+pub const CSRF_COOKIE: &str = "__Host-usher-csrf";
 /// Any well-formed token serves as the anti-forgery token: Usher compares header and cookie.
-const CSRF: &str = "YmVuY2gtY3NyZi10b2tlbi0wMDAwMDAwMDAwMDAwMDA";
+pub const CSRF: &str = "YmVuY2gtY3NyZi10b2tlbi0wMDAwMDAwMDAwMDAwMDA";
 
 /// The 32-byte key every benchmark server seals secrets with (base64).
 pub const SECRET_KEY: &str = "dXNoZXItYmVuY2gtc2VjcmV0LWtleS0zMi1ieXRlcyE=";

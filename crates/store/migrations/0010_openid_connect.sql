@@ -81,7 +81,8 @@ CREATE TABLE oidc_codes (
     scope TEXT NOT NULL,
     nonce TEXT,
     auth_time BIGINT NOT NULL,
-    amr TEXT NOT NULL,
+    -- How the session was proven (Evidence::stored): the methods and when.
+    evidence TEXT NOT NULL,
     acr TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
@@ -98,7 +99,8 @@ CREATE TABLE oidc_grants (
     code_hash TEXT NOT NULL UNIQUE,
     scope TEXT NOT NULL,
     auth_time BIGINT NOT NULL,
-    amr TEXT NOT NULL,
+    -- How the session was proven (Evidence::stored): the methods and when.
+    evidence TEXT NOT NULL,
     acr TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,

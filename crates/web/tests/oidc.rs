@@ -164,6 +164,7 @@ async fn the_code_flow_gives_signed_tokens_once_and_userinfo_three_ways() {
     assert_eq!(id["role"], "operator");
     assert_eq!(id["acr"], "urn:usher:acr:mfa");
     assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(id["usher_methods"], json!(["password", "email_code"]), "which methods, by name");
     assert!(id["sub"].as_str().unwrap().len() == 43, "pairwise by default: {id}");
     let header: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD.decode(set["id_token"].as_str().unwrap().split('.').next().unwrap()).unwrap(),
@@ -541,4 +542,76 @@ async fn a_locked_account_loses_its_tokens() {
     let bearer = format!("Bearer {}", set["access_token"].as_str().unwrap());
     let info = stranger.request(reqwest::Method::GET, "/oidc/userinfo", &[("authorization", &bearer)], None).await;
     assert_eq!(info.status, 401);
+}
+
+#[tokio::test]
+async fn two_servers_racing_one_code_and_one_refresh_token_issue_once() {
+    let a = TestApp::start().await;
+    let b = TestApp::start_on(&a.database_url, |_| {}).await;
+    let op = a.operator().await;
+    let public = register(&a, "Court app", |f| f.auth_method = Some("none".into())).await;
+    for _ in 0..3 {
+        let code = code_for(&op, &public, &[]).await;
+        let (x, y) = tokio::join!(exchange(&a, &public, &code), exchange(&b, &public, &code));
+        assert_eq!([x.status, y.status].iter().filter(|s| **s == 200).count(), 1, "{} / {}", x.body, y.body);
+        let won = if x.status == 200 { x } else { y };
+        let r = won.json()["refresh_token"].as_str().unwrap().to_owned();
+        let fields = [("grant_type", "refresh_token"), ("refresh_token", r.as_str())];
+        let (x, y) = tokio::join!(token(&a, &public, &fields), token(&b, &public, &fields));
+        let ok: Vec<&Page> = [&x, &y].into_iter().filter(|p| p.status == 200).collect();
+        assert!(ok.len() <= 1, "never two new tokens from one: {} / {}", x.body, y.body);
+        assert!([&x, &y].iter().all(|p| p.status == 200 || p.json()["error"] == "invalid_grant"));
+        // The second use is a reuse of a spent token: the family ends, whatever the first got
+        // (on PostgreSQL the revocation can land before the winner's answer, and both fail).
+        for won in ok {
+            let newer = won.json()["refresh_token"].as_str().unwrap().to_owned();
+            let after = token(&a, &public, &[("grant_type", "refresh_token"), ("refresh_token", &newer)]).await;
+            assert_eq!(after.json()["error"], "invalid_grant", "the family is ended");
+        }
+    }
+    // A confidential client retrying on the other server inside the window: one live token after.
+    let rp = register(&a, "Court platform", |_| {}).await;
+    let code = code_for(&op, &rp, &[]).await;
+    let r = exchange(&a, &rp, &code).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    let fields = [("grant_type", "refresh_token"), ("refresh_token", r.as_str())];
+    let (x, y) = tokio::join!(token(&a, &rp, &fields), token(&b, &rp, &fields));
+    let issued: Vec<String> = [&x, &y]
+        .into_iter()
+        .filter(|p| p.status == 200)
+        .map(|p| p.json()["refresh_token"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!issued.is_empty(), "{} / {}", x.body, y.body);
+    let mut live = 0;
+    for t in &issued {
+        let fields = [("grant_type", "refresh_token"), ("refresh_token", t.as_str())];
+        if token(&b, &rp, &fields).await.status == 200 {
+            live += 1;
+            break;
+        }
+    }
+    assert_eq!(live, 1, "exactly one of the racing answers' tokens still works");
+}
+
+#[tokio::test]
+async fn an_administrator_sees_their_people_sign_in_to_other_services_in_the_audit_trail() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let (_, admin) = t.organisation_with_admin(&op, "Hale & Co", "hale.example", "07700 900124").await;
+    let rp = register(&t, "Court platform", |f| f.second_factor_required = Some(false)).await;
+    let code = code_for(&admin, &rp, &[]).await;
+    assert_eq!(exchange(&t, &rp, &code).await.status, 200);
+    let replay = exchange(&t, &rp, &code).await;
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    let trail = admin.get("/admin/audit").await;
+    assert_eq!(trail.status, 200);
+    for words in [
+        "Signed in to another service",
+        "Another service was given its tokens",
+        "A sign-in code was used twice: what it gave was revoked",
+    ] {
+        assert!(trail.body.contains(words), "{words} in the administrator's trail");
+    }
+    let operator_trail = op.get("/operator/audit").await;
+    assert!(operator_trail.body.contains("Registered a service that signs in with Usher"));
+    assert!(operator_trail.body.contains("Signed in to another service"));
 }

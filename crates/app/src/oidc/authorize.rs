@@ -491,7 +491,7 @@ impl App {
             scope: pending.checked.scope.clone(),
             nonce: pending.checked.nonce.clone(),
             auth_time: evidence.auth_time().unwrap_or(now),
-            amr: evidence.amr().join(" "),
+            evidence: evidence.stored(),
             acr: acr.as_str().to_owned(),
             created_at: now,
             expires_at: now.plus(CODE_LIFETIME),

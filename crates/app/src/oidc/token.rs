@@ -91,6 +91,7 @@ impl App {
                 let revoked = tx.revoke_grants_of_code(&stored.code_hash, now).await.map_err(db)?;
                 let mut event = ctx.event("oidc.code_replayed", "refused");
                 event.subject_id = Some(stored.user_id.to_string());
+                event.organisation_id = organisation_of(&mut tx, &stored.user_id).await?;
                 event.detail = Some(format!("client {}; {} grants revoked", stored.client_id, revoked.len()));
                 tx.append_audit(&event, now).await.map_err(db)?;
                 tx.commit().await.map_err(db)?;
@@ -127,7 +128,7 @@ impl App {
             code_hash: stored.code_hash.clone(),
             scope: stored.scope.clone(),
             auth_time: stored.auth_time,
-            amr: stored.amr.clone(),
+            evidence: stored.evidence.clone(),
             acr: stored.acr.clone(),
             created_at: now,
             expires_at: now.plus(Span::seconds_(client.refresh_token_seconds)),
@@ -171,6 +172,7 @@ impl App {
                     if tx.revoke_grant(&grant.id, "refresh token reused", now).await.map_err(db)? {
                         let mut event = ctx.event("oidc.refresh_reused", "refused");
                         event.subject_id = Some(grant.user_id.to_string());
+                        event.organisation_id = organisation_of(&mut tx, &grant.user_id).await?;
                         event.detail = Some(format!("client {}; grant {} revoked", client.id, grant.id));
                         tx.append_audit(&event, now).await.map_err(db)?;
                     }
@@ -230,9 +232,20 @@ impl App {
         if tx.revoke_grant(&grant.id, "revoked by the client", now).await.map_err(store_error)? {
             let mut event = ctx.event("oidc.revoked", "success");
             event.subject_id = Some(grant.user_id.to_string());
+            let user = tx.user(&grant.user_id).await.map_err(store_error)?;
+            event.organisation_id = user.and_then(|u| u.organisation_id).map(|o| o.to_string());
             event.detail = Some(format!("client {}; grant {}", client.id, grant.id));
             tx.append_audit(&event, now).await.map_err(store_error)?;
         }
         Ok(())
     }
+}
+
+/// The organisation of a person, for an audit event their administrator should see.
+async fn organisation_of(
+    tx: &mut usher_store::Tx,
+    user: &usher_domain::ids::UserId,
+) -> Result<Option<String>, OAuthError> {
+    let user = tx.user(user).await.map_err(db)?;
+    Ok(user.and_then(|u| u.organisation_id).map(|o| o.to_string()))
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use usher_domain::duration::Span;
+use usher_domain::evidence::Evidence;
 use usher_domain::oidc::{Scope, Scopes, SubjectType, subject};
 use usher_domain::secret::Token;
 use usher_domain::{Error, Timestamp};
@@ -29,6 +30,10 @@ pub struct TokenSet {
     pub refresh_token: String,
     pub scope: String,
 }
+
+/// The ID token's claim with Usher's own names of the methods proven: `password`, `totp` (an
+/// authenticator app), `email_code`, `sms`, `recovery_code`, `passkey`.
+pub const METHODS_CLAIM: &str = "usher_methods";
 
 /// An access token's claims.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,7 +125,9 @@ impl App {
         let Issued { client, grant, user, nonce } = *issued;
         let issuer = self.issuer();
         let sub = self.subject_for(tx, client, user).await?;
-        let amr: Vec<String> = grant.amr.split_whitespace().map(str::to_owned).collect();
+        let evidence = Evidence::from_stored(&grant.evidence, Some(grant.auth_time));
+        let amr: Vec<String> = evidence.amr().into_iter().map(str::to_owned).collect();
+        let methods: Vec<&str> = evidence.proofs().iter().map(|p| p.method.as_str()).collect();
         let access_life = Span::seconds_(client.access_token_seconds);
         let access = AccessClaims {
             iss: issuer.clone(),
@@ -146,6 +153,9 @@ impl App {
         id.insert("iat".into(), json!(now.unix()));
         id.insert("auth_time".into(), json!(grant.auth_time.unix()));
         id.insert("amr".into(), json!(amr));
+        // RFC 8176 says "otp" for an app code, an emailed code and a recovery code alike; this
+        // names which, for a service that tells its people how they signed in.
+        id.insert(METHODS_CLAIM.into(), json!(methods));
         id.insert("acr".into(), json!(grant.acr));
         id.insert("azp".into(), json!(client.id.to_string()));
         id.insert("sid".into(), json!(grant.session_id.to_string()));

@@ -34,7 +34,8 @@ pub struct StoredAuthCode {
     pub scope: String,
     pub nonce: Option<String>,
     pub auth_time: Timestamp,
-    pub amr: String,
+    /// How the session was proven, in `Evidence::stored` form.
+    pub evidence: String,
     pub acr: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -53,7 +54,7 @@ pub enum CodeUse {
 }
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id, redirect_uri, code_challenge, scope, nonce, \
-    auth_time, amr, acr, created_at, expires_at, used_at";
+    auth_time, evidence, acr, created_at, expires_at, used_at";
 
 fn code_from_row(row: &AnyRow) -> Result<StoredAuthCode> {
     Ok(StoredAuthCode {
@@ -66,7 +67,7 @@ fn code_from_row(row: &AnyRow) -> Result<StoredAuthCode> {
         scope: row.try_get("scope")?,
         nonce: row.try_get("nonce")?,
         auth_time: time(row, "auth_time")?,
-        amr: row.try_get("amr")?,
+        evidence: row.try_get("evidence")?,
         acr: row.try_get("acr")?,
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
@@ -132,7 +133,7 @@ impl Tx {
         .bind(&c.scope)
         .bind(c.nonce.clone())
         .bind(c.auth_time.unix())
-        .bind(&c.amr)
+        .bind(&c.evidence)
         .bind(&c.acr)
         .bind(c.created_at.unix())
         .bind(c.expires_at.unix())
@@ -169,6 +170,12 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?
             .rows_affected();
-        Ok(requests)
+        // A code replayed this late finds nothing, and is refused as unknown.
+        let codes = sqlx::query("DELETE FROM oidc_codes WHERE expires_at < $1")
+            .bind(before.unix())
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        Ok(requests + codes)
     }
 }

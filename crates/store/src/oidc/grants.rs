@@ -20,7 +20,8 @@ pub struct Grant {
     pub code_hash: TokenHash,
     pub scope: String,
     pub auth_time: Timestamp,
-    pub amr: String,
+    /// How the session was proven, in `Evidence::stored` form.
+    pub evidence: String,
     pub acr: String,
     pub created_at: Timestamp,
     /// The refresh family ends here, however often it is refreshed.
@@ -45,7 +46,7 @@ pub enum RefreshUse {
     SpentBefore(Grant, Timestamp),
 }
 
-const COLUMNS: &str = "id, client_id, user_id, session_id, code_hash, scope, auth_time, amr, acr, created_at, \
+const COLUMNS: &str = "id, client_id, user_id, session_id, code_hash, scope, auth_time, evidence, acr, created_at, \
     expires_at, revoked_at, revoked_because";
 
 fn from_row(row: &AnyRow) -> Result<Grant> {
@@ -57,7 +58,7 @@ fn from_row(row: &AnyRow) -> Result<Grant> {
         code_hash: TokenHash::from_stored(row.try_get("code_hash")?),
         scope: row.try_get("scope")?,
         auth_time: time(row, "auth_time")?,
-        amr: row.try_get("amr")?,
+        evidence: row.try_get("evidence")?,
         acr: row.try_get("acr")?,
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
@@ -79,7 +80,7 @@ impl Tx {
         .bind(g.code_hash.as_str())
         .bind(&g.scope)
         .bind(g.auth_time.unix())
-        .bind(&g.amr)
+        .bind(&g.evidence)
         .bind(&g.acr)
         .bind(g.created_at.unix())
         .bind(g.expires_at.unix())

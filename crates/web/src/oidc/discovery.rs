@@ -7,6 +7,7 @@ use axum::response::Response;
 use serde_json::json;
 use usher_app::oidc::clients::SIGNING_ALGS;
 use usher_app::oidc::endpoints;
+use usher_app::oidc::tokens::METHODS_CLAIM;
 use usher_domain::oidc::{Acr, AuthMethod, Scope};
 
 use crate::AppState;
@@ -18,7 +19,8 @@ pub(crate) async fn show(State(state): State<AppState>) -> Response {
     let issuer = state.app.issuer();
     let at = |path: &str| format!("{issuer}{path}");
     let algs: Vec<&str> = SIGNING_ALGS.iter().map(|a| a.as_str()).collect();
-    let mut claims: Vec<&str> = vec!["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid"];
+    let mut claims: Vec<&str> =
+        vec!["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", METHODS_CLAIM, "azp", "sid"];
     for scope in Scope::ALL {
         claims.extend(scope.claims());
     }

@@ -55,6 +55,17 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("audit.exported", "Downloaded the audit trail"),
     ("authz.denied", "Refused access to something outside their reach"),
     ("test_clock.moved", "Moved the test clock"),
+    ("oidc.authorization", "Signed in to another service"),
+    ("oidc.tokens_issued", "Another service was given its tokens"),
+    ("oidc.tokens_refreshed", "Another service renewed its tokens"),
+    ("oidc.code_replayed", "A sign-in code was used twice: what it gave was revoked"),
+    ("oidc.refresh_reused", "A refresh token was used twice: the sign-in was revoked"),
+    ("oidc.revoked", "Another service ended its sign-in"),
+    ("oidc.assertion_replayed", "A service's signed request was replayed"),
+    ("oidc.signing_key_rotated", "Changed the key that signs ID tokens"),
+    ("client.registered", "Registered a service that signs in with Usher"),
+    ("client.secret_rotated", "Gave a service a new secret"),
+    ("client.disabled", "Disabled a service"),
 ];
 
 /// Kinds of event, for the filter: an action's family is the part before its first dot.
@@ -73,6 +84,8 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("terms", "Terms and conditions"),
     ("authz", "Refused access"),
     ("audit", "Audit trail downloads"),
+    ("oidc", "Signing in to other services"),
+    ("client", "Services that sign in with Usher"),
 ];
 
 /// What happened, in words. A second factor given at sign-in names which one.
@@ -115,11 +128,15 @@ mod tests {
     #[test]
     fn every_action_the_app_records_has_words() {
         let mut sources = String::new();
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../app/src");
-        for entry in std::fs::read_dir(dir).expect("app sources") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                sources.push_str(&std::fs::read_to_string(path).expect("source"));
+        let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../app/src"))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).expect("app sources") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    sources.push_str(&std::fs::read_to_string(path).expect("source"));
+                }
             }
         }
         // Settings that look like actions.
