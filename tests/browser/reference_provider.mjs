@@ -34,9 +34,12 @@ const pairwiseSecret = crypto.randomBytes(32);
 
 const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'reference-1', use: 'sig', alg: 'ES256' };
+// An RSA key for the clients that ask for RS256 or PS256, as Usher makes one for them.
+const { privateKey: rsaKey } = await generateKeyPair('PS256', { extractable: true, modulusLength: 2048 });
+const rsaSigningKey = { ...(await exportJWK(rsaKey)), kid: 'reference-rsa', use: 'sig' };
 
 const provider = new Provider(issuer, {
-  jwks: { keys: [signingKey] },
+  jwks: { keys: [signingKey, rsaSigningKey] },
   responseTypes: ['code'],
   pkce: { required: () => true },
   scopes: ['openid', 'profile', 'email', 'organisation', 'offline_access'],

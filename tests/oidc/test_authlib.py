@@ -5,7 +5,7 @@ and an authenticator app code, computed with pyotp at the server's test clock), 
 "Continue to ..." page is answered as a browser would post it.
 
 Besides the flow itself, the negatives a relying party and a provider must both get right:
-an altered signature, alg=none, the wrong audience, a wrong or missing PKCE verifier, a
+an altered signature, alg=none, HS256 keyed with the client's public key, the wrong audience, a wrong or missing PKCE verifier, a
 replayed code (which also ends what the code gave), a code taken to another client, an
 expired code, a redirect URI one character off, and private_key_jwt with a bad signature or a
 replayed jti.
@@ -34,7 +34,7 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidClaimError, UnsupportedAlgorithmError
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import ECKey, KeySet, OctKey
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
 import api_session  # noqa: E402
@@ -156,6 +156,8 @@ class Reference:
             "subject_type": "pairwise",
             "token_endpoint_auth_method": flags.get("--auth", "client_secret_basic"),
         }
+        if "--id-token-alg" in flags:
+            metadata["id_token_signed_response_alg"] = flags["--id-token-alg"]
         if "--jwks-file" in flags:
             with open(flags["--jwks-file"], encoding="utf-8") as f:
                 metadata["jwks"] = json.load(f)
@@ -235,10 +237,10 @@ def keys(usher):
     return KeySet.import_key_set(requests.get(usher.meta["jwks_uri"], timeout=30).json())
 
 
-def check_id_token(usher, c, token, nonce):
+def check_id_token(usher, c, token, nonce, alg="ES256"):
     """joserfc: the signature against the published keys, then iss, aud, exp, iat, nonce."""
-    decoded = jwt.decode(token["id_token"], keys(usher), algorithms=["ES256"])
-    assert decoded.header["alg"] == "ES256" and decoded.header.get("kid")
+    decoded = jwt.decode(token["id_token"], keys(usher), algorithms=[alg])
+    assert decoded.header["alg"] == alg and decoded.header.get("kid")
     registry = jwt.JWTClaimsRegistry(
         now=usher.now(),
         leeway=5,
@@ -252,7 +254,7 @@ def check_id_token(usher, c, token, nonce):
     registry.validate(decoded.claims)
     # at_hash is optional in the code flow (OpenID Connect Core §3.1.3.6); Usher always sends it.
     if not usher.reference or "at_hash" in decoded.claims:
-        expected = create_half_hash(token["access_token"], "ES256").decode()
+        expected = create_half_hash(token["access_token"], alg).decode()
         assert decoded.claims["at_hash"] == expected, "at_hash matches the access token"
     return decoded.claims
 
@@ -338,6 +340,20 @@ def test_public_client_with_pkce_only(usher):
         usher.meta["token_endpoint"], authorization_response=back, code_verifier=verifier, state=state
     )
     check_id_token(usher, public, token, nonce)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256"])
+def test_a_client_may_need_rsa_signatures(usher, alg):
+    rsa = usher.add_client(f"rsa-{alg.lower()}", "--id-token-alg", alg)
+    session = session_for(usher, rsa)
+    back, state, verifier, nonce = authorize(usher, session)
+    token = session.fetch_token(
+        usher.meta["token_endpoint"], authorization_response=back, code_verifier=verifier, state=state
+    )
+    check_id_token(usher, rsa, token, nonce, alg=alg)
+    assert alg in usher.meta["id_token_signing_alg_values_supported"]
+    with pytest.raises(Exception):
+        jwt.decode(token["id_token"], keys(usher), algorithms=["ES256"])
 
 
 def test_pairwise_subjects_differ_between_clients(usher, court, probation):
@@ -584,6 +600,29 @@ def test_private_key_jwt_with_a_bad_signature_is_refused(usher, keyed):
             "client_id": keyed["id"],
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": f"{head}.{body}.",
+        },
+        auth=False,
+    )
+    assert token_error(answer) == "invalid_client"
+    # HS256 keyed with the client's own public key (the key-confusion attack).
+    public_text = json.dumps(keyed["key"].as_dict(private=False))
+    confused = jwt.encode(
+        {"alg": "HS256"},
+        {"iss": keyed["id"], "sub": keyed["id"], "aud": usher.meta["token_endpoint"], "jti": "hs-1", "iat": now, "exp": now + 60},
+        OctKey.import_key(public_text.encode()),
+        algorithms=["HS256"],
+    )
+    answer = raw_token(
+        usher,
+        keyed,
+        {
+            "grant_type": "authorization_code",
+            "code": code_of(back)["code"],
+            "redirect_uri": keyed["redirect"],
+            "code_verifier": verifier,
+            "client_id": keyed["id"],
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": confused,
         },
         auth=False,
     )

@@ -35,6 +35,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once from the command line: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the web server and the delivery worker (migrates the database first).
     Serve {
@@ -102,6 +104,9 @@ enum KeysCommand {
         /// Rotate even though the next key was published too recently for every client to have it.
         #[arg(long)]
         force: bool,
+        /// Which algorithm's key: ES256 (the default), RS256 or PS256.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
     },
 }
 
@@ -387,13 +392,14 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Keys { command: KeysCommand::RotateSigning { force } } => {
+        Command::Keys { command: KeysCommand::RotateSigning { force, alg } } => {
+            let Some(alg) = usher_domain::oidc::SigningAlg::parse(&alg.to_ascii_uppercase()) else {
+                return Err(format!("--alg {alg}: choose ES256, RS256 or PS256"));
+            };
             let app = open_app(config).await?;
             let ctx = usher_app::RequestContext::system("usher keys rotate-signing");
-            let kid = app
-                .rotate_signing_key(usher_domain::oidc::SigningAlg::Es256, force, &ctx, system_now())
-                .await
-                .map_err(|e| e.message.to_string())?;
+            let kid =
+                app.rotate_signing_key(alg, force, &ctx, system_now()).await.map_err(|e| e.message.to_string())?;
             println!(
                 "Key {kid} signs tokens from now; the previous key stays published until its tokens have expired."
             );

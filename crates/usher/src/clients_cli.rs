@@ -13,6 +13,8 @@ use usher_domain::duration::Span;
 use usher_store::oidc::OidcClient;
 
 #[derive(Debug, Subcommand)]
+// Parsed once from the command line: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ClientsCommand {
     /// Register a service that signs people in with Usher (an OpenID Connect client).
     Add {
@@ -50,6 +52,9 @@ pub enum ClientsCommand {
         /// for a person; without it the client sees identifiers of its own.
         #[arg(long)]
         sector: Option<String>,
+        /// How its ID tokens are signed: ES256 (the default), or RS256 or PS256 for a client that needs RSA.
+        #[arg(long)]
+        id_token_alg: Option<String>,
         /// Print JSON (with the secret) instead of text.
         #[arg(long)]
         json: bool,
@@ -95,6 +100,7 @@ pub async fn run(app: &App, command: ClientsCommand, now: Timestamp) -> Result<(
             no_second_factor,
             public_subject,
             sector,
+            id_token_alg,
             json,
         } => {
             let jwks = match jwks_file {
@@ -116,6 +122,7 @@ pub async fn run(app: &App, command: ClientsCommand, now: Timestamp) -> Result<(
                 second_factor_required: Some(!no_second_factor),
                 subject_type: Some(if public_subject { "public" } else { "pairwise" }.to_owned()),
                 sector,
+                id_token_alg,
                 ..ClientForm::default()
             };
             let registered = app.register_client(Registrar::Console, &form, &ctx, now).await.map_err(|e| {

@@ -64,15 +64,20 @@ pub(crate) fn remember(state: &AppState, response: &mut HeaderMap, request: &Hea
     set_cookie(response, RETURN_COOKIE, &encoded, "Lax", Some(RETURN_COOKIE_SECONDS), state.secure_cookies);
 }
 
+/// The page remembered for after signing in, if there is a good one (not used up by reading).
+pub(crate) fn remembered(request: &HeaderMap) -> Option<ReturnTo> {
+    cookie_value(request, RETURN_COOKIE)
+        .as_deref()
+        .and_then(|v| percent_encoding::percent_decode_str(v).decode_utf8().ok())
+        .and_then(|v| ReturnTo::parse(&v))
+        .filter(|r| worth_returning_to(r.as_str()))
+}
+
 /// Where a completed sign-in goes: the remembered page if there is a good one, else `default`.
 /// The remembered page is used once: the answer clears the cookie.
 pub(crate) fn arrive(state: &AppState, request: &HeaderMap, default: &str) -> Response {
     let remembered = cookie_value(request, RETURN_COOKIE);
-    let target = remembered
-        .as_deref()
-        .and_then(|v| percent_encoding::percent_decode_str(v).decode_utf8().ok())
-        .and_then(|v| ReturnTo::parse(&v))
-        .filter(|r| worth_returning_to(r.as_str()));
+    let target = self::remembered(request);
     let mut response = Redirect::to(target.as_ref().map_or(default, ReturnTo::as_str)).into_response();
     if remembered.is_some() {
         set_cookie(response.headers_mut(), RETURN_COOKIE, "", "Lax", Some(0), state.secure_cookies);

@@ -615,3 +615,159 @@ async fn an_administrator_sees_their_people_sign_in_to_other_services_in_the_aud
     assert!(operator_trail.body.contains("Registered a service that signs in with Usher"));
     assert!(operator_trail.body.contains("Signed in to another service"));
 }
+
+#[tokio::test]
+async fn a_client_may_have_its_tokens_signed_rs256_or_ps256_with_keys_made_when_first_needed() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let before = t.client().get("/oidc/jwks").await.json()["keys"].as_array().unwrap().len();
+    assert_eq!(before, 2, "ES256 only until a client needs RSA");
+    for alg in ["RS256", "PS256"] {
+        let rp = register(&t, alg, |f| f.id_token_alg = Some(alg.into())).await;
+        let code = code_for(&op, &rp, &[]).await;
+        let set = exchange(&t, &rp, &code).await.json();
+        let id_token = set["id_token"].as_str().unwrap();
+        let header = jsonwebtoken::decode_header(id_token).unwrap();
+        assert_eq!(format!("{:?}", header.alg), alg);
+        let keys: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&t.client().get("/oidc/jwks").await.body).unwrap();
+        let jwk = keys.find(header.kid.as_deref().unwrap()).expect("the key is published");
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.set_audience(&[&rp.id]);
+        validation.set_issuer(&[&t.base]);
+        validation.validate_exp = false;
+        let decoded =
+            jsonwebtoken::decode::<Value>(id_token, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &validation);
+        assert!(decoded.is_ok(), "{alg}: {decoded:?}");
+        let info = t
+            .client()
+            .request(
+                reqwest::Method::GET,
+                "/oidc/userinfo",
+                &[("authorization", &format!("Bearer {}", set["access_token"].as_str().unwrap()))],
+                None,
+            )
+            .await;
+        assert_eq!(info.status, 200, "{alg}: the access token, signed the same way, works: {}", info.body);
+    }
+    let after = t.client().get("/oidc/jwks").await.json()["keys"].as_array().unwrap().len();
+    assert_eq!(after, 6, "a signing key and a next key for each algorithm");
+    let refused = t
+        .app
+        .register_client(
+            Registrar::Console,
+            &ClientForm {
+                name: "HS".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                id_token_alg: Some("HS256".into()),
+                ..ClientForm::default()
+            },
+            &TestApp::system(),
+            t.now().await,
+        )
+        .await;
+    assert!(refused.is_err(), "no shared-secret signatures");
+}
+
+/// Signs `c` in again with the password alone (a person with no second factor, where it is
+/// optional) and lands on the request's page; returns that page.
+async fn password_again(c: &Client, start: &Page, email: &str) -> (String, Page) {
+    let location = start.location().unwrap();
+    let request = location.split('?').next().unwrap().to_owned();
+    let asked = c.get(&location).await;
+    let to_sign_in = if asked.status == 303 { asked.location().unwrap() } else { location.clone() };
+    assert!(to_sign_in.starts_with("/sign-in"), "{to_sign_in}: {}", asked.body);
+    let form = c.get(&to_sign_in).await;
+    assert!(form.body.contains("asks you to sign in again"), "{}", form.body);
+    let signed = c.post_form("/sign-in", &[("email", email), ("password", common::ADMIN_PASSWORD)]).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location().as_deref(), Some(request.as_str()), "back to the request");
+    let page = c.get(&request).await;
+    (request, page)
+}
+
+#[tokio::test]
+async fn acr_comes_from_the_session_and_an_essential_one_it_cannot_meet_is_unmet() {
+    let t = TestApp::start_with(|c| c.mfa.required = false).await;
+    let op = t.operator().await;
+    op.get("/operator/organisations/new").await;
+    let made = op
+        .post_form(
+            "/operator/organisations/new",
+            &[
+                ("name", "Lone Chambers"),
+                ("kind", "chambers"),
+                ("email_domains", "lone.example"),
+                ("second_factor", "optional"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let org = made.location().unwrap().split('?').next().unwrap().to_owned();
+    let invited = op
+        .post_form(
+            &format!("{org}/administrators/new"),
+            &[("full_name", "Pat Password"), ("email", "pat@lone.example"), ("mobile", "07700 900125")],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let path = t.activation_path("pat@lone.example").await;
+    t.activate(&path, "+447700900125", common::ADMIN_PASSWORD).await;
+    let pat = t.client();
+    pat.get("/sign-in").await;
+    let signed =
+        pat.post_form("/sign-in", &[("email", "pat@lone.example"), ("password", common::ADMIN_PASSWORD)]).await;
+    assert_eq!(signed.location().as_deref(), Some("/home"), "a password alone: no factor, none required");
+
+    let lenient = register(&t, "Diary", |f| f.second_factor_required = Some(false)).await;
+    // Asked for, not essential: the session's own acr, never the request's.
+    let code = code_for(&pat, &lenient, &[("acr_values", "urn:usher:acr:mfa")]).await;
+    let id = claims(exchange(&t, &lenient, &code).await.json()["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:usher:acr:password");
+    assert_eq!(id["amr"], json!(["pwd"]));
+
+    // Essential: Usher asks for a new sign-in; a password again still cannot meet it.
+    let essential = r#"{"id_token":{"acr":{"essential":true,"values":["urn:usher:acr:mfa"]}}}"#;
+    // (The test clock stands still: a second later, the earlier sign-in is older than the request.)
+    t.advance(Span::seconds_(1)).await;
+    let start = pat.get(&authorize_path(&lenient, &[("claims", essential)])).await;
+    let (request, page) = password_again(&pat, &start, "pat@lone.example").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = pat.post_form(&request, &[("action", "continue")]).await;
+    let back = done.location().unwrap();
+    assert_eq!(param(&back, "error").as_deref(), Some("unmet_authentication_requirements"), "{back}");
+    assert!(param(&back, "code").is_none());
+
+    // A client that needs a second factor, and the person has none: signing in again cannot
+    // help, so the page says what to do, and the client hears access_denied.
+    let strict = register(&t, "Court platform", |_| {}).await;
+    let start = pat.get(&authorize_path(&strict, &[])).await;
+    let request = start.location().unwrap();
+    let page = pat.get(&request).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert_eq!(page.h1(), "Court platform needs a second factor");
+    assert!(page.body.contains(r#"href="/account/security""#));
+    let tried = pat.post_form(&request, &[("action", "continue")]).await;
+    assert_eq!(param(&tried.location().unwrap(), "error").as_deref(), Some("access_denied"));
+    let silent = pat.get(&authorize_path(&strict, &[("prompt", "none")])).await;
+    assert_eq!(param(&silent.location().unwrap(), "error").as_deref(), Some("interaction_required"));
+}
+
+#[tokio::test]
+async fn login_hint_fills_in_the_email_address_on_the_way_to_a_service() {
+    let t = TestApp::start().await;
+    let _op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let visitor = t.client();
+    let start = visitor.get(&authorize_path(&rp, &[("login_hint", "olive@example.org")])).await;
+    let page = visitor.get(&start.location().unwrap()).await;
+    assert_eq!(page.status, 303, "not signed in: to the sign-in page first");
+    let form = visitor.get(&page.location().unwrap()).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains(r#"value="olive@example.org""#), "{}", form.body);
+    // A hint that is not an email address is left out; nothing else is prefilled.
+    let other = t.client();
+    let start = other.get(&authorize_path(&rp, &[("login_hint", "<b>olive</b>")])).await;
+    let page = other.get(&start.location().unwrap()).await;
+    let form = other.get(&page.location().unwrap()).await;
+    assert!(!form.body.contains("olive"), "{}", form.body);
+}

@@ -89,6 +89,9 @@ pub enum Judgement {
     SignIn,
     /// Their organisation may not use the client.
     NotAdmitted,
+    /// The client needs a second factor and the person has none set up: signing in again
+    /// cannot help until they add one.
+    NeedsFactor,
     /// They may continue (or cancel).
     Ready,
 }
@@ -311,6 +314,9 @@ impl App {
         };
         match self.judge(pending, who, now).await.map_err(Refused::Page)? {
             Judgement::SignIn => Err(back(OAuthErrorCode::LoginRequired, "The person must sign in again.")),
+            Judgement::NeedsFactor => {
+                Err(back(OAuthErrorCode::InteractionRequired, "The person must set up a second factor first."))
+            }
             Judgement::NotAdmitted => {
                 Err(back(OAuthErrorCode::AccessDenied, "The person's organisation may not use this service."))
             }
@@ -373,8 +379,16 @@ impl App {
         }
         let wanted = pending.checked.acr.as_deref().and_then(Acr::parse);
         let needs_mfa = pending.client.second_factor_required || wanted.is_some_and(|w| w > Acr::Password);
-        if needs_mfa && !Acr::of(evidence).meets(Acr::MultiFactor) && !fresh {
-            return Ok(Judgement::SignIn);
+        if needs_mfa && !Acr::of(evidence).meets(Acr::MultiFactor) {
+            if pending.client.second_factor_required {
+                let mut tx = self.store.begin_read().await.map_err(store_error)?;
+                if self.usable_factors(&mut tx, &who.user).await?.is_empty() {
+                    return Ok(Judgement::NeedsFactor);
+                }
+            }
+            if !fresh {
+                return Ok(Judgement::SignIn);
+            }
         }
         let organisation = self.organisation_of(who).await?;
         let admitted = pending.client.admission.admits(organisation.as_ref().map(|o| (o.id.as_str(), o.kind)));
@@ -394,6 +408,11 @@ impl App {
         let url = match self.judge(&pending, who, now).await? {
             Judgement::Ready => None,
             Judgement::SignIn => return Err(Error::new(ErrorCode::Conflict, "Sign in again first.")),
+            Judgement::NeedsFactor => Some(self.refusal_url(
+                &pending,
+                OAuthErrorCode::AccessDenied,
+                "This service needs a second factor, and the person has none set up.",
+            )),
             Judgement::NotAdmitted => Some(self.refusal_url(
                 &pending,
                 OAuthErrorCode::AccessDenied,

@@ -91,7 +91,10 @@ impl App {
             _ => return Err(OAuthError::invalid_client("Say which client you are (client_id).")),
         };
         let id = ClientId::parse(&claimed_id).ok_or_else(invalid)?;
-        let mut tx = self.store.begin().await.map_err(|e| {
+        // Only an assertion writes (its jti); a secret is checked in a read, so token requests
+        // do not queue for SQLite's one writer.
+        let began = if c.assertion.is_some() { self.store.begin().await } else { self.store.begin_read().await };
+        let mut tx = began.map_err(|e| {
             tracing::error!(error = %e, "client authentication failed");
             OAuthError::server_error()
         })?;

@@ -62,8 +62,8 @@ pub struct Registered {
 pub const SECRET_OVERLAP_DEFAULT: Span = Span::days(7);
 pub const SECRET_OVERLAP_MAX: Span = Span::days(90);
 
-/// Signing algorithms Usher can sign ID tokens with today.
-pub const SIGNING_ALGS: [SigningAlg; 1] = [SigningAlg::Es256];
+/// Signing algorithms Usher signs ID tokens with: ES256 unless a client needs RSA.
+pub const SIGNING_ALGS: [SigningAlg; 3] = [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::Ps256];
 
 impl App {
     pub async fn register_client(
@@ -77,6 +77,8 @@ impl App {
         let secret = client.auth_method.uses_secret().then(Token::generate);
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.insert_client(&client).await.map_err(store_error)?;
+        // Its algorithm's keys, if it is the first client to use RS256 or PS256.
+        self.ensure_signing_keys(&mut tx, client.id_token_alg, now).await?;
         if let Some(secret) = &secret {
             tx.add_client_secret(&client.id, &secret.hash(), now, now).await.map_err(store_error)?;
         }
@@ -264,7 +266,7 @@ fn check(form: &ClientForm, now: Timestamp) -> Result<OidcClient, Error> {
     let id_token_alg = match form.id_token_alg.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Some(SigningAlg::Es256),
         Some(text) => SigningAlg::parse(text).filter(|a| SIGNING_ALGS.contains(a)).or_else(|| {
-            field(&mut fields, "id_token_alg", "ID tokens are signed with ES256.");
+            field(&mut fields, "id_token_alg", "Choose ES256 (recommended), RS256 or PS256.");
             None
         }),
     };

@@ -36,23 +36,66 @@ fn algorithm(alg: SigningAlg) -> Algorithm {
     }
 }
 
+/// The size of the RSA keys made for RS256 and PS256.
+const RSA_KEY_SIZE: aws_lc_rs::rsa::KeySize = aws_lc_rs::rsa::KeySize::Rsa2048;
+
+/// One DER element at the start of `input`: its tag, its contents and what follows it.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (RFC 5208: a SEQUENCE of the
+/// version, the algorithm and an OCTET STRING holding the key), which is what jsonwebtoken's
+/// aws-lc-rs signer reads.
+fn pkcs1_of(pkcs8: &[u8]) -> Option<Vec<u8>> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, info, _) = der_element(pkcs8)? else { return None };
+    let (0x02, _, rest) = der_element(info)? else { return None };
+    let (SEQUENCE, _, rest) = der_element(rest)? else { return None };
+    let (0x04, key, _) = der_element(rest)? else { return None };
+    Some(key.to_vec())
+}
+
+/// The private key in the form `sign` hands to jsonwebtoken: PKCS#8 for ES256, PKCS#1 for RSA.
+fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
+    match alg {
+        SigningAlg::Es256 => EncodingKey::from_ec_der(der),
+        SigningAlg::Rs256 | SigningAlg::Ps256 => EncodingKey::from_rsa_der(der),
+    }
+}
+
 /// A new key pair for `alg`, with its public JWK (its `kid` is the RFC 7638 thumbprint).
 fn generate(alg: SigningAlg) -> Result<(Vec<u8>, Jwk), Error> {
+    use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-    let pkcs8 = match alg {
+    let der = match alg {
         SigningAlg::Es256 => {
             let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(Error::internal)?;
             pair.to_pkcs8v1().map_err(Error::internal)?.as_ref().to_vec()
         }
         SigningAlg::Rs256 | SigningAlg::Ps256 => {
-            return Err(Error::internal("RSA signing keys are not made yet"));
+            let pair = aws_lc_rs::rsa::KeyPair::generate(RSA_KEY_SIZE).map_err(Error::internal)?;
+            let pkcs8 = pair.as_der().map_err(Error::internal)?;
+            pkcs1_of(pkcs8.as_ref()).ok_or_else(|| Error::internal("a new RSA key did not read as PKCS#8"))?
         }
     };
-    let mut jwk = Jwk::from_encoding_key(&EncodingKey::from_ec_der(&pkcs8), algorithm(alg)).map_err(Error::internal)?;
+    let mut jwk = Jwk::from_encoding_key(&encoding_key(alg, &der), algorithm(alg)).map_err(Error::internal)?;
     let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(Error::internal)?;
     jwk.common.key_id = Some(kid);
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    Ok((pkcs8, jwk))
+    Ok((der, jwk))
 }
 
 /// Refuses to start unless exactly one crypto provider signs JWTs (aws-lc-rs, by the crate's
@@ -71,10 +114,10 @@ impl App {
         signs_from: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<SigningKeyRecord, Error> {
-        let (pkcs8, jwk) = generate(alg)?;
+        let (der, jwk) = generate(alg)?;
         let kid = jwk.common.key_id.clone().unwrap_or_default();
         Ok(SigningKeyRecord {
-            private_key: self.secret_key.seal(&pkcs8, &bound_to(&kid)).map_err(Error::internal)?,
+            private_key: self.secret_key.seal(&der, &bound_to(&kid)).map_err(Error::internal)?,
             public_jwk: serde_json::to_string(&jwk).map_err(Error::internal)?,
             kid,
             alg,
@@ -85,19 +128,34 @@ impl App {
         })
     }
 
-    /// Makes what the provider needs and does not have yet: for each algorithm in use, a key
-    /// that signs and a next key; the pairwise subject secret. Safe on many nodes at once.
+    /// Makes, for `alg`, a key that signs and a next key, where they are missing. In the
+    /// caller's transaction, under the provider's lock, so two servers make one of each.
+    pub(crate) async fn ensure_signing_keys(&self, tx: &mut Tx, alg: SigningAlg, now: Timestamp) -> Result<(), Error> {
+        tx.lock("oidc-keys").await.map_err(store_error)?;
+        let keys = tx.signing_keys(Some(alg), now).await.map_err(store_error)?;
+        if !keys.iter().any(|k| k.signs_from.is_some() && k.retired_at.is_none()) {
+            tx.insert_signing_key(&self.new_signing_key(alg, Some(now), now)?).await.map_err(store_error)?;
+        }
+        if !keys.iter().any(|k| k.signs_from.is_none()) {
+            tx.insert_signing_key(&self.new_signing_key(alg, None, now)?).await.map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// Makes what the provider needs and does not have yet: for ES256 and each other algorithm
+    /// a registered client uses, a key that signs and a next key (RSA keys only once a client
+    /// asks for RS256 or PS256); the pairwise subject secret. Safe on many nodes at once.
     pub async fn prepare_provider(&self, now: Timestamp) -> Result<(), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         tx.lock("oidc-keys").await.map_err(store_error)?;
-        for alg in super::clients::SIGNING_ALGS {
-            let keys = tx.signing_keys(Some(alg), now).await.map_err(store_error)?;
-            if !keys.iter().any(|k| k.signs_from.is_some() && k.retired_at.is_none()) {
-                tx.insert_signing_key(&self.new_signing_key(alg, Some(now), now)?).await.map_err(store_error)?;
+        let mut algs = vec![SigningAlg::Es256];
+        for client in tx.clients().await.map_err(store_error)? {
+            if !algs.contains(&client.id_token_alg) {
+                algs.push(client.id_token_alg);
             }
-            if !keys.iter().any(|k| k.signs_from.is_none()) {
-                tx.insert_signing_key(&self.new_signing_key(alg, None, now)?).await.map_err(store_error)?;
-            }
+        }
+        for alg in algs {
+            self.ensure_signing_keys(&mut tx, alg, now).await?;
         }
         if tx.oidc_secret(SUBJECT_SECRET).await.map_err(store_error)?.is_none() {
             let sealed = self.secret_key.seal(&random_bytes::<32>(), SUBJECT_SECRET).map_err(Error::internal)?;
@@ -123,7 +181,13 @@ impl App {
         let active = tx.active_signing_key(alg).await.map_err(store_error)?;
         let next = keys.iter().filter(|k| k.signs_from.is_none()).max_by_key(|k| k.created_at);
         let (Some(active), Some(next)) = (active, next) else {
-            return Err(Error::internal("the provider has no signing key to rotate"));
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "There is no {0} key to rotate: one is made when a client that uses {0} is registered.",
+                    alg.as_str()
+                ),
+            ));
         };
         let published = now.seconds_since(next.created_at);
         if !force && published < JWKS_MAX_AGE.seconds() {
@@ -170,22 +234,20 @@ impl App {
             .await
             .map_err(store_error)?
             .ok_or_else(|| Error::internal("no signing key: the provider was not prepared"))?;
-        let pkcs8 = self.secret_key.open(&key.private_key, &bound_to(&key.kid)).map_err(Error::internal)?;
+        let der = self.secret_key.open(&key.private_key, &bound_to(&key.kid)).map_err(Error::internal)?;
         let mut header = Header::new(algorithm(alg));
         header.kid = Some(key.kid.clone());
         header.typ = Some(typ.to_owned());
-        let encoding = match alg {
-            SigningAlg::Es256 => EncodingKey::from_ec_der(&pkcs8),
-            SigningAlg::Rs256 | SigningAlg::Ps256 => EncodingKey::from_rsa_der(&pkcs8),
-        };
-        jsonwebtoken::encode(&header, claims, &encoding).map_err(Error::internal)
+        jsonwebtoken::encode(&header, claims, &encoding_key(alg, &der)).map_err(Error::internal)
     }
 
     /// The claims of a JWT that one of our published keys signed, if it did; `None` for
     /// anything else (a bad signature, an unknown `kid`, `alg=none`, an algorithm other than
     /// the key's). Expiry and audience are for the caller, against `now`.
+    /// In the caller's transaction: a second connection per request could starve the pool.
     pub(crate) async fn verify_own<T: DeserializeOwned>(
         &self,
+        tx: &mut Tx,
         token: &str,
         typ: &str,
         now: Timestamp,
@@ -195,7 +257,6 @@ impl App {
             return Ok(None);
         }
         let Some(kid) = header.kid else { return Ok(None) };
-        let mut tx = self.store.begin_read().await.map_err(store_error)?;
         let keys = tx.signing_keys(None, now).await.map_err(store_error)?;
         let Some(key) = keys.into_iter().find(|k| k.kid == kid) else { return Ok(None) };
         let Ok(jwk) = serde_json::from_str::<Jwk>(&key.public_jwk) else { return Ok(None) };
@@ -259,5 +320,38 @@ impl App {
     /// The one issuer: the configured public web address, never a request's Host header.
     pub fn issuer(&self) -> String {
         self.config.base_url().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_makes_a_key_that_signs_and_its_published_half_verifies() {
+        for alg in [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::Ps256] {
+            let (der, jwk) = generate(alg).unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
+            let mut header = Header::new(algorithm(alg));
+            header.kid = jwk.common.key_id.clone();
+            let claims = serde_json::json!({ "sub": "s", "iss": "i" });
+            let token = jsonwebtoken::encode(&header, &claims, &encoding_key(alg, &der)).expect("signed");
+            let decoding = DecodingKey::from_jwk(&jwk).expect("a public JWK");
+            let mut validation = jsonwebtoken::Validation::new(algorithm(alg));
+            validation.required_spec_claims.clear();
+            validation.validate_exp = false;
+            assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).is_ok(), "{alg:?}");
+            let text = serde_json::to_value(&jwk).expect("json");
+            assert!(text.get("d").is_none() && text.get("p").is_none(), "no private part is published");
+        }
+    }
+
+    #[test]
+    fn der_lengths_and_bad_input() {
+        assert_eq!(der_element(&[0x04, 0x02, 0xaa, 0xbb, 0xcc]), Some((0x04, &[0xaa, 0xbb][..], &[0xcc][..])));
+        assert_eq!(der_element(&[0x04, 0x81, 0x01, 0xaa]), Some((0x04, &[0xaa][..], &[][..])));
+        assert_eq!(der_element(&[0x04, 0x05, 0xaa]), None, "shorter than it says");
+        assert_eq!(der_element(&[0x04, 0x80]), None, "indefinite length is not DER");
+        assert_eq!(pkcs1_of(&[0x30, 0x00]), None);
+        assert_eq!(pkcs1_of(b""), None);
     }
 }

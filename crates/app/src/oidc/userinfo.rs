@@ -35,7 +35,7 @@ struct Live {
 
 impl App {
     async fn live_access_token(&self, tx: &mut Tx, token: &str, now: Timestamp) -> Result<Option<Live>, Error> {
-        let Some(claims) = self.verify_own::<AccessClaims>(token, ACCESS_TOKEN_TYPE, now).await? else {
+        let Some(claims) = self.verify_own::<AccessClaims>(tx, token, ACCESS_TOKEN_TYPE, now).await? else {
             return Ok(None);
         };
         if claims.exp <= now.unix() {

@@ -61,6 +61,14 @@ pub(crate) async fn post(
 }
 
 #[derive(Template)]
+#[template(path = "oidc_needs_factor.html")]
+struct NeedsFactorPage<'a> {
+    layout: Layout<'a>,
+    action: String,
+    client: String,
+}
+
+#[derive(Template)]
 #[template(path = "oidc_continue.html")]
 struct ContinuePage<'a> {
     layout: Layout<'a>,
@@ -122,6 +130,19 @@ pub(crate) async fn show(
             let mut response = Redirect::to("/sign-in?sign_in=again").into_response();
             return_to::remember(&state, response.headers_mut(), &headers, &action);
             Ok(response)
+        }
+        Judgement::NeedsFactor => {
+            let page = NeedsFactorPage {
+                layout: Layout::new(
+                    &state,
+                    Some(&frame),
+                    &frame.nonce,
+                    &format!("{} needs a second factor", pending.client.name),
+                ),
+                action,
+                client: pending.client.name.clone(),
+            };
+            Ok(with_form_target(html(StatusCode::FORBIDDEN, &page)?, &pending))
         }
         Judgement::NotAdmitted => {
             let organisation =

@@ -126,6 +126,7 @@ struct ClientFormData {
     second_factor: String,
     subject_type: String,
     sector: String,
+    id_token_alg: String,
     access_token_seconds: String,
     id_token_seconds: String,
     refresh_token_seconds: String,
@@ -147,6 +148,7 @@ impl ClientFormData {
                 "second_factor" => f.second_factor = v,
                 "subject_type" => f.subject_type = v,
                 "sector" => f.sector = v,
+                "id_token_alg" => f.id_token_alg = v,
                 "access_token_seconds" => f.access_token_seconds = v,
                 "id_token_seconds" => f.id_token_seconds = v,
                 "refresh_token_seconds" => f.refresh_token_seconds = v,
@@ -177,7 +179,7 @@ impl ClientFormData {
             second_factor_required: Some(self.second_factor != "no"),
             subject_type: Some(self.subject_type.clone()),
             sector: Some(self.sector.clone()),
-            id_token_alg: None,
+            id_token_alg: Some(self.id_token_alg.clone()),
             access_token_seconds: seconds(&self.access_token_seconds),
             id_token_seconds: seconds(&self.id_token_seconds),
             refresh_token_seconds: seconds(&self.refresh_token_seconds),
@@ -206,6 +208,7 @@ struct NewClientPage<'a> {
     second_factor: Radios,
     subject_type: Radios,
     sector: Field,
+    id_token_alg: Radios,
     lifetimes: Vec<Field>,
 }
 
@@ -302,6 +305,17 @@ fn new_client_page<'a>(
         ),
         sector: Field::new("sector", "Shared identifier group (optional)", &form.sector, &errors).hint(
             "A host name, such as court.example.org. Services given the same one see the same identifier for a person. Leave empty for most services.",
+        ),
+        id_token_alg: Radios::new(
+            "id_token_alg",
+            "How are its ID tokens signed?",
+            &[
+                ("ES256", "ES256 (recommended)".to_owned()),
+                ("RS256", "RS256, for a library that only knows RSA".to_owned()),
+                ("PS256", "PS256 (RSA with PSS)".to_owned()),
+            ],
+            &form.id_token_alg,
+            &errors,
         ),
         lifetimes,
         form,

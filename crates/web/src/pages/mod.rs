@@ -304,6 +304,19 @@ pub struct SignInDone {
     sign_in: Option<String>,
 }
 
+/// The email address a service suggested (`login_hint`) when the person is signing in on the way
+/// to it; empty otherwise, or when it does not look like an email address.
+async fn login_hint(state: &AppState, frame: &Frame, headers: &axum::http::HeaderMap) -> String {
+    let Some(going) = return_to::remembered(headers) else { return String::new() };
+    let Some(id) = going.as_str().strip_prefix(usher_app::oidc::endpoints::AUTHORIZE).and_then(|r| r.strip_prefix('/'))
+    else {
+        return String::new();
+    };
+    let id = id.split('?').next().unwrap_or_default();
+    let Ok(pending) = state.app.pending_authorization(id, frame.now).await else { return String::new() };
+    pending.checked.login_hint.filter(|h| h.contains('@') && !h.chars().any(char::is_whitespace)).unwrap_or_default()
+}
+
 pub async fn sign_in_form(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -325,7 +338,7 @@ pub async fn sign_in_form(
         errors: FormErrors::default(),
         refused: None,
         lock_after: state.app.policy.lock_after_wrong_passwords,
-        email: String::new(),
+        email: login_hint(&state, &frame, &headers).await,
         banner,
         again,
         notice: notices::banner(&state, &frame, &headers).await?,
