@@ -73,6 +73,10 @@ struct Rp {
 }
 
 const COOKIE: &str = "court-session";
+/// Ties a sign-in under way to the browser that started it (no login CSRF).
+const PENDING_COOKIE: &str = "court-pending";
+/// At most this many sign-ins under way are remembered; past that, the list starts again.
+const PENDING_MAX: usize = 10_000;
 
 fn random() -> String {
     let mut bytes = [0u8; 32];
@@ -98,9 +102,13 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn session_of(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    cookies.split(';').map(str::trim).find_map(|c| c.strip_prefix(&format!("{COOKIE}="))).map(str::to_owned)
+    cookies.split(';').map(str::trim).find_map(|c| c.strip_prefix(&format!("{name}="))).map(str::to_owned)
+}
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
 }
 
 /// How the person signed in, in words, from the ID token's `usher_methods` (Usher's names of
@@ -210,9 +218,16 @@ async fn login(State(rp): State<Arc<Rp>>) -> Response {
         .append_pair("code_challenge_method", "S256")
         .finish();
     if let Ok(mut p) = rp.pending.lock() {
-        p.insert(state, Pending { verifier, nonce });
+        if p.len() >= PENDING_MAX {
+            p.clear();
+        }
+        p.insert(state.clone(), Pending { verifier, nonce });
     }
-    Redirect::to(&format!("{}?{query}", d.authorization_endpoint)).into_response()
+    let mut response = Redirect::to(&format!("{}?{query}", d.authorization_endpoint)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{PENDING_COOKIE}={state}; Path=/callback; HttpOnly; SameSite=Lax")) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,7 +239,10 @@ struct Callback {
     error_description: Option<String>,
 }
 
-async fn callback(State(rp): State<Arc<Rp>>, Query(answer): Query<Callback>) -> Response {
+async fn callback(State(rp): State<Arc<Rp>>, headers: HeaderMap, Query(answer): Query<Callback>) -> Response {
+    if answer.state.is_none() || cookie(&headers, PENDING_COOKIE) != answer.state {
+        return trouble(StatusCode::BAD_REQUEST, "This sign-in was not started in this browser. Start again here.");
+    }
     match finish(&rp, answer).await {
         Ok(claims) => {
             let id = random();

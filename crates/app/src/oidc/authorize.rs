@@ -129,6 +129,9 @@ fn bad_client_page(message: &str) -> Refused {
 }
 
 /// A parameter that must be short and printable.
+/// The longest `state` a client may send (it comes back on the redirect).
+const STATE_MAX: usize = 2000;
+
 fn bounded(value: Option<&str>, name: &str, max: usize) -> Result<Option<String>, OAuthError> {
     match value {
         None | Some("") => Ok(None),
@@ -228,7 +231,7 @@ fn check_rest(p: &AuthorizeParams, client: &OidcClient) -> Result<(CheckedReques
     let checked = CheckedRequest {
         redirect_uri: p.redirect_uri.clone().unwrap_or_default(),
         scope: scopes.to_string(),
-        state: bounded(p.state.as_deref(), "state", 2000)?,
+        state: bounded(p.state.as_deref(), "state", STATE_MAX)?,
         nonce: bounded(p.nonce.as_deref(), "nonce", 500)?,
         code_challenge: challenge.to_owned(),
         max_age,
@@ -275,7 +278,8 @@ impl App {
             )));
         };
         let issuer = self.issuer();
-        let state = p.state.as_deref();
+        // A state too long to keep is not echoed on the error either.
+        let state = p.state.as_deref().filter(|s| s.len() <= STATE_MAX && !s.chars().any(char::is_control));
         let (checked, none) =
             check_rest(p, &client).map_err(|e| Refused::Redirect(error_back(redirect_uri, state, &e, &issuer)))?;
         let request = AuthRequest {
@@ -322,6 +326,14 @@ impl App {
             }
             Judgement::Ready => {
                 let mut tx = self.store.begin().await.map_err(|e| Refused::Page(store_error(e)))?;
+                // Silently only to a service the person has seen and continued to before.
+                let known = tx.has_continued_to(&who.user.id, &pending.client.id).await;
+                if !known.map_err(|e| Refused::Page(store_error(e)))? {
+                    return Err(back(
+                        OAuthErrorCode::ConsentRequired,
+                        "The person has not continued to this service before: ask without prompt=none.",
+                    ));
+                }
                 let url =
                     self.issue_authorization_code(&mut tx, pending, who, ctx, now).await.map_err(Refused::Page)?;
                 tx.commit().await.map_err(|e| Refused::Page(store_error(e)))?;

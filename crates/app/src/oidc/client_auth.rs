@@ -65,8 +65,19 @@ pub fn check_jwks(text: &str) -> Result<(), String> {
     if private {
         return Err("The key set holds a private key: give only the public keys.".into());
     }
-    if set.keys.is_empty() || set.keys.iter().any(|k| DecodingKey::from_jwk(k).is_err()) {
-        return Err("Every key must be an RSA or P-256 public key.".into());
+    // Only what an assertion may be signed with (ES256, RS256, PS256): no shared-secret key
+    // (its secret would be stored in clear), no other curve, no key marked for encryption.
+    let fit = |k: &serde_json::Value| {
+        let sig = k.get("use").is_none_or(|u| u == "sig");
+        let rsa = k["kty"] == "RSA" && k["n"].as_str().is_some_and(|n| n.len() >= 342); // 2048 bits, base64url
+        let p256 = k["kty"] == "EC" && k["crv"] == "P-256";
+        sig && (rsa || p256)
+    };
+    let keys = raw["keys"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if set.keys.is_empty() || !keys.iter().all(fit) || set.keys.iter().any(|k| DecodingKey::from_jwk(k).is_err()) {
+        return Err(
+            "Every key must be an RSA public key of at least 2048 bits or a P-256 public key, for signing.".into()
+        );
     }
     Ok(())
 }
@@ -174,4 +185,25 @@ impl App {
 fn token_db(e: usher_domain::Error) -> OAuthError {
     tracing::error!(error = %e, "client authentication failed");
     OAuthError::server_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_jwks;
+
+    #[test]
+    fn only_signing_keys_an_assertion_may_use_are_registered() {
+        let p256 = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        assert!(check_jwks(&format!(r#"{{"keys":[{p256}]}}"#)).is_ok());
+        let enc = p256.replace(r#""kty""#, r#""use":"enc","kty""#);
+        for bad in [
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#.to_owned(),
+            format!(r#"{{"keys":[{enc}]}}"#),
+            r#"{"keys":[{"kty":"RSA","n":"sXch","e":"AQAB"}]}"#.to_owned(),
+            r#"{"keys":[]}"#.to_owned(),
+            "not json".to_owned(),
+        ] {
+            assert!(check_jwks(&bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -162,7 +162,7 @@ impl App {
             return Err(OAuthError::invalid_grant("The refresh token is not valid."));
         };
         let mut tx = self.store.begin().await.map_err(db)?;
-        let grant = match tx.spend_refresh_token(&token.hash(), now).await.map_err(db)? {
+        let grant = match tx.spend_refresh_token(&token.hash(), &client.id, now).await.map_err(db)? {
             RefreshUse::Unknown => return Err(OAuthError::invalid_grant("The refresh token is not valid.")),
             RefreshUse::Spent(grant) if grant.client_id == client.id => grant,
             RefreshUse::SpentBefore(grant, at) if grant.client_id == client.id => {
@@ -207,6 +207,21 @@ impl App {
             tx.commit().await.map_err(db)?;
             return Err(OAuthError::invalid_grant("This account cannot be used now."));
         };
+        // The client's rules as they are now: the person's organisation may have been moved
+        // out of its reach, or the client may have come to need a second factor.
+        let organisation = match &user.organisation_id {
+            Some(id) => tx.organisation(id).await.map_err(db)?,
+            None => None,
+        };
+        let admitted = client.admission.admits(organisation.as_ref().map(|o| (o.id.as_str(), o.kind)));
+        let strong_enough = !client.second_factor_required
+            || usher_domain::oidc::Acr::parse(&grant.acr)
+                .is_some_and(|a| a.meets(usher_domain::oidc::Acr::MultiFactor));
+        if !admitted || !strong_enough {
+            tx.revoke_grant(&grant.id, "the client's rules no longer admit this sign-in", now).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            return Err(OAuthError::invalid_grant("This sign-in no longer meets the service's rules: sign in again."));
+        }
         let issued = Issued { client, grant: &grant, user: &user, nonce: None };
         let set = self.issue_tokens(&mut tx, &issued, now).await.map_err(server)?;
         let mut event = ctx.event("oidc.tokens_refreshed", "success");

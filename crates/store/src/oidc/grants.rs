@@ -130,7 +130,24 @@ impl Tx {
 
     /// Revokes every live grant of a person (their sessions all ended: sign-out everywhere,
     /// lock, password reset, factor reset, deregistration, deletion). Returns how many.
+    /// Whether the person has ever continued to this client (a grant, live or not).
+    pub async fn has_continued_to(&mut self, user: &UserId, client: &ClientId) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM oidc_grants WHERE user_id = $1 AND client_id = $2 LIMIT 1")
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Revokes every grant of a person, and spends their codes not yet exchanged (a code made
+    /// just before a password reset must not become a grant after it).
     pub async fn revoke_grants_of_user(&mut self, user: &UserId, because: &str, now: Timestamp) -> Result<u64> {
+        sqlx::query("UPDATE oidc_codes SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+            .bind(now.unix())
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         let done = sqlx::query(
             "UPDATE oidc_grants SET revoked_at = $1, revoked_because = $2 WHERE user_id = $3 AND revoked_at IS NULL",
         )
@@ -153,7 +170,25 @@ impl Tx {
     }
 
     /// Spends a refresh token: marks it spent if it was not, in one update.
-    pub async fn spend_refresh_token(&mut self, hash: &TokenHash, now: Timestamp) -> Result<RefreshUse> {
+    /// Spends a refresh token of `client`'s (compare-and-set). Another client's token is not
+    /// spent: it is answered as unknown, so a client holding a leaked token cannot make the
+    /// owner's next refresh look like a reuse.
+    pub async fn spend_refresh_token(
+        &mut self,
+        hash: &TokenHash,
+        client: &ClientId,
+        now: Timestamp,
+    ) -> Result<RefreshUse> {
+        let owner = sqlx::query(
+            "SELECT g.client_id FROM oidc_refresh_tokens r JOIN oidc_grants g ON g.id = r.grant_id WHERE r.token_hash = $1",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match owner {
+            Some(row) if row.try_get::<String, _>("client_id")? == client.as_str() => {}
+            _ => return Ok(RefreshUse::Unknown),
+        }
         let spent =
             sqlx::query("UPDATE oidc_refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL")
                 .bind(now.unix())

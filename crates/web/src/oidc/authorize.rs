@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use usher_app::oidc::authorize::{AuthorizeParams, Judgement, Pending, Refused, Started};
 use usher_domain::Error;
-use usher_domain::oidc::{Scope, Scopes};
+use usher_domain::oidc::{Scope, Scopes, SubjectType};
 
 use crate::AppState;
 use crate::error::PageError;
@@ -90,9 +90,12 @@ struct NotAdmittedPage<'a> {
 }
 
 /// What the client will be told, in words, from the scopes it asked for.
-fn shares(scope: &str) -> Vec<&'static str> {
+fn shares(scope: &str, subject: SubjectType) -> Vec<&'static str> {
     let scopes = Scopes::parse(scope).unwrap_or_default();
-    let mut list = vec!["that it is you (an identifier of your account for this service only)"];
+    let mut list = vec![match subject {
+        SubjectType::Pairwise => "that it is you (an identifier of your account for this service only)",
+        SubjectType::Public => "that it is you (your Usher account's ID, which other services may also be given)",
+    }];
     for s in scopes.iter() {
         list.push(match s {
             Scope::OpenId => continue,
@@ -108,7 +111,7 @@ fn shares(scope: &str) -> Vec<&'static str> {
 
 /// The scheme, host and port of a registered redirect URI.
 fn origin(uri: &str) -> String {
-    uri.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
+    url::Url::parse(uri).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
 }
 
 fn with_form_target(mut response: Response, pending: &Pending) -> Response {
@@ -165,7 +168,7 @@ pub(crate) async fn show(
                 person: who.user.full_name.clone(),
                 email: who.user.email.to_string(),
                 organisation,
-                shares: shares(&pending.checked.scope),
+                shares: shares(&pending.checked.scope, pending.client.subject_type),
             };
             Ok(with_form_target(html(StatusCode::OK, &page)?, &pending))
         }

@@ -272,7 +272,7 @@ fn new_client_page<'a>(
         ),
         lifetime(
             "refresh_token_seconds",
-            "How long a refresh token works unused",
+            "How long refresh tokens work after a sign-in",
             &form.refresh_token_seconds,
             Lifetimes::REFRESH_DEFAULT,
             Lifetimes::REFRESH_MAX,
