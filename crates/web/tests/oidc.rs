@@ -815,3 +815,31 @@ async fn a_code_not_yet_exchanged_dies_with_the_sessions_it_came_from() {
     let late = exchange(&t, &rp, &code).await;
     assert_eq!(late.json()["error"], "invalid_grant", "{}", late.body);
 }
+
+#[tokio::test]
+async fn a_disabled_client_gets_nothing_from_any_endpoint_with_what_it_holds() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |_| {}).await;
+    let set = exchange(&t, &rp, &code_for(&op, &rp, &[]).await).await.json();
+    let access = set["access_token"].as_str().unwrap().to_owned();
+    let refresh = set["refresh_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {access}");
+    let c = t.client();
+    assert_eq!(
+        c.request(reqwest::Method::GET, "/oidc/userinfo", &[("authorization", &bearer)], None).await.status,
+        200
+    );
+    let now = t.now().await;
+    t.app.disable_client(Registrar::Console, &rp.id, &TestApp::system(), now).await.unwrap();
+    let info = c.request(reqwest::Method::GET, "/oidc/userinfo", &[("authorization", &bearer)], None).await;
+    assert_eq!(info.status, 401, "userinfo: {}", info.body);
+    let renewed = token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(renewed.json()["error"], "invalid_client", "refresh");
+    let basic = format!("Basic {}", STANDARD.encode(format!("{}:{}", rp.id, rp.secret.as_deref().unwrap())));
+    for endpoint in ["/oidc/revoke", "/oidc/introspect"] {
+        let answer = c.post_raw(endpoint, &[("token", &refresh)], &[("authorization", &basic)]).await;
+        assert_eq!(answer.status, 401, "{endpoint}: {}", answer.body);
+        assert_eq!(answer.json()["error"], "invalid_client", "{endpoint}");
+    }
+}
