@@ -560,6 +560,20 @@ def keyed_session(usher, c, auth):
     return session
 
 
+def with_assertion(usher, c, back, verifier, assertion):
+    """The code exchange by hand, the client proven by `assertion` alone."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code_of(back)["code"],
+        "redirect_uri": c["redirect"],
+        "code_verifier": verifier,
+        "client_id": c["id"],
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+    }
+    return raw_token(usher, c, form, auth=False)
+
+
 def test_private_key_jwt_signs_the_client_in(usher, keyed):
     assert "private_key_jwt" in usher.meta["token_endpoint_auth_methods_supported"]
     session = keyed_session(usher, keyed, assertion_auth(usher))
@@ -589,20 +603,7 @@ def test_private_key_jwt_with_a_bad_signature_is_refused(usher, keyed):
             {"iss": keyed["id"], "sub": keyed["id"], "aud": usher.meta["token_endpoint"], "jti": "none-1", "iat": now, "exp": now + 60}
         ).encode()
     ).rstrip(b"=").decode()
-    answer = raw_token(
-        usher,
-        keyed,
-        {
-            "grant_type": "authorization_code",
-            "code": code_of(back)["code"],
-            "redirect_uri": keyed["redirect"],
-            "code_verifier": verifier,
-            "client_id": keyed["id"],
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": f"{head}.{body}.",
-        },
-        auth=False,
-    )
+    answer = with_assertion(usher, keyed, back, verifier, f"{head}.{body}.")
     assert token_error(answer) == "invalid_client"
     # HS256 keyed with the client's own public key (the key-confusion attack).
     public_text = json.dumps(keyed["key"].as_dict(private=False))
@@ -612,20 +613,7 @@ def test_private_key_jwt_with_a_bad_signature_is_refused(usher, keyed):
         OctKey.import_key(public_text.encode()),
         algorithms=["HS256"],
     )
-    answer = raw_token(
-        usher,
-        keyed,
-        {
-            "grant_type": "authorization_code",
-            "code": code_of(back)["code"],
-            "redirect_uri": keyed["redirect"],
-            "code_verifier": verifier,
-            "client_id": keyed["id"],
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": confused,
-        },
-        auth=False,
-    )
+    answer = with_assertion(usher, keyed, back, verifier, confused)
     assert token_error(answer) == "invalid_client"
 
 

@@ -91,7 +91,7 @@ impl App {
                 let revoked = tx.revoke_grants_of_code(&stored.code_hash, now).await.map_err(db)?;
                 let mut event = ctx.event("oidc.code_replayed", "refused");
                 event.subject_id = Some(stored.user_id.to_string());
-                event.organisation_id = organisation_of(&mut tx, &stored.user_id).await?;
+                event.organisation_id = organisation_of(&mut tx, &stored.user_id).await.map_err(server)?;
                 event.detail = Some(format!("client {}; {} grants revoked", stored.client_id, revoked.len()));
                 tx.append_audit(&event, now).await.map_err(db)?;
                 tx.commit().await.map_err(db)?;
@@ -172,7 +172,7 @@ impl App {
                     if tx.revoke_grant(&grant.id, "refresh token reused", now).await.map_err(db)? {
                         let mut event = ctx.event("oidc.refresh_reused", "refused");
                         event.subject_id = Some(grant.user_id.to_string());
-                        event.organisation_id = organisation_of(&mut tx, &grant.user_id).await?;
+                        event.organisation_id = organisation_of(&mut tx, &grant.user_id).await.map_err(server)?;
                         event.detail = Some(format!("client {}; grant {} revoked", client.id, grant.id));
                         tx.append_audit(&event, now).await.map_err(db)?;
                     }
@@ -209,11 +209,13 @@ impl App {
         };
         // The client's rules as they are now: the person's organisation may have been moved
         // out of its reach, or the client may have come to need a second factor.
-        let organisation = match &user.organisation_id {
-            Some(id) => tx.organisation(id).await.map_err(db)?,
-            None => None,
+        let admitted = client.admission.is_open() || {
+            let organisation = match &user.organisation_id {
+                Some(id) => tx.organisation(id).await.map_err(db)?,
+                None => None,
+            };
+            client.admission.admits(organisation.as_ref().map(|o| (o.id.as_str(), o.kind)))
         };
-        let admitted = client.admission.admits(organisation.as_ref().map(|o| (o.id.as_str(), o.kind)));
         let strong_enough = !client.second_factor_required
             || usher_domain::oidc::Acr::parse(&grant.acr)
                 .is_some_and(|a| a.meets(usher_domain::oidc::Acr::MultiFactor));
@@ -247,8 +249,7 @@ impl App {
         if tx.revoke_grant(&grant.id, "revoked by the client", now).await.map_err(store_error)? {
             let mut event = ctx.event("oidc.revoked", "success");
             event.subject_id = Some(grant.user_id.to_string());
-            let user = tx.user(&grant.user_id).await.map_err(store_error)?;
-            event.organisation_id = user.and_then(|u| u.organisation_id).map(|o| o.to_string());
+            event.organisation_id = organisation_of(tx, &grant.user_id).await?;
             event.detail = Some(format!("client {}; grant {}", client.id, grant.id));
             tx.append_audit(&event, now).await.map_err(store_error)?;
         }
@@ -257,10 +258,7 @@ impl App {
 }
 
 /// The organisation of a person, for an audit event their administrator should see.
-async fn organisation_of(
-    tx: &mut usher_store::Tx,
-    user: &usher_domain::ids::UserId,
-) -> Result<Option<String>, OAuthError> {
-    let user = tx.user(user).await.map_err(db)?;
+async fn organisation_of(tx: &mut Tx, user: &usher_domain::ids::UserId) -> Result<Option<String>, Error> {
+    let user = tx.user(user).await.map_err(store_error)?;
     Ok(user.and_then(|u| u.organisation_id).map(|o| o.to_string()))
 }

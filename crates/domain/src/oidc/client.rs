@@ -178,8 +178,13 @@ pub struct Admission {
 
 impl Admission {
     /// Whether a person of an organisation of `kind` and ID `id` (none for operators) may use it.
+    /// Whether every organisation (and the operator's own people) may use it.
+    pub fn is_open(&self) -> bool {
+        self.kinds.is_empty() && self.organisation_ids.is_empty()
+    }
+
     pub fn admits(&self, organisation: Option<(&str, OrganisationKind)>) -> bool {
-        if self.kinds.is_empty() && self.organisation_ids.is_empty() {
+        if self.is_open() {
             return true;
         }
         organisation

@@ -345,6 +345,28 @@ struct SecretPage<'a> {
     old_until: Option<String>,
 }
 
+/// The page that shows a client's ID and, this once, its secret.
+fn secret_page<'a>(
+    state: &'a AppState,
+    frame: &'a Frame,
+    heading: &'static str,
+    c: &OidcClient,
+    secret: Option<String>,
+    old_until: Option<String>,
+) -> SecretPage<'a> {
+    let issuer = state.app.issuer();
+    SecretPage {
+        layout: Layout::new(state, Some(frame), &frame.nonce, heading),
+        heading,
+        id: c.id.to_string(),
+        name: c.name.clone(),
+        secret,
+        discovery: format!("{issuer}{}", endpoints::DISCOVERY),
+        issuer,
+        old_until,
+    }
+}
+
 pub async fn new_submit(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
@@ -359,17 +381,8 @@ pub async fn new_submit(
         .await
     {
         Ok(made) => {
-            let issuer = state.app.issuer();
-            let page = SecretPage {
-                layout: Layout::new(&state, Some(&frame), &frame.nonce, "Service registered"),
-                heading: "Service registered",
-                id: made.client.id.to_string(),
-                name: made.client.name.clone(),
-                secret: made.secret.as_ref().map(|s| s.expose().to_owned()),
-                discovery: format!("{issuer}{}", endpoints::DISCOVERY),
-                issuer,
-                old_until: None,
-            };
+            let secret = made.secret.as_ref().map(|s| s.expose().to_owned());
+            let page = secret_page(&state, &frame, "Service registered", &made.client, secret, None);
             html(StatusCode::CREATED, &page)
         }
         Err(e) if e.code == ErrorCode::InvalidInput => {
@@ -513,17 +526,8 @@ pub async fn rotate_secret(
     match state.app.rotate_client_secret(Registrar::Operator(operator), &id, overlap, &frame.context(), frame.now).await
     {
         Ok(secret) => {
-            let issuer = state.app.issuer();
-            let page = SecretPage {
-                layout: Layout::new(&state, Some(&frame), &frame.nonce, "New secret"),
-                heading: "New secret",
-                id: c.id.to_string(),
-                name: c.name.clone(),
-                secret: Some(secret.expose().to_owned()),
-                discovery: format!("{issuer}{}", endpoints::DISCOVERY),
-                issuer,
-                old_until: Some(frame.now.plus(overlap).human()),
-            };
+            let until = Some(frame.now.plus(overlap).human());
+            let page = secret_page(&state, &frame, "New secret", &c, Some(secret.expose().to_owned()), until);
             html(StatusCode::OK, &page)
         }
         Err(e) => Err(e.into()),
