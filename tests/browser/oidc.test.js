@@ -25,50 +25,22 @@ import {
   assertHeading,
   assertPath,
   assertTextIncludes,
-  base32Decode,
   checkA11y,
   checkA11yWithoutScripts,
   clickButton,
   clockNow,
-  codeSentBy,
   fill,
   freePort,
   normalise,
-  printedSetupLink,
-  recoveryCodesOn,
-  repoRoot,
-  submitSetupForm,
   submitSignIn,
-  totpCode,
   useJourney,
   visible,
 } from './helpers.js';
+import { addClient, nextAppCode as nextAppCodeFor, setUpOperatorWithApp, usherBin, usherCli } from './oidc_journey.js';
 import { relyingParty, startCallback } from './oidc_rp.js';
 
 const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
 const SHOT = 'oidc';
-
-const usherBin = () =>
-  process.env.USHER_BIN ? path.resolve(repoRoot, process.env.USHER_BIN) : path.join(repoRoot, 'target', 'debug', 'usher');
-
-/** Runs the usher binary against the journey's server (same data directory and address). */
-function usherCli(usher, args) {
-  const bin = usherBin();
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, {
-      env: { ...process.env, USHER_DATA_DIR: usher.dataDir, USHER_PUBLIC_BASE_URL: usher.baseUrl, USHER_LOG_LEVEL: 'warn', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`usher ${args.join(' ')} exited ${code}:\n${out}\n${err}`)),
-    );
-  });
-}
 
 describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { timeout: 900_000 }, () => {
   const journey = useJourney({ shotPrefix: `${SHOT}-` });
@@ -91,11 +63,7 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
   const configFor = (c) => rp().configFor(c);
   const request = (c, extra) => rp().request(c, extra);
 
-  /** The app code for the server's clock, after moving the clock to a step not used yet. */
-  async function nextAppCode() {
-    const { unix } = await advanceClock(journey.usher.baseUrl, '30s');
-    return totpCode(base32Decode(keyText), unix);
-  }
+  const nextAppCode = () => nextAppCodeFor(journey.usher.baseUrl, keyText);
 
   const finish = (r, c) => rp().finish(r, c);
   after(() => callback?.close());
@@ -104,20 +72,7 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
     ({ page } = await journey.freshPage());
     journey.current = page;
     callback = await startCallback();
-    await page.goto(await printedSetupLink(journey.usher));
-    await submitSetupForm(page, OPERATOR);
-    const code = await codeSentBy(page, OPERATOR.email, () => clickButton(page, 'Send code'));
-    await assertHeading(page, 'Enter the code we emailed you');
-    await fill(page, 'Code from the email', code);
-    await clickButton(page, 'Continue');
-    await assertHeading(page, 'Scan the QR code');
-    await page.locator('details summary', { hasText: 'I cannot scan the QR code' }).click();
-    keyText = normalise(await page.locator('#secret-key').innerText());
-    const { unix } = await clockNow(journey.usher.baseUrl);
-    await fill(page, 'Code from your authenticator app', totpCode(base32Decode(keyText), unix));
-    await clickButton(page, 'Save device');
-    await assertHeading(page, 'Authenticator app added');
-    await recoveryCodesOn(page, 'after adding the app');
+    keyText = await setUpOperatorWithApp(page, journey.usher, OPERATOR);
   });
 
   step('the operator registers a service on the pages; its secret is shown once', async () => {
@@ -157,13 +112,11 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
       ['probation', 'Probation service', []],
       ['firms', 'Legal aid portal', ['--organisation-kind', 'law_firm']],
     ]) {
-      const redirect = `${callback.base}/${name}/callback`;
-      const out = await usherCli(journey.usher, ['clients', 'add', '--name', label, '--redirect-uri', redirect, '--json', ...extra]);
-      const made = JSON.parse(out.trim().split('\n').pop());
-      assert.match(made.client_id, /^[0-9a-f]{32}$/);
-      assert.ok(made.client_secret?.length >= 43, 'a confidential client gets a secret once');
+      const made = await addClient(journey.usher, { label, redirect: `${callback.base}/${name}/callback`, extra });
+      assert.match(made.id, /^[0-9a-f]{32}$/);
+      assert.ok(made.secret?.length >= 43, 'a confidential client gets a secret once');
       assert.equal(made.issuer, journey.usher.baseUrl);
-      clients[name] = { id: made.client_id, secret: made.client_secret, redirect, label };
+      clients[name] = made;
     }
   });
 

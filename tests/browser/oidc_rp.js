@@ -14,14 +14,19 @@ import { freePort } from './helpers.js';
 
 export const SCOPE = 'openid profile email organisation';
 
-/** A relying party's callback: answers a small page and remembers every address it was sent. */
+/**
+ * A relying party's callback and signed-out page: answers a small page and remembers every address
+ * it was sent.
+ */
 export async function startCallback() {
   const port = await freePort();
   const seen = [];
+  const signedOut = [];
   const answer = (req, res) => {
     const url = new URL(req.url, `http://${req.headers.host}`);
-    // The browser also asks for /favicon.ico: only the callbacks count.
+    // The browser also asks for /favicon.ico: only the callbacks and the signed-out pages count.
     if (url.pathname.endsWith('/callback')) seen.push(url);
+    if (url.pathname.endsWith('/signed-out')) signedOut.push(url);
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end('<!doctype html><html lang="en"><head><title>Relying party</title></head><body><main><h1>Back at the service</h1></main></body></html>');
   };
@@ -35,6 +40,8 @@ export async function startCallback() {
   return {
     base: `http://127.0.0.1:${port}`,
     last: () => seen[seen.length - 1],
+    /** The last address a signed-out redirect brought the browser to (post_logout_redirect_uri). */
+    lastSignedOut: () => signedOut[signedOut.length - 1],
     close: () => Promise.all(servers.map((s) => new Promise((r) => (s.listening ? s.close(r) : r())))),
   };
 }

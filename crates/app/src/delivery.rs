@@ -8,7 +8,7 @@ use usher_delivery::dev::DevMailbox;
 use usher_delivery::notify::NotifyProvider;
 use usher_delivery::smtp::SmtpProvider;
 use usher_delivery::twilio::TwilioProvider;
-use usher_delivery::{DeliveryPolicy, Outcome, Provider, Sender, deliver_due};
+use usher_delivery::{Channels, DeliveryPolicy, Outcome, Provider, Sender, deliver_due};
 use usher_domain::Error;
 use usher_store::OutboxMessage;
 
@@ -20,6 +20,9 @@ use crate::{App, clock, store_error};
 pub struct Providers {
     pub email: Arc<dyn Provider>,
     pub sms: Arc<dyn Provider>,
+    /// Back-channel logout tokens to services (set by [`Providers::with_logout`]; until then
+    /// they fail at once).
+    pub logout: Arc<dyn Provider>,
 }
 
 fn bad(setting: &str, problem: String) -> ConfigError {
@@ -55,7 +58,32 @@ impl Providers {
             }
             _ => dev,
         };
-        Ok(Self { email, sms })
+        Ok(Self { email, sms, logout: Arc::new(NoLogout) })
+    }
+
+    /// The same providers, sending logout tokens as `app` (which signs them).
+    pub fn with_logout(self, app: &App) -> Result<Self, Error> {
+        Ok(Self { logout: Arc::new(crate::oidc::logout::LogoutSender::new(app.clone())?), ..self })
+    }
+}
+
+/// Refuses logout tokens: for providers built before the application.
+#[derive(Debug)]
+struct NoLogout;
+
+impl Provider for NoLogout {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    fn send<'a>(
+        &'a self,
+        _id: &'a usher_domain::ids::MessageId,
+        _message: &'a usher_domain::message::OutgoingMessage,
+    ) -> usher_delivery::SendFuture<'a> {
+        Box::pin(async {
+            Err(usher_delivery::SendError::Permanent("this process was not set up to send logout tokens".into()))
+        })
     }
 }
 
@@ -63,9 +91,12 @@ impl App {
     /// One delivery pass at the current moment.
     pub async fn deliver_outbox(&self, providers: &Providers, policy: &DeliveryPolicy) -> Result<Outcome, Error> {
         let now = self.clock.now().await?;
-        deliver_due(&self.store, &self.secret_key, providers.email.as_ref(), providers.sms.as_ref(), policy, now)
-            .await
-            .map_err(store_error)
+        let channels = Channels {
+            email: providers.email.as_ref(),
+            sms: providers.sms.as_ref(),
+            logout: providers.logout.as_ref(),
+        };
+        deliver_due(&self.store, &self.secret_key, channels, policy, now).await.map_err(store_error)
     }
 
     /// The newest outbox messages first, bodies opened, for `usher outbox list`.

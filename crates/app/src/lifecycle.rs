@@ -24,6 +24,8 @@ pub struct LifecycleReport {
     pub deleted: u64,
     /// Notification emails queued.
     pub notified: u64,
+    /// Sessions past a timeout whose services were told they are over.
+    pub signed_out: u64,
 }
 
 fn system() -> RequestContext {
@@ -83,6 +85,7 @@ impl App {
             deregistered: self.deregister_unused_accounts(now).await?,
             reminded: self.remind_unused_accounts(now).await?,
             notified: self.send_notification_emails(now).await?,
+            signed_out: self.sign_out_timed_out_sessions(now).await?,
         })
     }
 
@@ -101,6 +104,7 @@ impl App {
                             deregistered = r.deregistered,
                             deleted = r.deleted,
                             notified = r.notified,
+                            signed_out = r.signed_out,
                             "lifecycle jobs ran"
                         ),
                         Ok(_) => {}
@@ -169,7 +173,8 @@ impl App {
                 if !tx.deregister(&user.id, unused_since, now).await.map_err(store_error)? {
                     continue;
                 }
-                tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+                let ended = tx.end_all_sessions(&user.id, "account deregistered", now).await.map_err(store_error)?;
+                let told = self.tell_services(&mut tx, ended, now).await?;
                 let added_by = match &user.added_by {
                     Some(id) => tx.user(id).await.map_err(store_error)?,
                     None => None,
@@ -179,7 +184,11 @@ impl App {
                 let mail = messages::deregistered(&self.config, user.email.as_str(), &user.full_name, &who, deleted_on);
                 tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
                 let unused = user.active_since.map(|s| now.seconds_since(s) / 86_400).unwrap_or_default();
-                events.push(event("lifecycle.deregistered", user, Some(format!("unused for {unused} days"))));
+                let mut detail = format!("unused for {unused} days");
+                if told.iter().any(|t| t.told) {
+                    detail = format!("{detail}; services told: {}", crate::oidc::logout::names(&told));
+                }
+                events.push(event("lifecycle.deregistered", user, Some(detail)));
                 done += 1;
             }
             finish_batch(tx, events, now).await?;
@@ -198,7 +207,8 @@ impl App {
             after = last.id.to_string();
             let mut events = Vec::new();
             for user in &batch {
-                if tx.delete_account(user, before, now).await.map_err(store_error)? {
+                if let Some(ended) = tx.delete_account(user, before, now).await.map_err(store_error)? {
+                    self.tell_services(&mut tx, ended, now).await?;
                     // The event names only the ID, which now stands for no one in particular.
                     events.push(event("lifecycle.deleted", user, Some("personal data erased".into())));
                     done += 1;

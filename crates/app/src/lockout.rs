@@ -28,7 +28,8 @@ impl App {
         if !matches!(counted, Some((_, AccountStatus::Locked))) {
             return Ok(false);
         }
-        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+        let ended = tx.end_all_sessions(&user.id, "account locked", now).await.map_err(store_error)?;
+        self.tell_services(tx, ended, now).await?;
         let mail = messages::account_locked(&self.config, &self.policy, user.email.as_str(), &user.full_name, now);
         tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
         let mut locked = ctx.event("account.locked", "success");

@@ -456,7 +456,8 @@ impl App {
         if removed == 0 {
             return Err(Error::new(ErrorCode::Conflict, "This person has no second factors to reset."));
         }
-        tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+        let ended = tx.end_all_sessions(&user.id, "second factors reset", now).await.map_err(store_error)?;
+        self.tell_services(tx, ended, now).await?;
         let what = format!(
             "{}, {actor_role}, reset your second factors. At your next sign-in you will be asked to set up a new one.",
             actor.full_name

@@ -111,7 +111,8 @@ impl App {
         tx.append_audit(&event, now).await.map_err(store_error)?;
         if reset_factors {
             let removed = tx.remove_all_factors(&operator.id, now).await.map_err(store_error)?;
-            tx.end_all_sessions(&operator.id, now).await.map_err(store_error)?;
+            let ended = tx.end_all_sessions(&operator.id, "second factors reset", now).await.map_err(store_error)?;
+            self.tell_services(&mut tx, ended, now).await?;
             self.tell(
                 &mut tx,
                 &operator,

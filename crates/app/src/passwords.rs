@@ -29,7 +29,8 @@ pub(crate) async fn after_new_password(
 ) -> Result<(), Error> {
     tx.remember_password(&user.id, hash, now).await.map_err(store_error)?;
     tx.kill_links(&user.id, LinkPurpose::PasswordReset, now).await.map_err(store_error)?;
-    tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+    let ended = tx.end_all_sessions(&user.id, "password changed", now).await.map_err(store_error)?;
+    app.tell_services(tx, ended, now).await?;
     let mail = messages::password_changed(&app.config, user.email.as_str(), &user.full_name, now);
     tx.enqueue(&mail, &app.secret_key, now).await.map_err(store_error)?;
     Ok(())

@@ -6,7 +6,10 @@ use usher_domain::evidence::{AuthMethod, Evidence};
 use usher_domain::ids::SessionId;
 use usher_domain::secret::Token;
 use usher_domain::{Error, ErrorCode, Timestamp};
+use usher_store::oidc::SessionService;
 use usher_store::{SessionRecord, Tx, User};
+
+use crate::oidc::logout::ServiceTold;
 
 use crate::{App, RequestContext, store_error};
 
@@ -54,7 +57,7 @@ pub(crate) async fn start_session(
         evidence = evidence.completed(now);
     }
     let times = Times { created_at: now, reauthenticated_at: None };
-    insert_session(tx, user, stage, times, evidence, ctx, now).await
+    Ok(insert_session(tx, user, stage, times, evidence, ctx, now).await?.0)
 }
 
 /// When a session began (its absolute timeout counts from this) and last had its password
@@ -72,10 +75,11 @@ async fn insert_session(
     evidence: Evidence,
     ctx: &RequestContext,
     now: Timestamp,
-) -> Result<Token, Error> {
+) -> Result<(Token, SessionId), Error> {
     let token = Token::generate();
+    let id = SessionId::generate();
     let record = SessionRecord {
-        id: SessionId::generate(),
+        id: id.clone(),
         user_id: user.id.clone(),
         created_at,
         last_seen_at: now,
@@ -86,7 +90,7 @@ async fn insert_session(
         evidence,
     };
     tx.insert_session(&token.hash(), &record).await.map_err(store_error)?;
-    Ok(token)
+    Ok((token, id))
 }
 
 /// Moves a session on (second factor proven, factors recovered, password re-entered): the old
@@ -108,7 +112,11 @@ pub(crate) async fn replace_session(
     // A full session keeps its start, so the absolute timeout still counts from the sign-in.
     let created_at = if old.is_full() { old.session.created_at } else { now };
     let reauthenticated_at = if reauthenticated { Some(now) } else { old.session.reauthenticated_at };
-    insert_session(tx, &old.user, stage, Times { created_at, reauthenticated_at }, evidence, ctx, now).await
+    let (token, id) =
+        insert_session(tx, &old.user, stage, Times { created_at, reauthenticated_at }, evidence, ctx, now).await?;
+    // The same sign-in goes on: the services it signed in to stay signed in, with their `sid`.
+    tx.move_session_services(&old.session.id, &id).await.map_err(store_error)?;
+    Ok(token)
 }
 
 /// A new full session for the person of `old` once all their sessions have ended (as after a
@@ -123,7 +131,7 @@ pub(crate) async fn successor_session(
     let created_at = if old.is_full() { old.session.created_at } else { now };
     let times = Times { created_at, reauthenticated_at: old.session.reauthenticated_at };
     let evidence = old.evidence().clone().proven(AuthMethod::Password, now);
-    insert_session(tx, &old.user, SessionStage::Full, times, evidence, ctx, now).await
+    Ok(insert_session(tx, &old.user, SessionStage::Full, times, evidence, ctx, now).await?.0)
 }
 
 impl App {
@@ -147,8 +155,10 @@ impl App {
         let too_old = now.seconds_since(session.created_at) > lifetime;
         let usable = user.as_ref().is_some_and(|u| u.status == AccountStatus::Active);
         if idle || too_old || !usable {
+            let because = if usable { "session timed out" } else { "account cannot be used" };
             let mut tx = self.store.begin().await.map_err(store_error)?;
-            tx.end_session(&session.id, now).await.map_err(store_error)?;
+            let ended = tx.end_session(&session.id, because, now).await.map_err(store_error)?;
+            self.tell_services(&mut tx, ended, now).await?;
             tx.commit().await.map_err(store_error)?;
             return Ok(None);
         }
@@ -163,15 +173,25 @@ impl App {
         }))
     }
 
-    pub async fn sign_out(&self, who: &Authenticated, ctx: &RequestContext, now: Timestamp) -> Result<(), Error> {
+    /// Signs out of this session, and of every service it signed in to that hears of it;
+    /// returns the services the session had signed in to.
+    pub async fn sign_out(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        now: Timestamp,
+    ) -> Result<Vec<ServiceTold>, Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        tx.end_session(&who.session.id, now).await.map_err(store_error)?;
+        let ended = tx.end_session(&who.session.id, "signed out", now).await.map_err(store_error)?;
+        let told = self.tell_services(&mut tx, ended, now).await?;
         let mut event = ctx.event("sign_out", "success");
         event.actor_id = Some(who.user.id.to_string());
         event.subject_id = Some(who.user.id.to_string());
         event.organisation_id = who.user.organisation_id.as_ref().map(ToString::to_string);
+        event.detail = told_detail(&told);
         tx.append_audit(&event, now).await.map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        tx.commit().await.map_err(store_error)?;
+        Ok(told)
     }
 }
 
@@ -182,24 +202,29 @@ impl App {
         tx.sessions_of(&who.user.id).await.map_err(store_error)
     }
 
-    /// Ends one of the signed-in person's sessions (another device, or this one).
+    /// Ends one of the signed-in person's sessions (another device, or this one); returns the
+    /// services it had signed in to.
     pub async fn end_session(
         &self,
         who: &Authenticated,
         id: &str,
         ctx: &RequestContext,
         now: Timestamp,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<ServiceTold>, Error> {
         let id = SessionId::parse(id).ok_or_else(Error::not_found)?;
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        if !tx.end_session_of(&who.user.id, &id, now).await.map_err(store_error)? {
+        let ended = tx.end_session_of(&who.user.id, &id, now).await.map_err(store_error)?;
+        if ended.sessions == 0 {
             return Err(Error::not_found());
         }
+        let told = self.tell_services(&mut tx, ended, now).await?;
         let mut event = ctx.event("session.ended", "success");
         event.actor_id = Some(who.user.id.to_string());
         event.subject_id = Some(who.user.id.to_string());
+        event.detail = told_detail(&told);
         tx.append_audit(&event, now).await.map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        tx.commit().await.map_err(store_error)?;
+        Ok(told)
     }
 
     /// Ends every session of the signed-in person except the one in use.
@@ -208,15 +233,31 @@ impl App {
         who: &Authenticated,
         ctx: &RequestContext,
         now: Timestamp,
-    ) -> Result<u64, Error> {
+    ) -> Result<(u64, Vec<ServiceTold>), Error> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
         let ended = tx.end_other_sessions(&who.user.id, &who.session.id, now).await.map_err(store_error)?;
+        let count = ended.sessions;
+        let told = self.tell_services(&mut tx, ended, now).await?;
         let mut event = ctx.event("session.ended_others", "success");
         event.actor_id = Some(who.user.id.to_string());
         event.subject_id = Some(who.user.id.to_string());
-        event.detail = Some(format!("{ended} ended"));
+        event.detail = Some(match told_detail(&told) {
+            Some(services) => format!("{count} ended; {services}"),
+            None => format!("{count} ended"),
+        });
         tx.append_audit(&event, now).await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(ended)
+        Ok((count, told))
     }
+
+    /// The services each of the signed-in person's live sessions signed in to.
+    pub async fn services_of_sessions(&self, who: &Authenticated) -> Result<Vec<SessionService>, Error> {
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        tx.services_of_sessions(&who.user.id).await.map_err(store_error)
+    }
+}
+
+/// The services told, for an audit event's detail (none when there were none).
+fn told_detail(told: &[ServiceTold]) -> Option<String> {
+    told.iter().any(|t| t.told).then(|| format!("services told: {}", crate::oidc::logout::names(told)))
 }

@@ -31,6 +31,7 @@ impl DevMailbox {
                 "── dev mailbox: text message ──\nTo: {}\n\n{}\n────────────────────────\n",
                 m.recipient, m.body
             ),
+            Channel::Logout => format!("── dev mailbox: logout token for {} ──\n", m.recipient),
         }
     }
 }

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use usher_domain::ids::MessageId;
 use usher_domain::message::OutgoingMessage;
 
-pub use worker::{DeliveryPolicy, Outcome, deliver_due};
+pub use worker::{Channels, DeliveryPolicy, Outcome, deliver_due};
 
 /// Why a provider could not send a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

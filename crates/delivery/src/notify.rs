@@ -152,6 +152,9 @@ impl Provider for NotifyProvider {
                     });
                     self.post("/v2/notifications/sms", &body).await
                 }
+                Channel::Logout => {
+                    Err(SendError::Permanent("GOV.UK Notify sends emails and text messages only".to_owned()))
+                }
             }
         })
     }

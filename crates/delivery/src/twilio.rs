@@ -123,8 +123,8 @@ impl Provider for TwilioProvider {
         Box::pin(async move {
             match message.channel {
                 Channel::Sms => self.send_sms(message).await,
-                Channel::Email => {
-                    Err(SendError::Permanent("the twilio provider sends only text messages, not email".to_owned()))
+                Channel::Email | Channel::Logout => {
+                    Err(SendError::Permanent("the twilio provider sends only text messages".to_owned()))
                 }
             }
         })

@@ -64,21 +64,30 @@ pub struct Outcome {
     pub failed: usize,
 }
 
+/// The provider for each channel.
+#[derive(Debug, Clone, Copy)]
+pub struct Channels<'a> {
+    pub email: &'a dyn Provider,
+    pub sms: &'a dyn Provider,
+    /// Back-channel logout tokens to services.
+    pub logout: &'a dyn Provider,
+}
+
 /// Claims the messages due at `now` and delivers them side by side, each through the provider
 /// for its channel, opening each sealed body with `keys` just before it is handed over.
 pub async fn deliver_due(
     store: &Store,
     keys: &KeyRing,
-    email: &dyn Provider,
-    sms: &dyn Provider,
+    channels: Channels<'_>,
     policy: &DeliveryPolicy,
     now: Timestamp,
 ) -> Result<Outcome, StoreError> {
     let claimed = store.claim_due_messages(now, policy.lease_seconds(), policy.batch).await?;
     let sends = claimed.iter().map(|m| {
         let provider = match m.message.channel {
-            Channel::Email => email,
-            Channel::Sms => sms,
+            Channel::Email => channels.email,
+            Channel::Sms => channels.sms,
+            Channel::Logout => channels.logout,
         };
         deliver_one(store, keys, provider, policy, m, now)
     });

@@ -10,6 +10,8 @@ use crate::Timestamp;
 pub enum Channel {
     Email,
     Sms,
+    /// A back-channel logout token to a service's logout address (the recipient).
+    Logout,
 }
 
 impl Channel {
@@ -17,6 +19,7 @@ impl Channel {
         match self {
             Self::Email => "email",
             Self::Sms => "sms",
+            Self::Logout => "logout",
         }
     }
 
@@ -24,6 +27,7 @@ impl Channel {
         match text {
             "email" => Some(Self::Email),
             "sms" => Some(Self::Sms),
+            "logout" => Some(Self::Logout),
             _ => None,
         }
     }

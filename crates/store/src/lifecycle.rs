@@ -91,7 +91,14 @@ impl Tx {
     /// Deletes an account deregistered at `before` or earlier: its personal data (name, email,
     /// phone numbers, password and its history, factors, recovery codes, sessions, links) is
     /// erased, messages to it are blanked, and only the ID remains for the audit trail.
-    pub async fn delete_account(&mut self, user: &User, before: Timestamp, now: Timestamp) -> Result<bool> {
+    /// Returns None when the account was not deleted, else what ending its sessions did (there
+    /// should be none left: deregistration ended them).
+    pub async fn delete_account(
+        &mut self,
+        user: &User,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<crate::oidc::EndedSessions>> {
         let id = user.id.as_str();
         let done = sqlx::query(
             "UPDATE users SET status = 'deleted', deleted_at = $1, updated_at = $1, full_name = 'Deleted account', \
@@ -106,10 +113,10 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
         self.remove_all_factors(&user.id, now).await?;
-        self.end_all_sessions(&user.id, now).await?;
+        let ended = self.end_all_sessions(&user.id, "account deleted", now).await?;
         for sql in [
             "DELETE FROM password_history WHERE user_id = $1",
             "DELETE FROM recovery_codes WHERE user_id = $1",
@@ -141,7 +148,7 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         }
-        Ok(true)
+        Ok(Some(ended))
     }
 }
 

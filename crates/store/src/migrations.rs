@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 9, name: "session evidence", sql: include_str!("../migrations/0009_session_evidence.sql") },
     Migration { version: 10, name: "openid connect", sql: include_str!("../migrations/0010_openid_connect.sql") },
+    Migration { version: 11, name: "logout", sql: include_str!("../migrations/0011_logout.sql") },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

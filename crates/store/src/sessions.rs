@@ -9,6 +9,7 @@ use usher_domain::evidence::Evidence;
 use usher_domain::ids::{SessionId, UserId};
 use usher_domain::secret::TokenHash;
 
+use crate::oidc::EndedSessions;
 use crate::{Result, Tx};
 
 #[derive(Debug, Clone)]
@@ -146,25 +147,33 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn end_session(&mut self, id: &SessionId, now: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+    /// Ends a session, with what that does to the services it signed in to.
+    pub async fn end_session(&mut self, id: &SessionId, because: &str, now: Timestamp) -> Result<EndedSessions> {
+        let rows = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL RETURNING id")
             .bind(now.unix())
             .bind(id.as_str())
-            .execute(&mut *self.tx)
+            .fetch_all(&mut *self.tx)
             .await?;
-        Ok(())
+        self.ended(rows, because, now).await
     }
 
     /// Ends every session of a person, and every grant (refresh tokens, access tokens) issued
-    /// to other services from them (S23); returns how many sessions were live.
-    pub async fn end_all_sessions(&mut self, user: &UserId, now: Timestamp) -> Result<u64> {
-        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
-            .bind(now.unix())
-            .bind(user.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        self.revoke_grants_of_user(user, "every session ended", now).await?;
-        Ok(done.rows_affected())
+    /// to other services from them (S23), with what that does to the services they signed in to.
+    pub async fn end_all_sessions(&mut self, user: &UserId, because: &str, now: Timestamp) -> Result<EndedSessions> {
+        let rows =
+            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL RETURNING id")
+                .bind(now.unix())
+                .bind(user.as_str())
+                .fetch_all(&mut *self.tx)
+                .await?;
+        let ended = self.ended(rows, because, now).await?;
+        self.revoke_grants_of_user(user, because, now).await?;
+        Ok(ended)
+    }
+
+    async fn ended(&mut self, rows: Vec<sqlx::any::AnyRow>, because: &str, now: Timestamp) -> Result<EndedSessions> {
+        let ids = rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<Vec<_>, _>>()?;
+        self.sessions_ended(&ids, because, now).await
     }
 }
 
@@ -181,27 +190,35 @@ impl Tx {
         rows.iter().map(from_row).collect()
     }
 
-    /// Ends one of a person's sessions; false when it was not theirs or had ended.
-    pub async fn end_session_of(&mut self, user: &UserId, id: &SessionId, now: Timestamp) -> Result<bool> {
-        let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL")
-            .bind(now.unix())
-            .bind(id.as_str())
-            .bind(user.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+    /// Ends one of a person's sessions; none ended when it was not theirs or had ended.
+    pub async fn end_session_of(&mut self, user: &UserId, id: &SessionId, now: Timestamp) -> Result<EndedSessions> {
+        let rows = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL RETURNING id",
+        )
+        .bind(now.unix())
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        self.ended(rows, "session signed out", now).await
     }
 
     /// Ends every session of a person but one.
-    pub async fn end_other_sessions(&mut self, user: &UserId, keep: &SessionId, now: Timestamp) -> Result<u64> {
-        let done =
-            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL")
-                .bind(now.unix())
-                .bind(user.as_str())
-                .bind(keep.as_str())
-                .execute(&mut *self.tx)
-                .await?;
-        Ok(done.rows_affected())
+    pub async fn end_other_sessions(
+        &mut self,
+        user: &UserId,
+        keep: &SessionId,
+        now: Timestamp,
+    ) -> Result<EndedSessions> {
+        let rows = sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL RETURNING id",
+        )
+        .bind(now.unix())
+        .bind(user.as_str())
+        .bind(keep.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        self.ended(rows, "other sessions signed out", now).await
     }
 }
 
@@ -219,7 +236,8 @@ impl Tx {
 impl Tx {
     /// Ends a session if it is still live; false when another request (on any node) ended it
     /// first. Moving a session on (second factor proven, password re-entered) ends the old one
-    /// this way, so only one request can move it.
+    /// this way, so only one request can move it; its services move with it
+    /// ([`Tx::move_session_services`]), so nothing is told.
     pub async fn end_session_once(&mut self, id: &SessionId, now: Timestamp) -> Result<bool> {
         let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
             .bind(now.unix())

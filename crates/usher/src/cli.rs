@@ -476,7 +476,11 @@ async fn serve(config: Config, test_clock: bool) -> Result<(), String> {
     if sealed > 0 {
         tracing::info!(sealed, "sealed outbox bodies stored in the clear by an earlier version");
     }
-    tokio::spawn(app.clone().run_delivery_worker(providers, DeliveryPolicy::default(), Duration::from_secs(1)));
+    tokio::spawn(app.clone().run_delivery_worker(
+        providers.with_logout(&app).map_err(|e| e.to_string())?,
+        DeliveryPolicy::default(),
+        Duration::from_secs(1),
+    ));
     tokio::spawn(app.clone().run_lifecycle_jobs());
 
     println!("Usher {} is running on {} ({} database).", env!("CARGO_PKG_VERSION"), addr, app.store.engine().as_str());

@@ -27,6 +27,9 @@ pub enum ClientsCommand {
         /// Where Usher may send people after signing out. Repeat for more.
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
+        /// Where the service hears, server to server, that a session it signed in through ended.
+        #[arg(long = "backchannel-logout-uri")]
+        backchannel_logout_uri: Option<String>,
         /// client_secret_basic (default), client_secret_post, private_key_jwt or none (public, PKCE only).
         #[arg(long)]
         auth: Option<String>,
@@ -92,6 +95,7 @@ pub async fn run(app: &App, command: ClientsCommand, now: Timestamp) -> Result<(
             name,
             redirect_uris,
             post_logout_redirect_uris,
+            backchannel_logout_uri,
             auth,
             jwks_file,
             scopes,
@@ -114,6 +118,7 @@ pub async fn run(app: &App, command: ClientsCommand, now: Timestamp) -> Result<(
                 name,
                 redirect_uris,
                 post_logout_redirect_uris,
+                backchannel_logout_uri,
                 auth_method: auth,
                 jwks,
                 scopes,

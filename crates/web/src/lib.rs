@@ -15,6 +15,7 @@ mod pages;
 mod return_to;
 mod routes;
 mod session;
+mod told;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

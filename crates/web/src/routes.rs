@@ -169,6 +169,7 @@ pub(crate) fn api() -> Vec<Route> {
         g("/api/v1/clients/{id}", Operator, clients::client),
         p("/api/v1/clients/{id}/secret", Operator, clients::rotate_secret),
         p("/api/v1/clients/{id}/disable", Operator, clients::disable),
+        g("/api/v1/clients/{id}/logout-deliveries", Operator, clients::logout_deliveries),
         g("/api/v1/users", OrgAdmin, people::users),
         p("/api/v1/users", OrgAdmin, people::add_user),
         g("/api/v1/users/{id}", OrgAdmin, people::user),
@@ -184,8 +185,8 @@ pub(crate) fn api() -> Vec<Route> {
 /// other protocol endpoints, takes cross-site requests (a relying party's form may POST it); the
 /// page where a person continues is theirs, behind the signed-in door.
 fn openid_connect() -> Vec<Route> {
-    use oidc::{authorize, discovery, introspect, jwks, revoke, token, userinfo};
-    use usher_app::oidc::endpoints::{AUTHORIZE, DISCOVERY, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
+    use oidc::{authorize, discovery, end_session, introspect, jwks, revoke, token, userinfo};
+    use usher_app::oidc::endpoints::{AUTHORIZE, DISCOVERY, END_SESSION, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
     vec![
         g(DISCOVERY, Protocol, discovery::show),
         g(JWKS, Protocol, jwks::show),
@@ -198,6 +199,10 @@ fn openid_connect() -> Vec<Route> {
         p(USERINFO, Protocol, userinfo::post),
         p(REVOKE, Protocol, revoke::revoke),
         p(INTROSPECT, Protocol, introspect::introspect),
+        g(END_SESSION, Protocol, end_session::get),
+        p(END_SESSION, Protocol, end_session::post),
+        // The person's own answer on the confirmation page: a form of ours, anti-forgery checked.
+        p(end_session::CONFIRM, Public, end_session::confirm),
     ]
 }
 

@@ -1,12 +1,14 @@
 //! The account lifecycle (issue 6): with the test clock over 120 days, reminders on days 76
 //! and 87, deregistration on day 90, deletion on day 118, and a reregistration on day 100 that
-//! prevents it; two servers running the jobs at once send each email and event exactly once.
+//! prevents it; two servers running the jobs at once send each email and event exactly once;
+//! deregistration sends back-channel logout tokens and kills refresh tokens (issue 14).
 //! On SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use common::logout::{Receiver, delivered, refresh_works, signed_in_to};
 use common::{ADMIN_PASSWORD, Client, TestApp};
 use reqwest::Method;
 use sqlx::Connection as _;
@@ -253,4 +255,34 @@ async fn accounts_from_before_the_lifecycle_get_their_reminders_before_any_dereg
     assert_eq!(t.app.run_lifecycle(t.now().await).await.unwrap().reminded, 3, "the second, 3 days before");
     t.advance(Span::days(3)).await;
     assert_eq!(t.app.run_lifecycle(t.now().await).await.unwrap().deregistered, 3);
+}
+
+#[tokio::test]
+async fn deregistration_on_day_90_tells_the_services_and_kills_their_refresh_tokens() {
+    // A deployment whose sessions outlast 90 days: deregistration is what ends them.
+    let t = TestApp::start_with(|c| {
+        c.sessions.idle_timeout = Span::days(100);
+        c.sessions.absolute_timeout = Span::days(100);
+    })
+    .await;
+    let (r, uri) = Receiver::start().await;
+    let operator = t.operator().await;
+    t.organisation_with_admin(&operator, "Lamb Law", "lawfirm.example", "07700 900111").await;
+    let admin = t.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    add_and_activate(&t, &admin, "Stella Stays", STAYS, "07700 900201").await;
+    let stays = t.sign_in(STAYS, PASSWORD).await;
+    let court = signed_in_to(&t, &stays, "Court platform", &uri).await;
+
+    assert_eq!(day(&t, 89).await.signed_out, 0);
+    assert!(delivered(&t, &r, &[&court]).await.is_empty(), "nothing before day 90");
+    let report = day(&t, 90).await;
+    assert!(report.deregistered >= 1, "{report:?}");
+    let tokens = delivered(&t, &r, &[&court]).await;
+    assert_eq!(tokens.len(), 1, "one logout token for the one service: {tokens:?}");
+    assert!(!refresh_works(&t, &court).await, "the refresh token died with the session");
+    assert_eq!(stays.get("/home").await.location().as_deref(), Some("/sign-in"));
+
+    let report = day(&t, 118).await;
+    assert!(report.deleted >= 1, "{report:?}");
+    assert!(delivered(&t, &r, &[&court]).await.is_empty(), "deletion tells nobody twice");
 }

@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::TestApp;
-use usher_delivery::{DeliveryPolicy, Provider, SendError, SendFuture, deliver_due};
+use usher_delivery::{Channels, DeliveryPolicy, Provider, SendError, SendFuture, deliver_due};
 use usher_domain::Timestamp;
 use usher_domain::duration::Span;
 use usher_domain::ids::MessageId;
@@ -80,10 +80,15 @@ async fn only_committed_messages_are_sent_and_expired_codes_are_dropped() {
 
     // The provider is down: both are retried, not lost.
     *p.answer.lock().unwrap() = Some(SendError::Transient("connection refused".into()));
-    let out = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap();
+    let out = deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, now)
+        .await
+        .unwrap();
     assert_eq!(out.retried, 2);
     assert_eq!(
-        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap().retried,
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, now)
+            .await
+            .unwrap()
+            .retried,
         0,
         "not due again before the backoff"
     );
@@ -91,7 +96,9 @@ async fn only_committed_messages_are_sent_and_expired_codes_are_dropped() {
     // The provider recovers after the codes have expired: nothing is sent late.
     *p.answer.lock().unwrap() = None;
     let later = now.plus(Span::minutes(5)).plus(Span::seconds_(1));
-    let out = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, later).await.unwrap();
+    let out = deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, later)
+        .await
+        .unwrap();
     assert_eq!(out.dropped, 2);
     assert_eq!(p.sent.lock().unwrap().len(), 2, "only the two failed attempts reached the provider");
     let stored = t.app.store.recent_messages(10).await.unwrap();
@@ -108,25 +115,41 @@ async fn retries_back_off_and_give_up_and_permanent_failures_stop_at_once() {
     *p.answer.lock().unwrap() = Some(SendError::Transient("busy".into()));
     let policy = DeliveryPolicy { max_attempts: 3, ..DeliveryPolicy::default() };
     let mut at = now;
-    let first = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap();
+    let first = deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, at)
+        .await
+        .unwrap();
     assert_eq!(first.retried, 1);
     at = at.plus(Span::seconds_(29));
     assert_eq!(
-        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().retried,
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, at)
+            .await
+            .unwrap()
+            .retried,
         0,
         "first retry after 30s"
     );
     at = at.plus(Span::seconds_(1));
-    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().retried, 1);
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, at)
+            .await
+            .unwrap()
+            .retried,
+        1
+    );
     at = at.plus(Span::seconds_(59));
     assert_eq!(
-        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap(),
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, at)
+            .await
+            .unwrap(),
         Default::default(),
         "second retry after 60s more"
     );
     at = at.plus(Span::seconds_(1));
     assert_eq!(
-        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().failed,
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, at)
+            .await
+            .unwrap()
+            .failed,
         1,
         "third attempt is the last"
     );
@@ -136,7 +159,13 @@ async fn retries_back_off_and_give_up_and_permanent_failures_stop_at_once() {
 
     enqueue(&t, &message("+447700900011", None), true).await;
     *p.answer.lock().unwrap() = Some(SendError::Permanent("invalid number".into()));
-    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, at).await.unwrap().failed, 1);
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, at)
+            .await
+            .unwrap()
+            .failed,
+        1
+    );
 }
 
 #[tokio::test]
@@ -153,7 +182,15 @@ async fn two_workers_on_one_database_send_each_message_once() {
     let run = |store: usher_store::Store, p: Arc<Recorder>| async move {
         let mut total = 0;
         loop {
-            let out = deliver_due(&store, keys, p.as_ref(), p.as_ref(), &policy, now).await.unwrap();
+            let out = deliver_due(
+                &store,
+                keys,
+                Channels { email: p.as_ref(), sms: p.as_ref(), logout: p.as_ref() },
+                &policy,
+                now,
+            )
+            .await
+            .unwrap();
             if out.sent == 0 {
                 break total;
             }
@@ -193,7 +230,16 @@ async fn a_send_cut_short_by_a_crash_is_retried_within_a_minute_but_not_while_it
     let keys = (**t.app.secret_key).clone();
     let worker = {
         let dying = dying.clone();
-        tokio::spawn(async move { deliver_due(&store, &keys, dying.as_ref(), dying.as_ref(), &policy, now).await })
+        tokio::spawn(async move {
+            deliver_due(
+                &store,
+                &keys,
+                Channels { email: dying.as_ref(), sms: dying.as_ref(), logout: dying.as_ref() },
+                &policy,
+                now,
+            )
+            .await
+        })
     };
     while dying.sent.lock().unwrap().is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -204,12 +250,20 @@ async fn a_send_cut_short_by_a_crash_is_retried_within_a_minute_but_not_while_it
     // While the first send could still be running, nobody else takes the message.
     let during = now.plus(Span::seconds_(30));
     assert_eq!(
-        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, during).await.unwrap(),
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, during)
+            .await
+            .unwrap(),
         Default::default()
     );
     // Its claim lapses soon after: the message goes out about a minute later, not five.
     let after = now.plus(Span::seconds_(61));
-    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, after).await.unwrap().sent, 1);
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, after)
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
     assert_eq!(p.sent.lock().unwrap().as_slice(), ["+447700900200"]);
 }
 
@@ -251,10 +305,26 @@ async fn an_email_sent_twice_after_a_lost_answer_carries_one_message_id() {
     let now = t.now().await;
     let policy = DeliveryPolicy::default();
     // The server takes the message but the answer is lost: the worker must try again.
-    let first = deliver_due(&t.app.store, &t.app.secret_key, &smtp, &smtp, &policy, now).await.unwrap();
+    let first = deliver_due(
+        &t.app.store,
+        &t.app.secret_key,
+        Channels { email: &smtp, sms: &smtp, logout: &smtp },
+        &policy,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.retried, 1, "{first:?}");
     let later = now.plus(Span::seconds_(policy.backoff(1)));
-    let second = deliver_due(&t.app.store, &t.app.secret_key, &smtp, &smtp, &policy, later).await.unwrap();
+    let second = deliver_due(
+        &t.app.store,
+        &t.app.secret_key,
+        Channels { email: &smtp, sms: &smtp, logout: &smtp },
+        &policy,
+        later,
+    )
+    .await
+    .unwrap();
     assert_eq!(second.sent, 1, "{second:?}");
 
     let received = sink.received(2);
@@ -324,7 +394,13 @@ async fn reset_links_and_codes_are_never_in_the_clear_in_the_database() {
     let p = Recorder::default();
     let now = t.now().await;
     let policy = DeliveryPolicy { batch: 20, ..DeliveryPolicy::default() };
-    assert_eq!(deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap().sent, 1);
+    assert_eq!(
+        deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, now)
+            .await
+            .unwrap()
+            .sent,
+        1
+    );
     let body = p.bodies.lock().unwrap()[0].clone();
     let token = body.split("/reset-password/").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     assert_eq!(token.len(), 43);
@@ -358,7 +434,16 @@ async fn bodies_stored_in_the_clear_by_an_earlier_version_are_sealed_and_still_d
     assert!(!holds(&database_bytes(&t).await, "Your code is 654321"), "sealed, and the old text overwritten");
     let p = Recorder::default();
     assert_eq!(
-        deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &DeliveryPolicy::default(), now).await.unwrap().sent,
+        deliver_due(
+            &t.app.store,
+            &t.app.secret_key,
+            Channels { email: &p, sms: &p, logout: &p },
+            &DeliveryPolicy::default(),
+            now
+        )
+        .await
+        .unwrap()
+        .sent,
         1
     );
     assert_eq!(p.bodies.lock().unwrap().as_slice(), ["Your code is 654321"]);
@@ -380,7 +465,9 @@ async fn a_sealed_body_moved_to_another_message_or_changed_fails_closed() {
     let p = Recorder::default();
     let now = t.now().await;
     let policy = DeliveryPolicy::default();
-    let out = deliver_due(&t.app.store, &t.app.secret_key, &p, &p, &policy, now).await.unwrap();
+    let out = deliver_due(&t.app.store, &t.app.secret_key, Channels { email: &p, sms: &p, logout: &p }, &policy, now)
+        .await
+        .unwrap();
     assert_eq!((out.sent, out.failed), (1, 1));
     assert_eq!(p.sent.lock().unwrap().as_slice(), ["+447700900400"], "the moved body is never sent");
 }

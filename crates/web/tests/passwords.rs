@@ -272,7 +272,8 @@ async fn the_sessions_page_lists_and_ends_sessions() {
     assert_eq!(c.get("/api/v1/session").await.status, 200);
     let mine = c.get("/api/v1/sessions").await.json()[0]["id"].as_str().unwrap().to_owned();
     let out = c.post_form(&format!("/account/sessions/{mine}/end"), &[]).await;
-    assert_eq!(out.location().as_deref(), Some("/"));
+    // Ending the session in use is signing out: the signed-out page (which names any services told).
+    assert_eq!(out.location().as_deref(), Some("/signed-out"));
     assert_eq!(c.get("/api/v1/session").await.status, 401);
 }
 

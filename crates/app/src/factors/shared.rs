@@ -96,7 +96,8 @@ impl App {
         )
         .await?;
         if count == Some(lock_after) {
-            tx.end_all_sessions(&user.id, now).await.map_err(store_error)?;
+            let ended = tx.end_all_sessions(&user.id, "account locked", now).await.map_err(store_error)?;
+            self.tell_services(tx, ended, now).await?;
             let why = format!("{lock_after} wrong second-factor codes in a row");
             let mail = messages::account_locked_because(&self.config, user.email.as_str(), &user.full_name, now, &why);
             tx.enqueue(&mail, &self.secret_key, now).await.map_err(store_error)?;
@@ -152,7 +153,8 @@ impl App {
         };
         let words = kind_words(kind);
         self.tell(tx, user, "factor_added", words.added_subject, words.added, now).await?;
-        tx.end_session(&who.session.id, now).await.map_err(store_error)?;
+        let ended = tx.end_session(&who.session.id, "second factor added", now).await.map_err(store_error)?;
+        self.tell_services(tx, ended, now).await?;
         audit(tx, ctx, words.added_action, "success", user, None, now).await?;
         Ok(FactorAdded { recovery_codes })
     }

@@ -513,12 +513,23 @@ impl App {
                 "This service needs a second factor, and the person has none set up.",
             ));
         }
+        // The session signs in to this service: when it ends, the service is told, with this
+        // `sid` (random per session and service, so services cannot link sessions by it).
+        let new_sid = Token::generate();
+        let Some(sid) = tx
+            .record_session_service(&who.session.id, &pending.client.id, &who.user.id, new_sid.expose(), now)
+            .await
+            .map_err(store_error)?
+        else {
+            return Err(Error::new(ErrorCode::Conflict, "This sign-in has ended. Sign in again."));
+        };
         let code = Token::generate();
         let stored = StoredAuthCode {
             code_hash: code.hash(),
             client_id: pending.client.id.clone(),
             user_id: who.user.id.clone(),
             session_id: who.session.id.clone(),
+            sid,
             redirect_uri: pending.checked.redirect_uri.clone(),
             code_challenge: pending.checked.code_challenge.clone(),
             scope: pending.checked.scope.clone(),

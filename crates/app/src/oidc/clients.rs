@@ -12,6 +12,7 @@ use usher_domain::organisation::OrganisationKind;
 use usher_domain::secret::{SecretString, Token};
 use usher_domain::{Error, ErrorCode, Timestamp};
 pub use usher_store::oidc::OidcClient;
+pub use usher_store::oidc::{DeliveryCounts, LogoutDelivery};
 use usher_store::{NewAuditEvent, Tx};
 
 use crate::authz::Operator;
@@ -31,6 +32,8 @@ pub struct ClientForm {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where the client hears that a session it signed in through has ended.
+    pub backchannel_logout_uri: Option<String>,
     /// `client_secret_basic` (the default), `client_secret_post`, `private_key_jwt` or `none`.
     pub auth_method: Option<String>,
     /// The client's public keys (a JWK Set, JSON) for `private_key_jwt`.
@@ -135,7 +138,12 @@ impl App {
         if !tx.disable_client(&id, now).await.map_err(store_error)? {
             return Err(Error::new(ErrorCode::Conflict, "This client is disabled already."));
         }
-        audit(&mut tx, ctx, by, "client.disabled", &id, String::new(), now).await?;
+        // Every session signed in to it is over there: the client hears so, once per session.
+        let links = tx.end_links_of_client(&id, now).await.map_err(store_error)?;
+        let sessions = links.len();
+        self.tell_links(&mut tx, &links, now).await?;
+        let detail = if sessions == 0 { String::new() } else { format!("{sessions} sessions signed out of it") };
+        audit(&mut tx, ctx, by, "client.disabled", &id, detail, now).await?;
         let client = tx.client(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
         tx.commit().await.map_err(store_error)?;
         Ok(client)
@@ -145,6 +153,21 @@ impl App {
     pub async fn clients(&self, _by: Registrar<'_>) -> Result<Vec<OidcClient>, Error> {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         tx.clients().await.map_err(store_error)
+    }
+
+    /// How the logout tokens to a client stand, and the newest not delivered (at most `limit`).
+    pub async fn logout_deliveries(
+        &self,
+        _by: Registrar<'_>,
+        id: &str,
+        limit: i64,
+    ) -> Result<(DeliveryCounts, Vec<LogoutDelivery>), Error> {
+        let id = ClientId::parse(id).ok_or_else(Error::not_found)?;
+        let mut tx = self.store.begin_read().await.map_err(store_error)?;
+        tx.client(&id).await.map_err(store_error)?.ok_or_else(Error::not_found)?;
+        let counts = tx.logout_delivery_counts(&id).await.map_err(store_error)?;
+        let undelivered = tx.undelivered_logouts(&id, limit).await.map_err(store_error)?;
+        Ok((counts, undelivered))
     }
 
     pub async fn client(&self, _by: Registrar<'_>, id: &str) -> Result<OidcClient, Error> {
@@ -201,6 +224,19 @@ fn check(form: &ClientForm, now: Timestamp) -> Result<OidcClient, Error> {
             Err(message) => field(&mut fields, "post_logout_redirect_uris", message),
         }
     }
+    if logout_uris.len() > 20 {
+        field(&mut fields, "post_logout_redirect_uris", "Give at most 20 post-logout redirect URIs.");
+    }
+    let backchannel_logout_uri = match form.backchannel_logout_uri.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        None => None,
+        Some(uri) => match RedirectUri::parse_named(uri, "back-channel logout URI") {
+            Ok(u) => Some(u.as_str().to_owned()),
+            Err(message) => {
+                field(&mut fields, "backchannel_logout_uri", message);
+                None
+            }
+        },
+    };
     let auth_method = match form.auth_method.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Some(AuthMethod::SecretBasic),
         Some(text) => AuthMethod::parse(text).or_else(|| {
@@ -320,6 +356,7 @@ fn check(form: &ClientForm, now: Timestamp) -> Result<OidcClient, Error> {
         jwks: jwks.map(str::to_owned),
         redirect_uris: rules.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
         post_logout_redirect_uris: logout_uris,
+        backchannel_logout_uri,
         scopes,
         admission: Admission { kinds, organisation_ids },
         second_factor_required: form.second_factor_required.unwrap_or(true),

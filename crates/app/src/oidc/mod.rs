@@ -6,7 +6,9 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;
+pub mod end_session;
 pub mod keys;
+pub mod logout;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
@@ -20,4 +22,5 @@ pub mod endpoints {
     pub const JWKS: &str = "/oidc/jwks";
     pub const REVOKE: &str = "/oidc/revoke";
     pub const INTROSPECT: &str = "/oidc/introspect";
+    pub const END_SESSION: &str = "/oidc/end_session";
 }

@@ -125,6 +125,7 @@ impl App {
             client_id: client.id.clone(),
             user_id: user.id.clone(),
             session_id: stored.session_id.clone(),
+            sid: stored.sid.clone(),
             code_hash: stored.code_hash.clone(),
             scope: stored.scope.clone(),
             auth_time: stored.auth_time,

@@ -158,7 +158,7 @@ impl App {
         id.insert(METHODS_CLAIM.into(), json!(methods));
         id.insert("acr".into(), json!(grant.acr));
         id.insert("azp".into(), json!(client.id.to_string()));
-        id.insert("sid".into(), json!(grant.session_id.to_string()));
+        id.insert("sid".into(), json!(grant.sid));
         id.insert("at_hash".into(), json!(at_hash(&access_token)));
         if let Some(nonce) = nonce {
             id.insert("nonce".into(), json!(nonce));

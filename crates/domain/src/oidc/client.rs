@@ -105,28 +105,34 @@ impl RedirectUri {
     pub const MAX_LEN: usize = 1000;
 
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_named(text, "redirect URI")
+    }
+
+    /// As [`RedirectUri::parse`], for another address of the same rules (`name`: "back-channel
+    /// logout URI"), named so in the messages.
+    pub fn parse_named(text: &str, name: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {
-            return Err("Enter a redirect URI.".into());
+            return Err(format!("Enter a {name}."));
         }
         if text.len() > Self::MAX_LEN || text.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(format!("A redirect URI must be one address of at most {} characters.", Self::MAX_LEN));
+            return Err(format!("A {name} must be one address of at most {} characters.", Self::MAX_LEN));
         }
         let Ok(url) = url::Url::parse(text) else {
             return Err(format!("\"{}\" is not a web address.", shown(text)));
         };
         if url.fragment().is_some() {
-            return Err("A redirect URI cannot have a fragment (#).".into());
+            return Err(format!("A {name} cannot have a fragment (#)."));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("A redirect URI cannot hold a user name or password.".into());
+            return Err(format!("A {name} cannot hold a user name or password."));
         }
         let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
         match url.scheme() {
             "https" if url.host_str().is_some() => {}
             "http" if local => {}
             "http" => {
-                return Err("A redirect URI must use https (http only on localhost, for development).".into());
+                return Err(format!("A {name} must use https (http only on localhost, for development)."));
             }
             _ => return Err(format!("\"{}\" must start with https://.", shown(text))),
         }

@@ -21,6 +21,9 @@ pub struct OidcClient {
     pub jwks: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where the client hears that a session it signed in through has ended (OpenID Connect
+    /// Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
     pub scopes: Scopes,
     pub admission: Admission,
     pub second_factor_required: bool,
@@ -37,7 +40,7 @@ pub struct OidcClient {
 
 const COLUMNS: &str = "id, name, auth_method, jwks, redirect_uris, post_logout_redirect_uris, scopes, \
     organisation_kinds, organisation_ids, second_factor_required, subject_type, sector, id_token_alg, \
-    access_token_seconds, id_token_seconds, refresh_token_seconds, created_at, updated_at, disabled_at";
+    access_token_seconds, id_token_seconds, refresh_token_seconds, created_at, updated_at, disabled_at, backchannel_logout_uri";
 
 fn lines(text: &str) -> Vec<String> {
     text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
@@ -72,6 +75,7 @@ fn from_row(row: &AnyRow) -> Result<OidcClient> {
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         disabled_at: opt_time(row, "disabled_at")?,
+        backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
     })
 }
 
@@ -80,7 +84,7 @@ impl Tx {
         let kinds: Vec<&str> = c.admission.kinds.iter().map(|k| k.as_str()).collect();
         sqlx::query(&format!(
             "INSERT INTO oidc_clients ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         ))
         .bind(c.id.as_str())
         .bind(&c.name)
@@ -101,6 +105,7 @@ impl Tx {
         .bind(c.created_at.unix())
         .bind(c.updated_at.unix())
         .bind(c.disabled_at.map(Timestamp::unix))
+        .bind(c.backchannel_logout_uri.clone())
         .execute(&mut *self.tx)
         .await?;
         Ok(())

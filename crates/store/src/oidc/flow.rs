@@ -29,6 +29,8 @@ pub struct StoredAuthCode {
     pub client_id: ClientId,
     pub user_id: UserId,
     pub session_id: SessionId,
+    /// The `sid` the client's ID tokens carry for that session.
+    pub sid: String,
     pub redirect_uri: String,
     pub code_challenge: String,
     pub scope: String,
@@ -54,7 +56,7 @@ pub enum CodeUse {
 }
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id, redirect_uri, code_challenge, scope, nonce, \
-    auth_time, evidence, acr, created_at, expires_at, used_at";
+    auth_time, evidence, acr, created_at, expires_at, used_at, sid";
 
 fn code_from_row(row: &AnyRow) -> Result<StoredAuthCode> {
     Ok(StoredAuthCode {
@@ -72,6 +74,7 @@ fn code_from_row(row: &AnyRow) -> Result<StoredAuthCode> {
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
         used_at: opt_time(row, "used_at")?,
+        sid: row.try_get("sid")?,
     })
 }
 
@@ -122,7 +125,7 @@ impl Tx {
 
     pub async fn insert_auth_code(&mut self, c: &StoredAuthCode) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO oidc_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "INSERT INTO oidc_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(c.code_hash.as_str())
         .bind(c.client_id.as_str())
@@ -138,6 +141,7 @@ impl Tx {
         .bind(c.created_at.unix())
         .bind(c.expires_at.unix())
         .bind(c.used_at.map(Timestamp::unix))
+        .bind(&c.sid)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -17,6 +17,8 @@ pub struct Grant {
     pub client_id: ClientId,
     pub user_id: UserId,
     pub session_id: SessionId,
+    /// The `sid` the client's ID tokens carry for that session.
+    pub sid: String,
     pub code_hash: TokenHash,
     pub scope: String,
     pub auth_time: Timestamp,
@@ -47,7 +49,7 @@ pub enum RefreshUse {
 }
 
 const COLUMNS: &str = "id, client_id, user_id, session_id, code_hash, scope, auth_time, evidence, acr, created_at, \
-    expires_at, revoked_at, revoked_because";
+    expires_at, revoked_at, revoked_because, sid";
 
 fn from_row(row: &AnyRow) -> Result<Grant> {
     Ok(Grant {
@@ -64,6 +66,7 @@ fn from_row(row: &AnyRow) -> Result<Grant> {
         expires_at: time(row, "expires_at")?,
         revoked_at: opt_time(row, "revoked_at")?,
         revoked_because: row.try_get("revoked_because")?,
+        sid: row.try_get("sid")?,
     })
 }
 
@@ -71,7 +74,7 @@ impl Tx {
     /// Records a grant. Fails with a unique violation when its code issued one already.
     pub async fn insert_grant(&mut self, g: &Grant) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO oidc_grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO oidc_grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(g.id.as_str())
         .bind(g.client_id.as_str())
@@ -86,6 +89,7 @@ impl Tx {
         .bind(g.expires_at.unix())
         .bind(g.revoked_at.map(Timestamp::unix))
         .bind(g.revoked_because.clone())
+        .bind(&g.sid)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

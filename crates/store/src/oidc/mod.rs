@@ -6,12 +6,14 @@ mod clients;
 mod flow;
 mod grants;
 mod keys;
+mod logout;
 
 pub use clients::OidcClient;
 pub use flow::{AuthRequest, CodeUse, StoredAuthCode};
 pub use grants::{Grant, RefreshUse};
 pub use keys::SigningKeyRecord;
 pub(crate) use keys::sealed_key_ids_sql;
+pub use logout::{DeliveryCounts, EndedLink, EndedSessions, LogoutDelivery, SessionService};
 
 use sqlx::Row as _;
 use sqlx::any::AnyRow;

@@ -153,6 +153,8 @@ pub struct SessionOut {
     pub started_at: String,
     pub last_seen_at: String,
     pub current: bool,
+    /// The services this session signed in to; they are told when it ends.
+    pub services: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, body = [SessionOut]), (status = 401, description = "`unauthenticated`: sign in first", body = Problem)))]
@@ -161,6 +163,7 @@ pub async fn sessions(
     SignedIn(ref who): SignedIn,
 ) -> Result<Json<Vec<SessionOut>>, ApiError> {
     let list = state.app.sessions(who).await?;
+    let services = state.app.services_of_sessions(who).await?;
     Ok(Json(
         list.into_iter()
             .map(|s| SessionOut {
@@ -170,6 +173,7 @@ pub async fn sessions(
                 ip: s.ip,
                 started_at: s.created_at.rfc3339(),
                 last_seen_at: s.last_seen_at.rfc3339(),
+                services: services.iter().filter(|v| v.session_id == s.id).map(|v| v.client_name.clone()).collect(),
             })
             .collect(),
     ))

@@ -27,6 +27,8 @@ pub struct ClientOut {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where it hears, by a logout token, that a session it signed in through has ended.
+    pub backchannel_logout_uri: Option<String>,
     /// client_secret_basic, client_secret_post, private_key_jwt or none (public, PKCE only).
     pub token_endpoint_auth_method: String,
     /// The scopes it may ask for.
@@ -54,6 +56,7 @@ impl From<&OidcClient> for ClientOut {
             name: c.name.clone(),
             redirect_uris: c.redirect_uris.clone(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
             scopes: c.scopes.iter().map(Scope::as_str).map(str::to_owned).collect(),
             organisation_kinds: c.admission.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
@@ -77,8 +80,13 @@ pub struct ClientIn {
     pub name: String,
     /// Exact addresses: https, or http on localhost or a loopback address.
     pub redirect_uris: Vec<String>,
+    /// Where people's browsers may be sent after signing out at Usher (exact addresses).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where the service hears, by a logout token, that a session it signed in through has
+    /// ended (OpenID Connect Back-Channel Logout 1.0); absent: it is not told.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
     /// client_secret_basic (the default), client_secret_post, private_key_jwt or none.
     #[serde(default)]
     pub token_endpoint_auth_method: Option<String>,
@@ -164,6 +172,7 @@ pub async fn register(
         name: b.name,
         redirect_uris: b.redirect_uris,
         post_logout_redirect_uris: b.post_logout_redirect_uris,
+        backchannel_logout_uri: b.backchannel_logout_uri,
         auth_method: b.token_endpoint_auth_method,
         jwks: b.jwks.map(|v| v.to_string()),
         scopes: b.scopes.map(|s| s.join(" ")),
@@ -231,4 +240,72 @@ pub async fn disable(
     let operator = usher_app::authz::Operator::check(who)?;
     let c = state.app.disable_client(Registrar::Operator(operator), &id, &frame.context(), frame.now).await?;
     Ok(Json(ClientOut::from(&c)))
+}
+
+/// How the logout tokens to a service stand: one per session that signed in to it and ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutDeliveriesOut {
+    /// Queued and not yet tried.
+    pub pending: i64,
+    /// Tried, failed, and to be tried again.
+    pub retrying: i64,
+    /// Given up after the last try: the service never heard of these sign-outs.
+    pub given_up: i64,
+    pub delivered: i64,
+    /// The newest not delivered (pending, retrying or given up), at most 50.
+    pub undelivered: Vec<LogoutDeliveryOut>,
+}
+
+/// One logout token not (yet) delivered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutDeliveryOut {
+    /// When the session ended.
+    pub session_ended_at: String,
+    /// pending, retrying or given_up.
+    pub status: String,
+    pub attempts: i64,
+    /// When it is tried next (pending and retrying).
+    pub next_attempt_at: Option<String>,
+    /// What the last try met, in a few words.
+    pub last_error: Option<String>,
+}
+
+/// The status people read for an outbox row of a logout token.
+pub(crate) fn delivery_status(d: &usher_app::oidc::clients::LogoutDelivery) -> &'static str {
+    match (d.status.as_str(), d.attempts) {
+        ("pending", 0) => "pending",
+        ("pending", _) => "retrying",
+        ("sent", _) => "delivered",
+        _ => "given_up",
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{id}/logout-deliveries", tag = "clients",
+    responses((status = 200, body = LogoutDeliveriesOut), (status = 401, description = "`unauthenticated`: sign in first", body = Problem), (status = 403, description = OPERATOR_ONLY, body = Problem), (status = 404, description = "`not_found`: no such client", body = Problem)))]
+pub async fn logout_deliveries(
+    State(state): State<AppState>,
+    groups::Operator(ref who): groups::Operator,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<LogoutDeliveriesOut>, ApiError> {
+    let operator = usher_app::authz::Operator::check(who)?;
+    let (counts, undelivered) = state.app.logout_deliveries(Registrar::Operator(operator), &id, 50).await?;
+    Ok(Json(LogoutDeliveriesOut {
+        pending: counts.pending,
+        retrying: counts.retrying,
+        given_up: counts.given_up,
+        delivered: counts.delivered,
+        undelivered: undelivered
+            .iter()
+            .map(|d| {
+                let status = delivery_status(d);
+                LogoutDeliveryOut {
+                    session_ended_at: d.session_ended_at.rfc3339(),
+                    status: status.to_owned(),
+                    attempts: d.attempts,
+                    next_attempt_at: (status != "given_up").then(|| d.next_attempt_at.rfc3339()),
+                    last_error: d.last_error.clone(),
+                }
+            })
+            .collect(),
+    }))
 }

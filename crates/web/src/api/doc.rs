@@ -49,6 +49,7 @@ use usher_domain::ErrorCode;
         clients::client,
         clients::rotate_secret,
         clients::disable,
+        clients::logout_deliveries,
         people::users,
         people::add_user,
         people::user,

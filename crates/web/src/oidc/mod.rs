@@ -4,6 +4,7 @@
 
 pub(crate) mod authorize;
 pub(crate) mod discovery;
+pub(crate) mod end_session;
 pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod revoke;

@@ -15,7 +15,7 @@ use usher_domain::ErrorCode;
 use usher_domain::password::PasswordPolicy;
 use usher_domain::secret::SecretString;
 
-use super::{Done, FormErrors, Layout, html, read_form};
+use super::{FormErrors, Layout, html, read_form};
 use crate::AppState;
 use crate::error::PageError;
 use crate::frame::Frame;
@@ -116,6 +116,8 @@ struct SessionRow {
     started: String,
     last_seen: String,
     current: bool,
+    /// The services this session signed in to.
+    services: Vec<String>,
 }
 
 #[derive(Template)]
@@ -123,17 +125,26 @@ struct SessionRow {
 struct SessionsPage<'a> {
     layout: Layout<'a>,
     banner: Option<&'static str>,
+    told: crate::told::Told,
     idle: String,
     absolute: String,
     sessions: Vec<SessionRow>,
+}
+
+/// `?done=...&told=...` after ending sessions.
+#[derive(Debug, serde::Deserialize)]
+pub struct SessionsDone {
+    pub done: Option<String>,
+    pub told: Option<String>,
 }
 
 pub async fn sessions(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
     SignedIn(ref who): SignedIn,
-    Query(done): Query<Done>,
+    Query(done): Query<SessionsDone>,
 ) -> Result<Response, PageError> {
+    let services = state.app.services_of_sessions(who).await?;
     let sessions = state
         .app
         .sessions(who)
@@ -146,8 +157,10 @@ pub async fn sessions(
             ip: s.ip.unwrap_or_else(|| "Unknown".to_owned()),
             started: s.created_at.human(),
             last_seen: s.last_seen_at.human(),
+            services: services.iter().filter(|v| v.session_id == s.id).map(|v| v.client_name.clone()).collect(),
         })
         .collect();
+    let told = crate::told::Told::of(&crate::told::open(&state, done.told.as_deref(), frame.now));
     let banner = match done.done.as_deref() {
         Some("ended") => Some("That session is signed out."),
         Some("others") => Some("All your other sessions are signed out."),
@@ -157,6 +170,7 @@ pub async fn sessions(
     let page = SessionsPage {
         layout: Layout::new(&state, Some(&frame), &frame.nonce, "Your sessions").crumbs(&[]),
         banner,
+        told,
         idle: describe(c.idle_timeout.seconds()),
         absolute: describe(c.absolute_timeout.seconds()),
         sessions,
@@ -206,13 +220,28 @@ pub async fn end_session(
     SignedIn(ref who): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    state.app.end_session(who, &id, &frame.context(), frame.now).await?;
+    let told = state.app.end_session(who, &id, &frame.context(), frame.now).await?;
     if id == who.session.id.as_str() {
-        let mut response = Redirect::to("/").into_response();
+        let mut response = Redirect::to(&super::signed_out_address(&state, &told, frame.now)).into_response();
         set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0), state.secure_cookies);
         return Ok(response);
     }
-    Ok(Redirect::to("/account/sessions?done=ended").into_response())
+    Ok(Redirect::to(&after_ending(&state, "ended", &told, frame.now)).into_response())
+}
+
+/// The sessions page after ending sessions, naming the services told.
+fn after_ending(
+    state: &AppState,
+    done: &str,
+    told: &[usher_app::oidc::logout::ServiceTold],
+    now: usher_domain::Timestamp,
+) -> String {
+    let query = crate::told::query(state, told, now);
+    if query.is_empty() {
+        format!("/account/sessions?done={done}")
+    } else {
+        format!("/account/sessions?done={done}&{query}")
+    }
 }
 
 pub async fn end_others(
@@ -220,8 +249,8 @@ pub async fn end_others(
     Extension(frame): Extension<Arc<Frame>>,
     SignedIn(ref who): SignedIn,
 ) -> Result<Response, PageError> {
-    state.app.end_other_sessions(who, &frame.context(), frame.now).await?;
-    Ok(Redirect::to("/account/sessions?done=others").into_response())
+    let (_, told) = state.app.end_other_sessions(who, &frame.context(), frame.now).await?;
+    Ok(Redirect::to(&after_ending(&state, "others", &told, frame.now)).into_response())
 }
 
 #[derive(Template)]

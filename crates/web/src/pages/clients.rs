@@ -20,6 +20,7 @@ use usher_domain::oidc::client::Lifetimes;
 use usher_domain::oidc::{AuthMethod, Scope, SubjectType};
 use usher_domain::organisation::OrganisationKind;
 
+use super::client_logouts::LogoutSection;
 use super::components::Radios;
 use super::{Done, Field, FormErrors, Layout, html, read_form};
 use crate::AppState;
@@ -118,6 +119,7 @@ struct ClientFormData {
     name: String,
     redirect_uris: String,
     post_logout_redirect_uris: String,
+    backchannel_logout_uri: String,
     auth_method: String,
     jwks: String,
     scopes: Vec<String>,
@@ -140,6 +142,7 @@ impl ClientFormData {
                 "name" => f.name = v,
                 "redirect_uris" => f.redirect_uris = v,
                 "post_logout_redirect_uris" => f.post_logout_redirect_uris = v,
+                "backchannel_logout_uri" => f.backchannel_logout_uri = v,
                 "auth_method" => f.auth_method = v,
                 "jwks" => f.jwks = v,
                 "scopes" => f.scopes.push(v),
@@ -171,6 +174,7 @@ impl ClientFormData {
             name: self.name.clone(),
             redirect_uris: lines(&self.redirect_uris),
             post_logout_redirect_uris: lines(&self.post_logout_redirect_uris),
+            backchannel_logout_uri: Some(self.backchannel_logout_uri.clone()),
             auth_method: Some(self.auth_method.clone()),
             jwks: Some(self.jwks.clone()),
             scopes: Some(scopes.join(" ")),
@@ -419,6 +423,7 @@ struct ClientPage<'a> {
     uses_secret: bool,
     disabled: bool,
     overlap: Field,
+    logouts: Option<LogoutSection>,
 }
 
 fn client_page<'a>(
@@ -428,6 +433,7 @@ fn client_page<'a>(
     banner: Option<&'static str>,
     overlap_days: &str,
     errors: FormErrors,
+    logouts: Option<LogoutSection>,
 ) -> ClientPage<'a> {
     let rows = vec![
         Row::one("Client ID", c.id.to_string()),
@@ -435,6 +441,10 @@ fn client_page<'a>(
         Row::one("Proves itself with", auth_label(c.auth_method)),
         Row::list("Redirect URIs", &c.redirect_uris),
         Row::list("After signing out", &c.post_logout_redirect_uris),
+        Row::one(
+            "Told of sign-outs at",
+            c.backchannel_logout_uri.clone().unwrap_or_else(|| "Not told (no back-channel logout URI)".to_owned()),
+        ),
         Row::one("May ask for", c.scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")),
         Row::one("Who may use it", admission_text(c)),
         Row::one("Second factor", if c.second_factor_required { "Required" } else { "Not required" }),
@@ -466,6 +476,7 @@ fn client_page<'a>(
         rows,
         uses_secret: c.auth_method.uses_secret(),
         disabled: c.disabled_at.is_some(),
+        logouts,
     }
 }
 
@@ -487,6 +498,7 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let operator = usher_app::authz::Operator::check(who)?;
     let c = state.app.client(Registrar::Operator(operator), &id).await?;
+    let logouts = LogoutSection::of(&state, operator, &c).await?;
     let banner = match done.done.as_deref() {
         Some("disabled") => {
             Some("Service disabled. It can no longer sign anyone in, and what it holds has stopped working.")
@@ -494,7 +506,7 @@ pub async fn show(
         _ => None,
     };
     let days = (SECRET_OVERLAP_DEFAULT.seconds() / 86_400).to_string();
-    html(StatusCode::OK, &client_page(&state, &frame, &c, banner, &days, FormErrors::default()))
+    html(StatusCode::OK, &client_page(&state, &frame, &c, banner, &days, FormErrors::default(), logouts))
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -513,9 +525,11 @@ pub async fn rotate_secret(
     let operator = usher_app::authz::Operator::check(who)?;
     let form = read_form(form)?;
     let c = state.app.client(Registrar::Operator(operator), &id).await?;
+    let logouts = LogoutSection::of(&state, operator, &c).await?;
     let refused = |message: String| {
         let errors = FormErrors { list: vec![FieldError { field: "overlap_days", message }] };
-        html(StatusCode::BAD_REQUEST, &client_page(&state, &frame, &c, None, &form.overlap_days, errors))
+        let page = client_page(&state, &frame, &c, None, &form.overlap_days, errors, logouts.clone());
+        html(StatusCode::BAD_REQUEST, &page)
     };
     let max_days = SECRET_OVERLAP_MAX.seconds() / 86_400;
     let days = match form.overlap_days.trim().parse::<i64>() {

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod admin;
 pub mod audit;
 mod audit_words;
+mod client_logouts;
 pub mod clients;
 mod components;
 mod date_input;
@@ -25,7 +26,7 @@ use askama::Template;
 use axum::Extension;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -386,29 +387,49 @@ pub async fn sign_out(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
 ) -> Result<Response, PageError> {
-    if let Some(who) = frame.session() {
-        state.app.sign_out(who, &frame.context(), frame.now).await?;
-    }
-    Ok(without_session(&state, Redirect::to("/signed-out").into_response()))
+    let told = match frame.session() {
+        Some(who) => state.app.sign_out(who, &frame.context(), frame.now).await?,
+        None => Vec::new(),
+    };
+    Ok(without_session(&state, Redirect::to(&signed_out_address(&state, &told, frame.now)).into_response()))
+}
+
+/// The signed-out page's address, saying which services were told.
+pub(crate) fn signed_out_address(
+    state: &AppState,
+    told: &[usher_app::oidc::logout::ServiceTold],
+    now: usher_domain::Timestamp,
+) -> String {
+    let query = crate::told::query(state, told, now);
+    if query.is_empty() { "/signed-out".to_owned() } else { format!("/signed-out?{query}") }
 }
 
 #[derive(Template)]
 #[template(path = "signed_out.html")]
 struct SignedOutPage<'a> {
     layout: Layout<'a>,
+    told: crate::told::Told,
 }
 
-/// Where signing out lands: it says so, and offers to sign in again.
+/// `?told=...`: the services a sign-out told, sealed.
+#[derive(Debug, Deserialize)]
+pub struct ToldQuery {
+    pub told: Option<String>,
+}
+
+/// Where signing out lands: it says so, names the services told, and offers to sign in again.
 pub async fn signed_out(
     State(state): State<AppState>,
     Extension(frame): Extension<Arc<Frame>>,
+    Query(q): Query<ToldQuery>,
 ) -> Result<Response, PageError> {
     if frame.user.is_some() {
         return Ok(Redirect::to("/home").into_response());
     }
+    let told = crate::told::Told::of(&crate::told::open(&state, q.told.as_deref(), frame.now));
     html(
         StatusCode::OK,
-        &SignedOutPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "You have signed out") },
+        &SignedOutPage { layout: Layout::new(&state, Some(&frame), &frame.nonce, "You have signed out"), told },
     )
 }
 

@@ -5,6 +5,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod factors;
+pub mod logout;
+pub mod oidc;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -131,7 +133,8 @@ impl TestApp {
 
     /// Runs a delivery pass with the dev mailbox (not printing) and returns every message, newest first.
     pub async fn deliver(&self) -> Vec<OutboxMessage> {
-        let providers = Providers::from_config(&self.app.config, false).expect("providers");
+        let providers =
+            Providers::from_config(&self.app.config, false).expect("providers").with_logout(&self.app).expect("logout");
         while self.app.deliver_outbox(&providers, &DeliveryPolicy::default()).await.expect("deliver")
             != usher_delivery::Outcome::default()
         {}
