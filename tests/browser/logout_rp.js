@@ -19,7 +19,15 @@ export const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
  */
 export async function startLogoutReceiver({ issuer, skew = async () => 0, audience }) {
   const port = await freePort();
-  const jwks = createRemoteJWKSet(new URL(`${issuer}/oidc/jwks`));
+  // The key set named by discovery, fetched when the first token arrives.
+  let jwks;
+  const keys = async () => {
+    if (!jwks) {
+      const meta = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
+      jwks = createRemoteJWKSet(new URL(meta.jwks_uri));
+    }
+    return jwks;
+  };
   const accepted = [];
   const refused = [];
   const jtis = new Set();
@@ -29,7 +37,7 @@ export async function startLogoutReceiver({ issuer, skew = async () => 0, audien
   async function check(service, token) {
     const aud = audience(service);
     if (!aud) throw new Error(`no service called ${service}`);
-    const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+    const { payload, protectedHeader } = await jwtVerify(token, await keys(), {
       issuer,
       audience: aud,
       typ: 'logout+jwt',

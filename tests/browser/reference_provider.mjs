@@ -5,7 +5,9 @@
 //   - clients registered by dynamic registration (POST /reg), as the harness adds them;
 //   - an interaction that signs one fixed person in at once (password and app code) and grants
 //     what was asked, so that no page needs answering;
-//   - a test clock like Usher's (GET/POST /api/v1/test-clock), by moving Date.now.
+//   - a test clock like Usher's (GET/POST /api/v1/test-clock), by moving Date.now;
+//   - back-channel and RP-initiated logout, and POST /test/sign (test-only) that signs any claims
+//     with its key, so that the logout receiver's refusals are checked with well-signed tokens.
 //
 // Not a test itself: tests/oidc/calibrate runs it under both harnesses.
 //   node tests/browser/reference_provider.mjs PORT     prints "ready ISSUER" when listening
@@ -13,7 +15,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 
-import { generateKeyPair, exportJWK } from 'jose';
+import { generateKeyPair, exportJWK, SignJWT } from 'jose';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2] ?? 0);
@@ -60,11 +62,19 @@ const provider = new Provider(issuer, {
       allowedPolicy: (ctx, client, token) => token.clientId === client.clientId,
     },
     revocation: { enabled: true },
+    backchannelLogout: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
   },
   findAccount: (ctx, id) => ({
     accountId: id,
     claims: () => ({ ...PERSON, sub: id, email_verified: true, role: 'operator' }),
   }),
+  // Its outgoing requests refuse loopback addresses (SSRF protection); the logout receiver of the
+  // calibration listens on 127.0.0.1, so that one check is lifted here.
+  fetch: (url, options) => {
+    delete options.dispatcher;
+    return fetch(url, options);
+  },
   ttl: { AuthorizationCode: 60, AccessToken: 300, IdToken: 300, RefreshToken: 43200, Interaction: 600, Session: 43200, Grant: 43200 },
 });
 
@@ -85,6 +95,13 @@ provider.use(async (ctx, next) => {
     ctx.body = { unix: Math.floor(Date.now() / 1000) };
     return;
   }
+  if (ctx.method === 'POST' && ctx.path === '/test/sign') {
+    let body = '';
+    for await (const chunk of ctx.req) body += chunk;
+    const { claims, typ } = JSON.parse(body || '{}');
+    ctx.body = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: signingKey.kid, typ }).sign(privateKey);
+    return;
+  }
   if (ctx.method === 'GET' && ctx.path.startsWith('/interaction/')) {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const accountId = details.session?.accountId ?? PERSON.sub;
@@ -103,6 +120,8 @@ provider.use(async (ctx, next) => {
   }
   await next();
 });
+
+provider.on('backchannel.error', (ctx, err) => console.error(`back-channel logout failed: ${err.message}`));
 
 const server = http.createServer(provider.callback());
 server.listen(port, '127.0.0.1', () => console.log(`ready ${issuer}`));

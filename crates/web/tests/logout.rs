@@ -119,6 +119,58 @@ async fn a_lock_and_a_disabled_service_tell_the_services() {
 }
 
 #[tokio::test]
+async fn a_password_reset_and_an_operator_resetting_factors_tell_the_services() {
+    let t = TestApp::start().await;
+    let (r, uri) = Receiver::start().await;
+    let op = t.operator().await;
+    let court = signed_in_to(&t, &op, "Court platform", &uri).await;
+    // A reset link used in another browser ends every session.
+    let c = t.client();
+    c.get("/reset-password").await;
+    c.post_form("/reset-password", &[("email", "olive@example.org")]).await;
+    let link = common::reset_link(&t, "olive@example.org").await;
+    t.prove_reset(&c, &link, "olive@example.org").await;
+    let done =
+        c.post_form(&link, &[("password", "Reset-Horse-Staple-8"), ("confirm_password", "Reset-Horse-Staple-8")]).await;
+    assert_eq!(done.location().as_deref(), Some("/sign-in?done=reset"), "{}", done.body);
+    let tokens = delivered(&t, &r, &[&court]).await;
+    assert_eq!(tokens.len(), 1, "the reset told it: {tokens:?}");
+    assert!(!refresh_works(&t, &court).await);
+
+    // The operator resets an administrator's second factors.
+    let op = t.sign_in("olive@example.org", "Reset-Horse-Staple-8").await;
+    let (org, admin) = t.organisation_with_admin(&op, "Lamb Law", "lawfirm.example", "07700 900111").await;
+    let cases = signed_in_to(&t, &admin, "Case store", &uri).await;
+    let page = op.get(&format!("/operator/organisations/{org}")).await;
+    let id = page.body.split("/operator/administrators/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let reset = op.post_form(&format!("/operator/administrators/{id}/reset-factors"), &[]).await;
+    assert_eq!(reset.status, 303, "{}", reset.body);
+    let tokens = delivered(&t, &r, &[&court, &cases]).await;
+    assert_eq!(tokens.len(), 1, "the factor reset told it: {tokens:?}");
+    assert_eq!(tokens[0]["aud"], cases.rp.id.as_str());
+    assert!(!refresh_works(&t, &cases).await);
+}
+
+#[tokio::test]
+async fn the_absolute_timeout_reached_by_the_job_tells_the_services() {
+    let t = TestApp::start_with(|c| c.sessions.absolute_timeout = Span::hours(1)).await;
+    let (r, uri) = Receiver::start().await;
+    let op = t.operator().await;
+    let court = signed_in_to(&t, &op, "Court platform", &uri).await;
+    // In use all along, so never idle: only the absolute limit ends it.
+    for _ in 0..3 {
+        t.advance(Span::minutes(20)).await;
+        assert_eq!(op.get("/home").await.status, 200);
+    }
+    t.advance(Span::minutes(1)).await;
+    let report = t.app.run_lifecycle(t.now().await).await.unwrap();
+    assert_eq!(report.signed_out, 1, "{report:?}");
+    let tokens = delivered(&t, &r, &[&court]).await;
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert!(!refresh_works(&t, &court).await);
+}
+
+#[tokio::test]
 async fn a_service_that_is_down_hears_once_it_is_back_and_the_operator_sees_what_was_given_up() {
     let t = TestApp::start().await;
     let (r, uri) = Receiver::start().await;
