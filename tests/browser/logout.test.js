@@ -221,6 +221,16 @@ describe('Signing out everywhere: logout tokens checked with jose, end-session U
       assert.ok(Date.now() - start < 30_000, 'Usher tried while the service was down');
       await sleep(200);
     }
+    // The operator, in another browser, sees the delivery waiting to be tried again.
+    const other = (await journey.freshPage()).page;
+    await other.goto(`/operator/clients/${clients.court.id}`);
+    await submitSignIn(other, OPERATOR.email, OPERATOR.password);
+    await fill(other, 'Code from your app', await nextAppCode(journey.usher.baseUrl, keyText));
+    await clickButton(other, 'Continue');
+    await assertHeading(other, 'Court platform');
+    await assertTextIncludes(other, 'Trying again', 'the service\'s page shows the retry');
+    await a11y(other, 'client-logout-retrying');
+    await other.context().close();
     receiver.setDown(false);
     // The retry waits its backoff on Usher's clock.
     await advanceClock(journey.usher.baseUrl, '2m');
