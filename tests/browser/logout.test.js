@@ -30,7 +30,7 @@ import {
   useJourney,
 } from './helpers.js';
 import { startLogoutReceiver } from './logout_rp.js';
-import { addClient, nextAppCode, setUpOperatorWithApp } from './oidc_journey.js';
+import { addClient, nextAppCode, setUpOperatorWithApp, startCourtService } from './oidc_journey.js';
 import { relyingParty, startCallback } from './oidc_rp.js';
 
 const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
@@ -244,6 +244,51 @@ describe('Signing out everywhere: logout tokens checked with jose, end-session U
     await expectTold(from, ['probation']);
     const config = await configFor('probation');
     await assert.rejects(client.refreshTokenGrant(config, signedIn.probation.tokens.refresh_token), (e) => e.error === 'invalid_grant');
+  });
+
+  step('the example court service signs out both ways: its "Sign out" ends Usher\'s session, Usher\'s ends its', async () => {
+    const court = await startCourtService(journey.usher, (base) => [
+      '--post-logout-redirect-uri',
+      `${base}/signed-out`,
+      '--backchannel-logout-uri',
+      `${base}/backchannel-logout`,
+    ]);
+    const signInThere = async () => {
+      await page.goto(court.base);
+      await page.getByRole('link', { name: 'Sign in with Usher' }).click();
+      if ((await page.locator('h1').innerText()).trim() === 'Sign in') {
+        await submitSignIn(page, OPERATOR.email, OPERATOR.password);
+        await fill(page, 'Code from your app', await nextAppCode(journey.usher.baseUrl, keyText));
+        await clickButton(page, 'Continue');
+      }
+      await clickButton(page, 'Continue to Court platform (example)');
+      await assertHeading(page, 'Welcome to the court platform');
+    };
+    try {
+      await signInThere();
+      // Its "Sign out" goes through Usher's end-session endpoint with the ID token as hint.
+      await clickButton(page, 'Sign out');
+      await assertHeading(page, 'You have signed out of the court platform');
+      await assertTextIncludes(page, 'You have signed out of Usher too', 'the service knows Usher signed out');
+      await a11y(page, 'court-service-signed-out');
+      await page.goto(`${journey.usher.baseUrl}/home`);
+      assertPath(page, '/sign-in', 'the Usher session ended with it');
+
+      // Signed out at Usher: the logout token ends the court service's session.
+      await signInThere();
+      await page.goto(`${journey.usher.baseUrl}/home`);
+      await signOut(page, 'signed-out-court-service', a11y);
+      await assertTextIncludes(page, 'Court platform (example)', 'Usher names the service it told');
+      const start = Date.now();
+      for (;;) {
+        await page.goto(court.base);
+        if ((await page.locator('h1').innerText()).trim() === 'Sign in to the court platform') break;
+        assert.ok(Date.now() - start < 30_000, 'the court service\'s session ends within 30 s');
+        await sleep(500);
+      }
+    } finally {
+      court.stop();
+    }
   });
 
   step('no jti was ever used twice, and the service refused nothing Usher sent', async () => {

@@ -14,9 +14,6 @@
 
 import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 
 import * as client from 'openid-client';
 
@@ -30,13 +27,12 @@ import {
   clickButton,
   clockNow,
   fill,
-  freePort,
   normalise,
   submitSignIn,
   useJourney,
   visible,
 } from './helpers.js';
-import { addClient, nextAppCode as nextAppCodeFor, setUpOperatorWithApp, usherBin, usherCli } from './oidc_journey.js';
+import { addClient, nextAppCode as nextAppCodeFor, setUpOperatorWithApp, startCourtService } from './oidc_journey.js';
 import { relyingParty, startCallback } from './oidc_rp.js';
 
 const OPERATOR = { name: 'Olive Operator', email: 'olive@example.org', password: 'Tr1cky-Horse-42' };
@@ -256,21 +252,8 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
   });
 
   step('the example court service (examples/court-service) shows what the ID token says', async () => {
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const out = await usherCli(journey.usher, ['clients', 'add', '--name', 'Court platform (example)', '--redirect-uri', `${base}/callback`, '--json']);
-    const registration = path.join(journey.usher.dataDir, 'court-service.json');
-    fs.writeFileSync(registration, out);
-    const bin = path.join(path.dirname(usherBin()), 'court-service');
-    const service = spawn(bin, [], {
-      env: { ...process.env, COURT_CLIENT: registration, COURT_LISTEN: `127.0.0.1:${port}`, COURT_BASE_URL: base },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { base, stop } = await startCourtService(journey.usher);
     try {
-      await new Promise((resolve, reject) => {
-        service.stdout.on('data', (d) => String(d).includes('is running') && resolve());
-        service.on('exit', (code) => reject(new Error(`court-service exited ${code} (cargo build -p court-service)`)));
-      });
       await page.goto(base);
       await assertHeading(page, 'Sign in to the court platform');
       await page.getByRole('link', { name: 'Sign in with Usher' }).click();
@@ -281,7 +264,7 @@ describe('OpenID Connect: openid-client 6 signs in through Usher\'s pages', { ti
       await assertTextIncludes(page, 'With a password and an authenticator app', 'how the person signed in');
       await a11y(page, 'court-service');
     } finally {
-      service.kill();
+      stop();
     }
   });
 

@@ -3,6 +3,7 @@
 // line run against a journey's server.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import {
@@ -13,6 +14,7 @@ import {
   clockNow,
   codeSentBy,
   fill,
+  freePort,
   normalise,
   printedSetupLink,
   recoveryCodesOn,
@@ -76,4 +78,26 @@ export async function setUpOperatorWithApp(page, usher, person) {
 export async function nextAppCode(baseUrl, keyText) {
   const { unix } = await advanceClock(baseUrl, '30s');
   return totpCode(base32Decode(keyText), unix);
+}
+
+/**
+ * Registers and starts the example court service (examples/court-service, built beside usher)
+ * on a free port, with the `clients add` options `extra(base)` gives; returns { base, stop }.
+ */
+export async function startCourtService(usher, extra = () => []) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const out = await usherCli(usher, ['clients', 'add', '--name', 'Court platform (example)', '--redirect-uri', `${base}/callback`, ...extra(base), '--json']);
+  const registration = path.join(usher.dataDir, `court-service-${port}.json`);
+  fs.writeFileSync(registration, out);
+  const bin = path.join(path.dirname(usherBin()), 'court-service');
+  const service = spawn(bin, [], {
+    env: { ...process.env, COURT_CLIENT: registration, COURT_LISTEN: `127.0.0.1:${port}`, COURT_BASE_URL: base },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    service.stdout.on('data', (d) => String(d).includes('is running') && resolve());
+    service.on('exit', (code) => reject(new Error(`court-service exited ${code} (cargo build -p court-service)`)));
+  });
+  return { base, stop: () => service.kill() };
 }

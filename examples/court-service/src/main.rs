@@ -3,11 +3,18 @@
 //! with the authorization code flow, PKCE, state and nonce; it checks the ID token's signature
 //! against Usher's published keys, its issuer, audience, expiry and nonce, and shows what the
 //! token says: the person's name, organisation, kind of organisation and how they signed in.
+//! Signing out goes both ways: "Sign out" here sends the browser to Usher's end-session endpoint
+//! (RP-Initiated Logout, with the ID token as hint, and back here with `state`), and a session
+//! ended at Usher ends here too, by the logout token Usher posts to `/backchannel-logout`
+//! (Back-Channel Logout: signature, issuer, audience, `typ`, event, no nonce, and a `jti` seen
+//! once).
 //!
 //! Beside `cargo run -- serve`:
 //!
 //! ```sh
-//! cargo run -- clients add --name "Court platform" --redirect-uri http://localhost:4000/callback --json > court-service.json
+//! cargo run -- clients add --name "Court platform" --redirect-uri http://localhost:4000/callback \
+//!   --post-logout-redirect-uri http://localhost:4000/signed-out \
+//!   --backchannel-logout-uri http://localhost:4000/backchannel-logout --json > court-service.json
 //! cargo run -p court-service
 //! ```
 //!
@@ -20,7 +27,7 @@
 // This program's console output is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest::{SHA256, digest};
@@ -29,7 +36,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
@@ -52,6 +59,7 @@ struct Discovery {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    end_session_endpoint: Option<String>,
 }
 
 /// A sign-in under way: what the answer must match.
@@ -68,15 +76,29 @@ struct Rp {
     http: reqwest::Client,
     /// By `state`.
     pending: Mutex<HashMap<String, Pending>>,
-    /// By this service's own session cookie: the ID token's claims.
-    sessions: Mutex<HashMap<String, Value>>,
+    /// By this service's own session cookie.
+    sessions: Mutex<HashMap<String, Session>>,
+    /// The `jti` of each logout token taken (a replay is refused), and the `state` of each
+    /// sign-out sent to Usher.
+    seen_jti: Mutex<HashSet<String>>,
+    signing_out: Mutex<HashSet<String>>,
+}
+
+/// A person signed in here: the ID token and its claims (its `sid` names the Usher session).
+#[derive(Debug, Clone)]
+struct Session {
+    id_token: String,
+    claims: Value,
 }
 
 const COOKIE: &str = "court-session";
 /// Ties a sign-in under way to the browser that started it (no login CSRF).
 const PENDING_COOKIE: &str = "court-pending";
-/// At most this many sign-ins under way are remembered; past that, the list starts again.
+/// At most this many sign-ins (or sign-outs, or logout token IDs) are remembered; past that,
+/// the list starts again.
 const PENDING_MAX: usize = 10_000;
+/// The event a logout token carries (Back-Channel Logout 1.0 §2.4).
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 fn random() -> String {
     let mut bytes = [0u8; 32];
@@ -147,7 +169,7 @@ fn how_signed_in(claims: &Value) -> String {
 }
 
 async fn home(State(rp): State<Arc<Rp>>, headers: HeaderMap) -> Html<String> {
-    let claims = session_of(&headers).and_then(|s| rp.sessions.lock().ok()?.get(&s).cloned());
+    let claims = session_of(&headers).and_then(|s| Some(rp.sessions.lock().ok()?.get(&s)?.claims.clone()));
     let Some(c) = claims else {
         return page(
             "Sign in to the court platform",
@@ -162,7 +184,7 @@ async fn home(State(rp): State<Arc<Rp>>, headers: HeaderMap) -> Html<String> {
          <dt>Organisation</dt><dd>{}</dd><dt>Kind of organisation</dt><dd>{}</dd><dt>Role</dt><dd>{}</dd>\
          <dt>How you signed in</dt><dd>{}</dd><dt>Assurance (acr)</dt><dd>{}</dd>\
          <dt>Your identifier at this service (sub)</dt><dd><code>{}</code></dd></dl>\
-         <p><a href=\"/logout\">Sign out of the court platform</a></p>",
+         <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
         text(&c["name"]),
         text(&c["email"]),
         text(&organisation["name"]),
@@ -244,10 +266,10 @@ async fn callback(State(rp): State<Arc<Rp>>, headers: HeaderMap, Query(answer): 
         return trouble(StatusCode::BAD_REQUEST, "This sign-in was not started in this browser. Start again here.");
     }
     match finish(&rp, answer).await {
-        Ok(claims) => {
+        Ok(session) => {
             let id = random();
             if let Ok(mut s) = rp.sessions.lock() {
-                s.insert(id.clone(), claims);
+                s.insert(id.clone(), session);
             }
             let mut response = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax")) {
@@ -260,7 +282,7 @@ async fn callback(State(rp): State<Arc<Rp>>, headers: HeaderMap, Query(answer): 
 }
 
 /// The checks a relying party makes on the way back (OpenID Connect Core §3.1.3.7).
-async fn finish(rp: &Rp, answer: Callback) -> Result<Value, String> {
+async fn finish(rp: &Rp, answer: Callback) -> Result<Session, String> {
     let pending = answer.state.as_deref().and_then(|s| rp.pending.lock().ok()?.remove(s));
     let Some(pending) = pending else { return Err("This sign-in was not started here, or was used already.".into()) };
     if let Some(error) = answer.error {
@@ -286,32 +308,110 @@ async fn finish(rp: &Rp, answer: Callback) -> Result<Value, String> {
     let tokens: Value =
         request.form(&form).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
     let id_token = tokens["id_token"].as_str().ok_or_else(|| format!("The token endpoint answered {tokens}"))?;
-    let header = jsonwebtoken::decode_header(id_token).map_err(|e| e.to_string())?;
+    let claims = verified(rp, &d, id_token, None).await?;
+    if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
+        return Err("The ID token is for another sign-in (its nonce differs).".into());
+    }
+    Ok(Session { id_token: id_token.to_owned(), claims })
+}
+
+/// A JWT from Usher checked against its published keys, issuer and this service as audience;
+/// `typ`, when given, must be the header's.
+async fn verified(rp: &Rp, d: &Discovery, token: &str, typ: Option<&str>) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    if typ.is_some_and(|t| header.typ.as_deref() != Some(t)) {
+        return Err(format!("the token's typ is {:?}, not {typ:?}", header.typ));
+    }
     let keys: JwkSet =
         rp.http.get(&d.jwks_uri).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
-    let jwk = header.kid.as_deref().and_then(|kid| keys.find(kid)).ok_or("The ID token's key is not published.")?;
+    let jwk = header.kid.as_deref().and_then(|kid| keys.find(kid)).ok_or("The token's key is not published.")?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[&d.issuer]);
     validation.set_audience(&[&rp.client.client_id]);
-    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &validation).map_err(|e| e.to_string())?.claims;
-    if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
-        return Err("The ID token is for another sign-in (its nonce differs).".into());
-    }
-    Ok(claims)
+    Ok(jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| e.to_string())?.claims)
 }
 
-async fn logout(State(rp): State<Arc<Rp>>, headers: HeaderMap) -> Response {
-    if let (Some(id), Ok(mut s)) = (session_of(&headers), rp.sessions.lock()) {
-        s.remove(&id);
+/// Remembers `item` in `set`; false if it was there already.
+fn first_time(set: &Mutex<HashSet<String>>, item: &str) -> bool {
+    let Ok(mut set) = set.lock() else { return false };
+    if set.len() >= PENDING_MAX {
+        set.clear();
     }
-    let mut response = page(
-        "You have signed out of the court platform",
-        "<p>You are still signed in to Usher in this browser; sign out there too on a shared computer.</p><p><a href=\"/\">Sign in again</a></p>",
-    )
-    .into_response();
+    set.insert(item.to_owned())
+}
+
+fn cleared_session(mut response: Response) -> Response {
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("court-session=; Path=/; Max-Age=0"));
     response
+}
+
+/// "Sign out": ends the session here, then asks Usher to end its own (RP-Initiated Logout).
+async fn logout(State(rp): State<Arc<Rp>>, headers: HeaderMap) -> Response {
+    let session = session_of(&headers).and_then(|id| rp.sessions.lock().ok()?.remove(&id));
+    let end = match (session, discover(&rp).await) {
+        (Some(s), Ok(Discovery { end_session_endpoint: Some(end), .. })) => Some((s, end)),
+        _ => None,
+    };
+    let Some((session, end)) = end else { return cleared_session(Redirect::to("/signed-out").into_response()) };
+    let state = random();
+    first_time(&rp.signing_out, &state);
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token_hint", &session.id_token)
+        .append_pair("post_logout_redirect_uri", &format!("{}/signed-out", rp.base_url))
+        .append_pair("state", &state)
+        .finish();
+    cleared_session(Redirect::to(&format!("{end}?{query}")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SignedOut {
+    state: Option<String>,
+}
+
+async fn signed_out(State(rp): State<Arc<Rp>>, Query(q): Query<SignedOut>) -> Html<String> {
+    let from_usher = q.state.is_some_and(|s| rp.signing_out.lock().is_ok_and(|mut set| set.remove(&s)));
+    let usher = if from_usher {
+        "<p>You have signed out of Usher too, and of the other services you signed in to with it.</p>"
+    } else {
+        "<p>You may still be signed in to Usher in this browser: on a shared computer, sign out there too.</p>"
+    };
+    page("You have signed out of the court platform", &format!("{usher}<p><a href=\"/\">Sign in again</a></p>"))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    logout_token: Option<String>,
+}
+
+/// A session ended at Usher: the logout token names it by `sid` (Back-Channel Logout 1.0 §2.6).
+async fn backchannel_logout(State(rp): State<Arc<Rp>>, axum::Form(form): axum::Form<LogoutForm>) -> Response {
+    let refuse = |why: &str| {
+        let body = serde_json::json!({ "error": "invalid_request", "error_description": why });
+        (StatusCode::BAD_REQUEST, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+    };
+    let Some(token) = form.logout_token else { return refuse("no logout_token") };
+    let d = match discover(&rp).await {
+        Ok(d) => d,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+    };
+    let claims = match verified(&rp, &d, &token, Some("logout+jwt")).await {
+        Ok(c) => c,
+        Err(e) => return refuse(&e),
+    };
+    if !claims["events"][LOGOUT_EVENT].is_object() || claims.get("nonce").is_some() {
+        return refuse("not a logout token");
+    }
+    let (Some(jti), Some(sid)) = (claims["jti"].as_str(), claims["sid"].as_str()) else {
+        return refuse("a logout token needs a jti and a sid here");
+    };
+    if !first_time(&rp.seen_jti, jti) {
+        return refuse("this logout token was used already");
+    }
+    if let Ok(mut sessions) = rp.sessions.lock() {
+        sessions.retain(|_, s| s.claims["sid"].as_str() != Some(sid));
+    }
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
 }
 
 #[tokio::main]
@@ -326,7 +426,9 @@ async fn main() {
             eprintln!(
                 "court-service: cannot read the client registration from {path} ({e}).\n\
                  Register it first, beside `cargo run -- serve`:\n  \
-                 cargo run -- clients add --name \"Court platform\" --redirect-uri http://localhost:4000/callback --json > court-service.json"
+                 cargo run -- clients add --name \"Court platform\" --redirect-uri http://localhost:4000/callback \\\n    \
+                   --post-logout-redirect-uri http://localhost:4000/signed-out \\\n    \
+                   --backchannel-logout-uri http://localhost:4000/backchannel-logout --json > court-service.json"
             );
             std::process::exit(2);
         }
@@ -339,12 +441,16 @@ async fn main() {
         http: reqwest::Client::new(),
         pending: Mutex::new(HashMap::new()),
         sessions: Mutex::new(HashMap::new()),
+        seen_jti: Mutex::new(HashSet::new()),
+        signing_out: Mutex::new(HashSet::new()),
     });
     let app = Router::new()
         .route("/", get(home))
         .route("/login", get(login))
         .route("/callback", get(callback))
-        .route("/logout", get(logout))
+        .route("/logout", post(logout))
+        .route("/signed-out", get(signed_out))
+        .route("/backchannel-logout", post(backchannel_logout))
         .with_state(Arc::clone(&rp));
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
