@@ -294,3 +294,36 @@ async fn end_session_signs_out_at_once_with_a_hint_and_asks_without_one() {
     assert_eq!(confirmed.location().as_deref(), Some("https://court.example/signed-out?state=s3"));
     assert_ne!(again.get("/home").await.status, 200, "signed out");
 }
+
+#[tokio::test]
+async fn an_old_hint_asks_first_and_a_sign_in_half_done_is_left_alone() {
+    let t = TestApp::start().await;
+    let op = t.operator().await;
+    let rp = register(&t, "Court platform", |f| {
+        f.post_logout_redirect_uris = vec!["https://court.example/signed-out".into()];
+    })
+    .await;
+    let old = exchange(&t, &rp, &code_for(&op, &rp, &[]).await).await.json()["id_token"].as_str().unwrap().to_owned();
+    op.post_form("/sign-out", &[]).await;
+    // A new session, and a leaked ID token of the old one: it does not end the new one silently.
+    let now = t.sign_in("olive@example.org", common::PASSWORD).await;
+    let asked = now.get(&format!("/oidc/end_session?id_token_hint={old}")).await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("Sign out of"), "{}", asked.body);
+    assert_eq!(now.get("/home").await.status, 200, "still signed in");
+
+    // A code not yet exchanged when the session ends cannot be exchanged after, on any clock.
+    let code = code_for(&now, &rp, &[]).await;
+    now.post_form("/sign-out", &[]).await;
+    let late = exchange(&t, &rp, &code).await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert_eq!(late.json()["error"], "invalid_grant");
+
+    // Half-way through signing in: another site's end-session link does not interrupt it.
+    let c = t.client();
+    let page = common::try_sign_in(&c, "olive@example.org", common::PASSWORD).await;
+    let link = c.get(&format!("/oidc/end_session?client_id={}", rp.id)).await;
+    assert_ne!(link.status, 500, "{}", link.body);
+    t.second_step(&c, page, "olive@example.org", common::PASSWORD).await;
+    assert_eq!(c.get("/home").await.status, 200, "the sign-in went on");
+}

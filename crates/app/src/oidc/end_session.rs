@@ -32,7 +32,8 @@ pub enum EndSession {
     /// Ask the person whether to sign out.
     Confirm(Confirmation),
     /// Signed out (or nobody was signed in): go back to the service, or say so here.
-    Done { told: Vec<ServiceTold>, back_to: Option<String> },
+    /// `signed_out` says whether a session of this browser ended (its cookie then goes).
+    Done { told: Vec<ServiceTold>, back_to: Option<String>, signed_out: bool },
 }
 
 /// What the confirmation page says and carries.
@@ -55,6 +56,9 @@ struct Hint {
     sub: String,
     #[serde(deserialize_with = "audiences")]
     aud: Vec<String>,
+    /// The session and service the ID token was issued for.
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 fn audiences<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -83,6 +87,7 @@ struct Checked {
     back_to: Option<String>,
     unregistered_redirect: bool,
     hint_sub: Option<String>,
+    hint_sid: Option<String>,
 }
 
 /// `uri` with `state` added as a query parameter.
@@ -103,7 +108,7 @@ impl App {
             return Err(invalid("This sign-out request is too long to be real. Sign out from the menu instead."));
         }
         let blank = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-        let mut hint_sub = None;
+        let (mut hint_sub, mut hint_sid) = (None, None);
         let mut client_id = blank(&p.client_id);
         if let Some(token) = blank(&p.id_token_hint) {
             // Our own ID token, expired or not (§2: the hint may have expired).
@@ -120,6 +125,7 @@ impl App {
             }
             client_id.get_or_insert(aud);
             hint_sub = Some(hint.sub);
+            hint_sid = hint.sid;
         }
         let client = match client_id {
             None => None,
@@ -137,7 +143,7 @@ impl App {
                 _ => unregistered_redirect = true,
             }
         }
-        Ok(Checked { client, back_to, unregistered_redirect, hint_sub })
+        Ok(Checked { client, back_to, unregistered_redirect, hint_sub, hint_sid })
     }
 
     /// An end-session request arrives from a service. `who` is the person signed in here, if
@@ -152,22 +158,22 @@ impl App {
         let mut tx = self.store.begin_read().await.map_err(store_error)?;
         let checked = self.check_end_session(&mut tx, p, now).await?;
         let Some(who) = who.filter(|w| w.is_full()) else {
-            drop(tx);
-            if let Some(who) = who {
-                // Half-way through signing in: that sign-in ends too.
-                self.sign_out(who, ctx, now).await?;
-            }
-            // Nobody signed in: nothing to end; the service gets its answer.
-            return Ok(EndSession::Done { told: Vec::new(), back_to: checked.back_to });
+            // Nobody fully signed in: nothing to end (a sign-in half done is left alone, so that
+            // another site cannot interrupt it); the service gets its answer.
+            return Ok(EndSession::Done { told: Vec::new(), back_to: checked.back_to, signed_out: false });
         };
-        let same_person = match (&checked.client, &checked.hint_sub) {
-            (Some(client), Some(sub)) => self.subject_of(&mut tx, client, &who.user.id).await? == *sub,
+        // At once only for an ID token of this very session: the person and the sid match.
+        let same_session = match (&checked.client, &checked.hint_sub, &checked.hint_sid) {
+            (Some(client), Some(sub), Some(sid)) => {
+                self.subject_of(&mut tx, client, &who.user.id).await? == *sub
+                    && tx.session_has_sid(&who.session.id, &client.id, sid).await.map_err(store_error)?
+            }
             _ => false,
         };
         drop(tx);
-        if same_person && !checked.unregistered_redirect {
+        if same_session && !checked.unregistered_redirect {
             let told = self.sign_out(who, ctx, now).await?;
-            return Ok(EndSession::Done { told, back_to: checked.back_to });
+            return Ok(EndSession::Done { told, back_to: checked.back_to, signed_out: true });
         }
         Ok(EndSession::Confirm(Confirmation {
             client_name: checked.client.as_ref().map(|c| c.name.clone()),
@@ -195,7 +201,7 @@ impl App {
             Some(who) => self.sign_out(who, ctx, now).await?,
             None => Vec::new(),
         };
-        Ok(EndSession::Done { told, back_to: checked.back_to })
+        Ok(EndSession::Done { told, back_to: checked.back_to, signed_out: who.is_some() })
     }
 }
 

@@ -126,7 +126,8 @@ impl App {
             }
             let mut any = false;
             for (session, had_ended) in &due {
-                let ended = tx.end_timed_out_session(session, now).await.map_err(store_error)?;
+                let ended =
+                    tx.end_timed_out_session(session, idle_since, started_before, now).await.map_err(store_error)?;
                 if ended.links.is_empty() {
                     continue;
                 }
@@ -150,6 +151,13 @@ impl App {
         }
         Ok(handled)
     }
+}
+
+/// An error of our own while making a logout token: logged in full, and a fixed phrase for the
+/// operator's page (which must say nothing internal).
+fn internal(e: impl std::fmt::Display) -> SendError {
+    tracing::error!(error = %e, "could not make a logout token; will retry");
+    SendError::Transient("Usher could not make the logout token (see its log); it will try again".into())
 }
 
 /// The names of the services told, for the audit trail.
@@ -179,14 +187,14 @@ impl LogoutSender {
     }
 
     async fn token(&self, pending: &Pending) -> Result<String, SendError> {
-        let now = self.app.clock.now().await.map_err(|e| SendError::Transient(e.to_string()))?;
-        let mut tx = self.app.store.begin_read().await.map_err(|e| SendError::Transient(e.to_string()))?;
+        let now = self.app.clock.now().await.map_err(internal)?;
+        let mut tx = self.app.store.begin_read().await.map_err(internal)?;
         let client_id = ClientId::parse(&pending.client_id)
             .ok_or_else(|| SendError::Permanent("the queued logout names no valid client".into()))?;
         let client = tx
             .client(&client_id)
             .await
-            .map_err(|e| SendError::Transient(e.to_string()))?
+            .map_err(internal)?
             .ok_or_else(|| SendError::Permanent("the client is no longer registered".into()))?;
         let claims = json!({
             "iss": self.app.issuer(),
@@ -199,10 +207,7 @@ impl LogoutSender {
             "sid": pending.sid,
             "events": { LOGOUT_EVENT: {} },
         });
-        self.app
-            .sign(&mut tx, client.id_token_alg, LOGOUT_TOKEN_TYPE, &claims)
-            .await
-            .map_err(|e| SendError::Transient(e.to_string()))
+        self.app.sign(&mut tx, client.id_token_alg, LOGOUT_TOKEN_TYPE, &claims).await.map_err(internal)
     }
 }
 

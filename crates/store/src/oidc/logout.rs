@@ -99,6 +99,14 @@ impl Tx {
         new_sid: &str,
         now: Timestamp,
     ) -> Result<Option<String>> {
+        if self.engine == crate::Engine::Postgres {
+            // Waits for an ending under way (it updates the session row first), so that a link
+            // is never made live on a session that has just ended. SQLite runs one writer at once.
+            sqlx::query("SELECT 1 FROM sessions WHERE id = $1 FOR SHARE")
+                .bind(session.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO oidc_session_clients (session_id, client_id, user_id, sid, created_at) \
              SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND ended_at IS NULL) \
@@ -124,6 +132,20 @@ impl Tx {
         })
     }
 
+    /// Whether a live session signed in to a service with this `sid`.
+    pub async fn session_has_sid(&mut self, session: &SessionId, client: &ClientId, sid: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM oidc_session_clients WHERE session_id = $1 AND client_id = $2 AND sid = $3 \
+             AND ended_at IS NULL",
+        )
+        .bind(session.as_str())
+        .bind(client.as_str())
+        .bind(sid)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .is_some())
+    }
+
     /// What ending these sessions does to the services: their grants are revoked, their codes
     /// stop working, and their links end (each once). Called by every way a session ends.
     pub(crate) async fn sessions_ended(
@@ -139,6 +161,20 @@ impl Tx {
         let mut links = Vec::new();
         // Bounded statements, whatever the number of sessions.
         for chunk in sessions.chunks(200) {
+            // First the codes not yet exchanged: they stop working on every server whatever its
+            // clock (expired since 1970), and an exchange under way is waited for (its code row is
+            // locked), so that the grant it makes is there for the revocation below to find.
+            let list1 = placeholders(1, chunk.len());
+            let codes_sql = format!(
+                "UPDATE oidc_codes SET expires_at = 0 WHERE session_id IN ({list1}) AND used_at IS NULL \
+                 AND expires_at > 0"
+            );
+            let mut codes = sqlx::query(&codes_sql);
+            for id in chunk {
+                codes = codes.bind(id.as_str());
+            }
+            codes.execute(&mut *self.tx).await?;
+            let list2 = placeholders(2, chunk.len());
             let list = placeholders(3, chunk.len());
             let revoke_sql = format!(
                 "UPDATE oidc_grants SET revoked_at = $1, revoked_because = $2 \
@@ -149,17 +185,6 @@ impl Tx {
                 revoke = revoke.bind(id.as_str());
             }
             revoke.execute(&mut *self.tx).await?;
-            // A code not yet exchanged expires now: the token endpoint then says so.
-            let list2 = placeholders(2, chunk.len());
-            let codes_sql = format!(
-                "UPDATE oidc_codes SET expires_at = $1 WHERE session_id IN ({list2}) AND used_at IS NULL \
-                 AND expires_at > $1"
-            );
-            let mut codes = sqlx::query(&codes_sql).bind(now.unix());
-            for id in chunk {
-                codes = codes.bind(id.as_str());
-            }
-            codes.execute(&mut *self.tx).await?;
             let end_sql = format!(
                 "UPDATE oidc_session_clients SET ended_at = $1 WHERE session_id IN ({list2}) AND ended_at IS NULL \
                  RETURNING session_id, client_id, user_id, sid"
@@ -203,12 +228,13 @@ impl Tx {
     }
 
     /// A session moved on to a new one (password re-entered): its services, grants and codes
-    /// go with it, keeping their `sid`.
+    /// go with it, keeping their `sid`. Codes first: an exchange under way is waited for, so
+    /// that the grant it makes moves too.
     pub async fn move_session_services(&mut self, from: &SessionId, to: &SessionId) -> Result<()> {
         for sql in [
-            "UPDATE oidc_session_clients SET session_id = $1 WHERE session_id = $2 AND ended_at IS NULL",
-            "UPDATE oidc_grants SET session_id = $1 WHERE session_id = $2 AND revoked_at IS NULL",
             "UPDATE oidc_codes SET session_id = $1 WHERE session_id = $2 AND used_at IS NULL",
+            "UPDATE oidc_grants SET session_id = $1 WHERE session_id = $2 AND revoked_at IS NULL",
+            "UPDATE oidc_session_clients SET session_id = $1 WHERE session_id = $2 AND ended_at IS NULL",
         ] {
             sqlx::query(sql).bind(to.as_str()).bind(from.as_str()).execute(&mut *self.tx).await?;
         }
@@ -265,14 +291,34 @@ impl Tx {
             .collect()
     }
 
-    /// Ends a session that timed out (if it is still live) or whose links outlived it, with
-    /// what that does to its services.
-    pub async fn end_timed_out_session(&mut self, id: &SessionId, now: Timestamp) -> Result<EndedSessions> {
-        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
-            .bind(now.unix())
+    /// Ends a session that timed out (if it is still live and still past a timeout: another
+    /// server may have just taken a request on it) or whose links outlived it, with what that
+    /// does to its services. Nothing when the session turned out to be in use.
+    pub async fn end_timed_out_session(
+        &mut self,
+        id: &SessionId,
+        last_seen_before: Timestamp,
+        created_before: Timestamp,
+        now: Timestamp,
+    ) -> Result<EndedSessions> {
+        sqlx::query(
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL \
+             AND (last_seen_at < $3 OR created_at < $4)",
+        )
+        .bind(now.unix())
+        .bind(id.as_str())
+        .bind(last_seen_before.unix())
+        .bind(created_before.unix())
+        .execute(&mut *self.tx)
+        .await?;
+        let over = sqlx::query("SELECT 1 FROM sessions WHERE id = $1 AND ended_at IS NOT NULL")
             .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .is_some();
+        if !over {
+            return Ok(EndedSessions::default());
+        }
         self.sessions_ended(&[id.as_str().to_owned()], "session timed out", now).await
     }
 

@@ -46,13 +46,10 @@ struct ConfirmPage<'a> {
 
 fn answer(state: &AppState, frame: &Frame, ended: EndSession) -> Result<Response, PageError> {
     match ended {
-        EndSession::Done { told, back_to: Some(url) } => {
-            // The services told are named on the person's sessions page, not the service's.
-            let _ = told;
-            Ok(without_session(state, Redirect::to(&url).into_response()))
-        }
-        EndSession::Done { told, back_to: None } => {
-            Ok(without_session(state, Redirect::to(&signed_out_address(state, &told, frame.now)).into_response()))
+        EndSession::Done { told, back_to, signed_out } => {
+            let to = back_to.unwrap_or_else(|| signed_out_address(state, &told, frame.now));
+            let response = Redirect::to(&to).into_response();
+            Ok(if signed_out { without_session(state, response) } else { response })
         }
         EndSession::Confirm(c) => confirm_page(state, frame, c),
     }
