@@ -10,16 +10,14 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import path from 'node:path';
 
 import * as client from 'openid-client';
 import { SignJWT, generateKeyPair } from 'jose';
 
-import { freePort, launchBrowser, repoRoot } from './helpers.js';
+import { launchBrowser } from './helpers.js';
 import { LOGOUT_EVENT, startLogoutReceiver } from './logout_rp.js';
-import { relyingParty, startCallback } from './oidc_rp.js';
+import { relyingParty, startCallback, startReferenceProvider } from './oidc_rp.js';
 
 describe('the logout harness against oidc-provider', { timeout: 300_000 }, () => {
   let provider;
@@ -36,15 +34,8 @@ describe('the logout harness against oidc-provider', { timeout: 300_000 }, () =>
   const skew = async () => (await now()) - Math.floor(Date.now() / 1000);
 
   before(async () => {
-    const port = await freePort();
-    issuer = `http://127.0.0.1:${port}`;
-    provider = spawn(process.execPath, [path.join(repoRoot, 'tests/browser/reference_provider.mjs'), String(port)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise((resolve, reject) => {
-      provider.stdout.on('data', (d) => String(d).includes('ready') && resolve());
-      provider.on('exit', (code) => reject(new Error(`the reference provider exited ${code}`)));
-    });
+    provider = await startReferenceProvider();
+    ({ issuer } = provider);
     callback = await startCallback();
     receiver = await startLogoutReceiver({ issuer, skew, audience: (s) => (s === 'court' ? court?.id : undefined) });
     rp = relyingParty({ issuer, skew, callback, atHashRequired: false });
@@ -73,7 +64,7 @@ describe('the logout harness against oidc-provider', { timeout: 300_000 }, () =>
     await browser?.close();
     await callback?.close();
     await receiver?.close();
-    provider?.kill();
+    provider?.stop();
   });
 
   test('sign in, then openid-client\'s end-session URL: back to the registered address with state', async () => {

@@ -8,13 +8,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 
 import * as client from 'openid-client';
 
-import { freePort, launchBrowser, repoRoot } from './helpers.js';
-import { relyingParty, startCallback } from './oidc_rp.js';
+import { launchBrowser } from './helpers.js';
+import { relyingParty, startCallback, startReferenceProvider } from './oidc_rp.js';
 
 describe('the openid-client harness against oidc-provider', { timeout: 300_000 }, () => {
   let provider;
@@ -60,15 +58,8 @@ describe('the openid-client harness against oidc-provider', { timeout: 300_000 }
   }
 
   before(async () => {
-    const port = await freePort();
-    issuer = `http://127.0.0.1:${port}`;
-    provider = spawn(process.execPath, [path.join(repoRoot, 'tests/browser/reference_provider.mjs'), String(port)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise((resolve, reject) => {
-      provider.stdout.on('data', (d) => String(d).includes('ready') && resolve());
-      provider.on('exit', (code) => reject(new Error(`the reference provider exited ${code}`)));
-    });
+    provider = await startReferenceProvider();
+    ({ issuer } = provider);
     callback = await startCallback();
     rp = relyingParty({ issuer, skew, callback, atHashRequired: false });
     clients.court = await register('court', '127.0.0.1');
@@ -80,7 +71,7 @@ describe('the openid-client harness against oidc-provider', { timeout: 300_000 }
   after(async () => {
     await browser?.close();
     await callback?.close();
-    provider?.kill();
+    provider?.stop();
   });
 
   let first;

@@ -4,13 +4,15 @@
 // oidc.test.js against Usher and by oidc_calibrate.mjs against npm oidc-provider.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import http from 'node:http';
+import path from 'node:path';
 
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
-import { freePort } from './helpers.js';
+import { freePort, repoRoot } from './helpers.js';
 
 export const SCOPE = 'openid profile email organisation';
 
@@ -44,6 +46,22 @@ export async function startCallback() {
     lastSignedOut: () => signedOut[signedOut.length - 1],
     close: () => Promise.all(servers.map((s) => new Promise((r) => (s.listening ? s.close(r) : r())))),
   };
+}
+
+/**
+ * Starts npm oidc-provider as set up in reference_provider.mjs on a free port, for the
+ * calibrations; returns { issuer, stop }.
+ */
+export async function startReferenceProvider() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(repoRoot, 'tests/browser/reference_provider.mjs'), String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+    child.on('exit', (code) => reject(new Error(`the reference provider exited ${code}`)));
+  });
+  return { issuer: `http://127.0.0.1:${port}`, stop: () => child.kill() };
 }
 
 /** The left half of SHA-256, base64url: at_hash (OpenID Connect Core §3.1.3.6). */
