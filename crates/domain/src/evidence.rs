@@ -22,8 +22,11 @@ pub enum AuthMethod {
     Sms,
     /// One of the person's recovery codes.
     RecoveryCode,
-    /// A passkey (WebAuthn) with user verification.
+    /// A passkey (WebAuthn) with user verification, bound to one device.
     Passkey,
+    /// A passkey with user verification that may be copied between a person's devices (its
+    /// authenticator says it is backup-eligible): a software-held key.
+    SyncedPasskey,
 }
 
 /// What kind of factor a method is, for counting distinct factors (NIST SP 800-63B §4).
@@ -31,11 +34,21 @@ pub enum AuthMethod {
 enum FactorClass {
     Knowledge,
     Possession,
+    /// Something one is or knows, checked by the authenticator itself (a passkey's user
+    /// verification: a fingerprint, a face or a PIN).
+    Verified,
 }
 
 impl AuthMethod {
-    pub const ALL: [Self; 6] =
-        [Self::Password, Self::Totp, Self::EmailCode, Self::Sms, Self::RecoveryCode, Self::Passkey];
+    pub const ALL: [Self; 7] = [
+        Self::Password,
+        Self::Totp,
+        Self::EmailCode,
+        Self::Sms,
+        Self::RecoveryCode,
+        Self::Passkey,
+        Self::SyncedPasskey,
+    ];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -46,6 +59,7 @@ impl AuthMethod {
             Self::Sms => "sms",
             Self::RecoveryCode => "recovery_code",
             Self::Passkey => "passkey",
+            Self::SyncedPasskey => "passkey_synced",
         }
     }
 
@@ -62,13 +76,23 @@ impl AuthMethod {
             Self::Sms => &["sms"],
             // A hardware-bound key, used with user verification.
             Self::Passkey => &["hwk", "user"],
+            // A software-held (synced) key, used with user verification.
+            Self::SyncedPasskey => &["swk", "user"],
         }
     }
 
-    fn class(self) -> FactorClass {
+    /// Whether the method cannot be phished: the browser binds a passkey to Usher's origin.
+    pub fn is_phishing_resistant(self) -> bool {
+        matches!(self, Self::Passkey | Self::SyncedPasskey)
+    }
+
+    /// The kinds of factor the method proves: a passkey with user verification proves two
+    /// (the device held, and the person verified by it).
+    fn classes(self) -> &'static [FactorClass] {
         match self {
-            Self::Password => FactorClass::Knowledge,
-            Self::Totp | Self::EmailCode | Self::Sms | Self::RecoveryCode | Self::Passkey => FactorClass::Possession,
+            Self::Password => &[FactorClass::Knowledge],
+            Self::Totp | Self::EmailCode | Self::Sms | Self::RecoveryCode => &[FactorClass::Possession],
+            Self::Passkey | Self::SyncedPasskey => &[FactorClass::Possession, FactorClass::Verified],
         }
     }
 }
@@ -137,9 +161,14 @@ impl Evidence {
 
     /// Proofs of more than one kind of factor (something known and something held).
     pub fn is_multi_factor(&self) -> bool {
-        let mut classes = self.proofs.iter().map(|p| p.method.class());
+        let mut classes = self.proofs.iter().flat_map(|p| p.method.classes().iter().copied());
         let Some(first) = classes.next() else { return false };
         classes.any(|c| c != first)
+    }
+
+    /// Whether a method that cannot be phished was proven.
+    pub fn is_phishing_resistant(&self) -> bool {
+        self.proofs.iter().any(|p| p.method.is_phishing_resistant())
     }
 
     /// The RFC 8176 `amr` values, each once, in a fixed order, with `mfa` when more than one
@@ -216,10 +245,24 @@ mod tests {
         assert_eq!(with(AuthMethod::RecoveryCode), ["pwd", "otp", "mfa"]);
         assert_eq!(with(AuthMethod::Sms), ["pwd", "sms", "mfa"]);
         assert_eq!(with(AuthMethod::Passkey), ["pwd", "hwk", "user", "mfa"]);
+        assert_eq!(with(AuthMethod::SyncedPasskey), ["pwd", "swk", "user", "mfa"]);
         // Two codes are two things held: still one kind of factor, and `otp` once.
         let codes = Evidence::default().proven(AuthMethod::Totp, at(0)).proven(AuthMethod::EmailCode, at(1));
         assert_eq!(codes.amr(), ["otp"]);
         assert_eq!(Evidence::default().amr(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_passkey_alone_proves_two_factors_and_cannot_be_phished() {
+        let device = Evidence::default().proven(AuthMethod::Passkey, at(0)).completed(at(0));
+        assert_eq!(device.amr(), ["hwk", "user", "mfa"]);
+        assert!(device.is_multi_factor() && device.is_phishing_resistant());
+        let synced = Evidence::default().proven(AuthMethod::SyncedPasskey, at(0));
+        assert_eq!(synced.amr(), ["swk", "user", "mfa"]);
+        let codes = Evidence::default().proven(AuthMethod::Password, at(0)).proven(AuthMethod::Totp, at(1));
+        assert!(!codes.is_phishing_resistant(), "a typed code can be phished");
+        let stored = Evidence::from_stored(&synced.stored(), None);
+        assert_eq!(stored.proven_at(AuthMethod::SyncedPasskey), Some(at(0)));
     }
 
     #[test]

@@ -27,6 +27,7 @@
 
 pub mod app;
 pub mod email_code;
+pub mod passkey;
 pub mod recovery_code;
 pub mod recovery_phone;
 mod security;

@@ -2,7 +2,7 @@
 //! never echoed from a request. Each value names what was proven; a higher one satisfies a
 //! request for a lower one.
 
-use crate::evidence::{AuthMethod, Evidence};
+use crate::evidence::Evidence;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Acr {
@@ -31,7 +31,7 @@ impl Acr {
 
     /// What `evidence` proves.
     pub fn of(evidence: &Evidence) -> Self {
-        if evidence.is_multi_factor() && evidence.proven_at(AuthMethod::Passkey).is_some() {
+        if evidence.is_multi_factor() && evidence.is_phishing_resistant() {
             Self::PhishingResistant
         } else if evidence.is_multi_factor() {
             Self::MultiFactor
@@ -57,6 +57,7 @@ pub fn lowest_requested(values: &str) -> Option<Acr> {
 mod tests {
     use super::*;
     use crate::Timestamp;
+    use crate::evidence::AuthMethod;
 
     #[test]
     fn acr_follows_the_evidence() {
@@ -66,6 +67,8 @@ mod tests {
         let mfa = pwd.clone().proven(AuthMethod::Totp, t);
         assert_eq!(Acr::of(&mfa), Acr::MultiFactor);
         assert_eq!(Acr::of(&mfa.proven(AuthMethod::Passkey, t)), Acr::PhishingResistant);
+        let synced_alone = Evidence::default().proven(AuthMethod::SyncedPasskey, t);
+        assert_eq!(Acr::of(&synced_alone), Acr::PhishingResistant, "a passkey with user verification alone");
         assert!(Acr::MultiFactor.meets(Acr::Password));
         assert!(!Acr::Password.meets(Acr::MultiFactor));
     }
