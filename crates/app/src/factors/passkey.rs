@@ -10,6 +10,8 @@
 //! Public-key checks only: see docs/dependencies.md for why RustCrypto's `p256` and `rsa`
 //! under `webauthn-rs` are acceptable beside aws-lc-rs.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
@@ -80,16 +82,16 @@ impl PasskeyRecord {
     }
 
     fn of(passkey: &Passkey) -> Result<Self, Refusal> {
-        let credential = serde_json::to_string(passkey).map_err(|_| Refusal::NotValid)?;
-        let value: Value = serde_json::from_str(&credential).map_err(|_| Refusal::NotValid)?;
+        // webauthn-rs keeps the count and flags private: they are read from its stored form.
+        let value = serde_json::to_value(passkey).map_err(|_| Refusal::NotValid)?;
         let cred = &value["cred"];
         let flag = |name: &str| cred[name].as_bool().unwrap_or(false);
         Ok(Self {
-            credential_id: base64_url(passkey.cred_id().as_ref()),
+            credential_id: URL_SAFE_NO_PAD.encode(passkey.cred_id()),
             sign_count: cred["counter"].as_u64().and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
             backup_eligible: flag("backup_eligible"),
             backed_up: flag("backup_state"),
-            credential,
+            credential: value.to_string(),
         })
     }
 
@@ -105,11 +107,6 @@ pub struct Ceremony {
     pub options: Value,
     /// The state to keep (server side only) for checking the answer.
     pub state: String,
-}
-
-fn base64_url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn state_text<T: serde::Serialize>(state: &T) -> Result<String, String> {
@@ -190,7 +187,7 @@ impl RelyingParty {
         let answer: PublicKeyCredential = serde_json::from_str(answer).map_err(|_| Refusal::NotValid)?;
         let (handle, id) =
             self.webauthn.identify_discoverable_authentication(&answer).map_err(|_| Refusal::NotValid)?;
-        Ok((handle, base64_url(id)))
+        Ok((handle, URL_SAFE_NO_PAD.encode(id)))
     }
 
     /// Checks an answer made by `passkey` to a challenge of [`Self::begin_authentication`]
@@ -204,7 +201,7 @@ impl RelyingParty {
         passkey: &PasskeyRecord,
     ) -> Result<PasskeyRecord, Refusal> {
         let answer: PublicKeyCredential = serde_json::from_str(answer).map_err(|_| Refusal::NotValid)?;
-        if base64_url(answer.get_credential_id()) != passkey.credential_id {
+        if URL_SAFE_NO_PAD.encode(answer.get_credential_id()) != passkey.credential_id {
             return Err(Refusal::NotValid);
         }
         let mut stored = passkey.passkey()?;
